@@ -1,0 +1,55 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "cfensembled",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "cfensembled", targets: ["Daemon"]),
+        .library(name: "Online", targets: ["Online"]),
+        .library(name: "Transport", targets: ["Transport"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+    ],
+    targets: [
+        // libzmq, as Debian's libzmq3-dev ships it.
+        .systemLibrary(
+            name: "CZeroMQ",
+            pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        // The learning core: pure Swift, no I/O.
+        .target(
+            name: "Online",
+            dependencies: [.product(name: "DequeModule", package: "swift-collections")]
+        ),
+        // ZeroMQ sockets and the wire codecs of PROTOCOL.md.
+        .target(
+            name: "Transport",
+            dependencies: ["CZeroMQ"]
+        ),
+        // The cfensembled executable: configuration, wiring, lifecycle, state.
+        .executableTarget(
+            name: "Daemon",
+            dependencies: [
+                "Online",
+                "Transport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .testTarget(name: "OnlineTests", dependencies: ["Online"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["Daemon", "Transport", "Online"]
+        ),
+    ]
+)

@@ -1,0 +1,89 @@
+import Foundation
+
+/// The `health` body (PROTOCOL.md), also the core of the `status` reply.
+struct HealthBody: Encodable {
+    struct ClassPair: Encodable { var pos: Double; var neg: Double }
+
+    var ts: Double
+    var model_version: Int64
+    var status: String
+    var weights: [String: Double]
+    var bias: Double
+    var class_counts: ClassPair
+    var class_weights: ClassPair
+    var pending: Int
+    var joining: Int
+    var scored: UInt64
+    var labelled: UInt64
+    var unmatched_labels: UInt64
+    var rejected: UInt64
+    var rejected_by_reason: [String: UInt64]
+    var received: UInt64
+    var evicted: UInt64
+    var expired: UInt64
+    var errors_suppressed: UInt64
+    var pr_auc: Double?
+    var baseline_pr_auc: Double?
+    var quality_window: Int
+}
+
+/// The `error` body: one rejected input message.
+struct ErrorBody: Encodable {
+    var ts: Double
+    var topic: String?
+    var id: String?
+    var reason: String
+}
+
+/// A summary of the running configuration, in the `status` reply.
+struct ConfigSummary: Encodable {
+    var inputs: [String]
+    var input_type: String
+    var output: String
+    var control: String
+    var state_dir: String
+    var latent_dim: Int
+    var max_classifiers: Int
+    var batch_size: Int
+    var class_weights: Bool
+    var join_window_ms: Int
+    var classifiers: [String]
+    var version: String
+}
+
+/// The reply to `{"cmd": "status"}`: `ok`, the health body's fields, and `config`.
+struct StatusReply: Encodable {
+    var health: HealthBody
+    var config: ConfigSummary
+
+    enum Keys: String, CodingKey { case ok, config }
+
+    func encode(to encoder: Encoder) throws {
+        try health.encode(to: encoder)
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(true, forKey: .ok)
+        try c.encode(config, forKey: .config)
+    }
+}
+
+/// A control reply that is just `ok` and an optional error or fields.
+struct ControlReply: Encodable {
+    var ok: Bool
+    var error: String?
+    var path: String?
+    var bytes: Int?
+    var model_version: Int64?
+}
+
+enum JSON {
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }()
+
+    static func encode<T: Encodable>(_ value: T) -> [UInt8] {
+        (try? Array(encoder.encode(value))) ?? Array(#"{"ok":false,"error":"internal encoding failure"}"#.utf8)
+    }
+}

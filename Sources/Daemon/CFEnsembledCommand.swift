@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// `cfensembled`: the command line of PROTOCOL.md.
+@main
+struct CFEnsembledCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cfensembled",
+        abstract: "Online CF-Ensemble daemon: ensembles base-classifier predictions streamed over ZeroMQ.",
+        discussion: """
+        Precedence: built-in defaults < --config file < CFENSEMBLED_* environment < --set < dedicated flags.
+        Exit status: 0 after a clean shutdown, 78 for bad configuration, 1 for other failures.
+        """,
+        version: cfensembledVersion
+    )
+
+    @Option(name: .long, help: "YAML configuration file (config/cfensembled.yaml documents every key).")
+    var config: String?
+
+    @Option(name: .customLong("input"), help: "Input endpoint (@bind, >connect); repeatable. Default @tcp://127.0.0.1:5555.")
+    var inputs: [String] = []
+
+    @Option(name: .customLong("input-type"), help: "Input socket type: sub or pull.")
+    var inputType: String?
+
+    @Option(name: .long, help: "Output PUB endpoint. Default @tcp://127.0.0.1:5556.")
+    var output: String?
+
+    @Option(name: .long, help: "Control REP endpoint. Default @ipc://$STATE_DIR/control.sock.")
+    var control: String?
+
+    @Option(name: .customLong("state-dir"), help: "Directory for checkpoints; restored from at start.")
+    var stateDir: String?
+
+    @Option(name: .customLong("set"), help: "Override a key: --set section.key=value; repeatable.")
+    var sets: [String] = []
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String?
+
+    @Option(name: .long, help: "Process role: all (learner and scorer in one process).")
+    var role: String = "all"
+
+    @Option(name: .customLong("check-config"), help: "Validate FILE, print the effective configuration and exit.")
+    var checkConfig: String?
+
+    func run() async throws {
+        var flags: [(String, RawValue)] = []
+        if !inputs.isEmpty { flags.append(("input.endpoints", .yaml(inputs))) }
+        if let inputType { flags.append(("input.type", .text(inputType))) }
+        if let output { flags.append(("output.endpoint", .text(output))) }
+        if let control { flags.append(("control.endpoint", .text(control))) }
+        if let stateDir { flags.append(("state.dir", .text(stateDir))) }
+        if let logLevel { flags.append(("log.level", .text(logLevel))) }
+
+        var loader = ConfigLoader(file: checkConfig ?? config, environment: ProcessInfo.processInfo.environment,
+                                  sets: sets, flags: flags)
+        let effective: DaemonConfiguration
+        do {
+            effective = try loader.load()
+            guard Logger.Level(rawValue: effective.logLevel) != nil else {
+                throw ConfigError("log.level: expected one of trace, debug, info, notice, warning, error, critical, got \"\(effective.logLevel)\"")
+            }
+            guard role == "all" else {
+                throw ConfigError("--role \(role): only 'all' is available in this version (learner/scorer roles are not built yet)")
+            }
+        } catch {
+            Self.fail("\(error)", code: 78)
+        }
+
+        if checkConfig != nil {
+            print("# effective configuration (defaults < \(checkConfig!) < environment < --set < flags)")
+            print(ConfigLoader.render(effective), terminator: "")
+            return
+        }
+
+        let level = Logger.Level(rawValue: effective.logLevel)!
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "cfensembled")
+        logger.logLevel = level
+        for name in loader.ignoredEnvironment {
+            logger.warning("ignoring environment variable that names no configuration key", metadata: ["variable": "\(name)"])
+        }
+
+        let engine: Engine
+        do {
+            engine = try Engine(config: effective, logger: logger)
+        } catch {
+            Self.fail(error.description, code: 78)
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: DaemonService(engine: engine))],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        ))
+        do {
+            try await group.run()
+        } catch {
+            Self.fail("\(error)", code: 1)
+        }
+    }
+
+    static func fail(_ message: String, code: Int32) -> Never {
+        FileHandle.standardError.write(Data("cfensembled: error: \(message)\n".utf8))
+        Foundation.exit(code)
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import Online
+
+/// Everything the daemon persists: the model, the pending instances (so labels that
+/// arrive after a restart still find their instance), counters and quality window.
+struct Checkpoint: Codable {
+    struct PendingRecord: Codable {
+        var id: String
+        var instance: PendingInstance
+    }
+
+    var writtenAt: Double
+    var model: ModelSnapshot
+    var pending: [PendingRecord]
+    var evicted: UInt64
+    var expired: UInt64
+    var counters: Counters
+    var quality: RollingQuality
+}
+
+/// Why a checkpoint could not be written or read.
+struct CheckpointError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// Reads and writes `checkpoint.cfe` in the state directory, atomically: a temporary
+/// file is written and fsynced, renamed over the old one, and the directory fsynced,
+/// so a crash leaves either the old or the new checkpoint, never a torn one.
+///
+/// File format: one header line `cfensembled-checkpoint 1 <length> <fnv1a64-hex>`
+/// then `length` bytes of JSON; a wrong length or checksum means corruption.
+struct CheckpointStore {
+    static let magic = "cfensembled-checkpoint"
+    static let formatVersion = 1
+
+    let directory: String
+    var path: String { directory + "/checkpoint.cfe" }
+
+    /// Creates the state directory (mode 0700) if needed.
+    func prepare() throws(CheckpointError) {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) {
+            if !isDir.boolValue { throw CheckpointError("state directory \(directory) exists and is not a directory") }
+        } else {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw CheckpointError("cannot create state directory \(directory): \(error.localizedDescription)")
+            }
+        }
+        guard access(directory, W_OK) == 0 else { throw CheckpointError("state directory \(directory) is not writable") }
+    }
+
+    /// Writes the checkpoint durably; returns its size in bytes.
+    @discardableResult
+    func write(_ checkpoint: Checkpoint) throws(CheckpointError) -> Int {
+        let payload: Data
+        do {
+            let encoder = JSONEncoder()
+            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            payload = try encoder.encode(checkpoint)
+        } catch {
+            throw CheckpointError("cannot encode checkpoint: \(error)")
+        }
+        var file = Data("\(Self.magic) \(Self.formatVersion) \(payload.count) \(String(Self.fnv1a(payload), radix: 16))\n".utf8)
+        file.append(payload)
+        let tmp = path + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw CheckpointError("cannot create \(tmp): \(String(cString: strerror(errno)))") }
+        var ok = file.withUnsafeBytes { raw -> Bool in
+            var off = 0
+            while off < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + off, raw.count - off)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                off += n
+            }
+            return true
+        }
+        ok = ok && fsync(fd) == 0
+        let err = errno
+        close(fd)
+        guard ok else {
+            unlink(tmp)
+            throw CheckpointError("cannot write \(tmp): \(String(cString: strerror(err)))")
+        }
+        guard rename(tmp, path) == 0 else {
+            let e = errno
+            unlink(tmp)
+            throw CheckpointError("cannot rename \(tmp) to \(path): \(String(cString: strerror(e)))")
+        }
+        let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 { fsync(dfd); close(dfd) }
+        return file.count
+    }
+
+    /// Reads the checkpoint; nil when there is none. Throws on a corrupt or unreadable one.
+    func read() throws(CheckpointError) -> Checkpoint? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CheckpointError("cannot read \(path)")
+        }
+        guard let nl = data.firstIndex(of: 0x0A) else { throw CheckpointError("\(path): no header line (truncated or not a checkpoint)") }
+        let header = String(decoding: data[data.startIndex..<nl], as: UTF8.self).split(separator: " ")
+        guard header.count == 4, header[0] == Self.magic else { throw CheckpointError("\(path): not a cfensembled checkpoint") }
+        guard Int(header[1]) == Self.formatVersion else {
+            throw CheckpointError("\(path): checkpoint format \(header[1]) is not supported (this build reads format \(Self.formatVersion))")
+        }
+        let payload = data[(nl + 1)...]
+        guard let length = Int(header[2]), length == payload.count else {
+            throw CheckpointError("\(path): truncated (header says \(header[2]) bytes, file has \(payload.count))")
+        }
+        guard String(Self.fnv1a(payload), radix: 16) == header[3] else {
+            throw CheckpointError("\(path): checksum mismatch (corrupt)")
+        }
+        do {
+            return try JSONDecoder().decode(Checkpoint.self, from: payload)
+        } catch {
+            throw CheckpointError("\(path): cannot decode: \(error)")
+        }
+    }
+
+    static func fnv1a<D: DataProtocol>(_ data: D) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for region in data.regions {
+            for b in region { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        }
+        return h
+    }
+}

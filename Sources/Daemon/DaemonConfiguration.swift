@@ -1,0 +1,78 @@
+import Online
+
+/// Everything the daemon can be configured with. Every key is in `ConfigSchema`
+/// and documented in `config/cfensembled.yaml`.
+struct DaemonConfiguration: Sendable, Equatable {
+    enum InputType: String, Sendable, CaseIterable { case sub, pull }
+
+    var inputEndpoints = ["@tcp://127.0.0.1:5555"]
+    var inputType = InputType.sub
+    var inputReceiveHWM = 100_000
+    var maxMessageBytes = 65_536
+    var joinWindowMs = 0
+    var maxJoining = 100_000
+
+    var outputEndpoint = "@tcp://127.0.0.1:5556"
+    var outputSendHWM = 100_000
+    var errorRatePerSecond = 10.0
+
+    var controlEndpoint = "@ipc://$STATE_DIR/control.sock"
+
+    var stateDir = "./state"
+    var pendingTTLSeconds = 2_592_000.0
+    var maxPending = 1_000_000
+    var checkpointIntervalSeconds = 300.0
+
+    var model = ModelConfiguration()
+    var batchSize = 256
+    var maxBatchDelaySeconds = 60.0
+
+    var healthIntervalSeconds = 10.0
+    var healthWindow = 2000
+
+    var logLevel = "info"
+
+    /// The control endpoint with `$STATE_DIR` substituted.
+    var resolvedControlEndpoint: String {
+        controlEndpoint.replacingOccurrences(of: "$STATE_DIR", with: stateDir)
+    }
+
+    /// Cross-key checks that single-key parsing cannot make.
+    func validate() throws(ConfigError) {
+        if let why = model.validationError() { throw ConfigError(why) }
+        if inputEndpoints.isEmpty { throw ConfigError("input.endpoints: at least one endpoint is required") }
+        if maxMessageBytes < 256 || maxMessageBytes > 64 << 20 { throw ConfigError("input.max_message_bytes must be in 256...67108864") }
+        if joinWindowMs < 0 { throw ConfigError("input.join_window_ms must be >= 0") }
+        if maxJoining < 1 { throw ConfigError("input.max_joining must be >= 1") }
+        if inputReceiveHWM < 0 { throw ConfigError("input.rcvhwm must be >= 0 (0: no limit)") }
+        if outputSendHWM < 0 { throw ConfigError("output.sndhwm must be >= 0 (0: no limit)") }
+        if !(errorRatePerSecond >= 0) { throw ConfigError("output.error_rate_per_s must be >= 0") }
+        if stateDir.isEmpty { throw ConfigError("state.dir must not be empty") }
+        if !(pendingTTLSeconds > 0) { throw ConfigError("state.pending_ttl_s must be > 0") }
+        if maxPending < 1 { throw ConfigError("state.max_pending must be >= 1") }
+        if !(checkpointIntervalSeconds >= 0) { throw ConfigError("state.checkpoint_interval_s must be >= 0 (0: only at shutdown and on request)") }
+        if batchSize < 1 || batchSize > 1_000_000 { throw ConfigError("learning.batch_size must be in 1...1000000") }
+        if !(maxBatchDelaySeconds >= 0) { throw ConfigError("learning.max_batch_delay_s must be >= 0 (0: only full batches)") }
+        if !(healthIntervalSeconds > 0) { throw ConfigError("health.interval_s must be > 0") }
+        if healthWindow < 10 { throw ConfigError("health.window must be >= 10") }
+        for e in inputEndpoints { try checkEndpoint(e, key: "input.endpoints") }
+        try checkEndpoint(outputEndpoint, key: "output.endpoint")
+        try checkEndpoint(resolvedControlEndpoint, key: "control.endpoint")
+    }
+
+    private func checkEndpoint(_ text: String, key: String) throws(ConfigError) {
+        do {
+            _ = try Endpoint(parsing: text, defaultMode: .bind)
+        } catch {
+            throw ConfigError("\(key): \(error)")
+        }
+    }
+}
+
+import Transport
+
+/// A configuration problem, phrased for one line on stderr.
+struct ConfigError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}

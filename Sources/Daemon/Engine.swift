@@ -1,0 +1,461 @@
+import CZeroMQ
+import Foundation
+import Logging
+import Online
+import Transport
+
+/// A failure before the daemon could start serving (bad endpoint, unusable state).
+struct StartupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// The daemon's core: owns the sockets, the model, the pending store and the timers,
+/// and runs the event loop on one dedicated thread (blocking `zmq_poll` must not sit
+/// on Swift's cooperative pool). Confined to that thread once `run` starts.
+final class Engine: @unchecked Sendable {
+    let config: DaemonConfiguration
+    var logger: Logger
+
+    private let context: ZMQContext
+    private var inputs: [ZMQSocket] = []
+    private let output: ZMQSocket
+    private let control: ZMQSocket
+    private let checkpoints: CheckpointStore
+
+    private let model: CFEnsemble
+    private var pending: PendingStore
+    private var joins: JoinBuffer
+    private var quality: RollingQuality
+    private(set) var counters = Counters()
+    private var batch: [LabelledInstance] = []
+    private var batchStarted = 0.0
+
+    private var decoder: MessageDecoder
+    private var message = InputMessage()
+    private var frames: MultipartMessage
+    private var entries: [Entry] = []
+    private var writer = JSONWriter(capacity: 512)
+    private var errorBucket: TokenBucket
+
+    private var nextHealth = 0.0
+    private var lastHealthPublished = -1e9
+    private var nextCheckpoint = Double.infinity
+    private var nextExpiry = 0.0
+
+    private static let topicScore: StaticString = "score"
+    private static let topicHealth: StaticString = "health"
+    private static let topicError: StaticString = "error"
+
+    init(config: DaemonConfiguration, logger: Logger) throws(StartupError) {
+        self.config = config
+        self.logger = logger
+        checkpoints = CheckpointStore(directory: config.stateDir)
+        do { try checkpoints.prepare() } catch { throw StartupError(error.description) }
+
+        // Restore before binding: a corrupt checkpoint must stop the start, not lose state.
+        var restored: Checkpoint?
+        do { restored = try checkpoints.read() } catch {
+            throw StartupError("\(error.description); move it aside to start from a fresh model")
+        }
+        pending = PendingStore(capacity: config.maxPending, ttl: config.pendingTTLSeconds)
+        joins = JoinBuffer(windowMs: config.joinWindowMs, capacity: config.maxJoining)
+        quality = RollingQuality(window: config.healthWindow)
+        if let cp = restored {
+            do { model = try CFEnsemble(config: config.model, restoring: cp.model) } catch {
+                throw StartupError("cannot restore \(checkpoints.path): \(error.description)")
+            }
+            for record in cp.pending { pending.insert(id: record.id, record.instance) }
+            pending.restoreCounters(evicted: cp.evicted, expired: cp.expired)
+            counters = cp.counters
+            if cp.quality.window == config.healthWindow { quality = cp.quality }
+            logger.info("restored checkpoint", metadata: [
+                "path": "\(checkpoints.path)", "model_version": "\(model.version)",
+                "pending": "\(pending.count)", "classifiers": "\(model.classifierCount)",
+            ])
+        } else {
+            model = CFEnsemble(config: config.model)
+        }
+
+        decoder = MessageDecoder(limits: InputLimits(maxIdBytes: 256, maxPreds: config.model.maxClassifiers, maxDepth: 16))
+        frames = MultipartMessage(capacities: [64, config.maxMessageBytes])
+        entries.reserveCapacity(config.model.maxClassifiers)
+        errorBucket = TokenBucket(rate: config.errorRatePerSecond, burst: max(1, config.errorRatePerSecond), now: Clock.monotonic())
+
+        do {
+            context = try ZMQContext()
+            output = try ZMQSocket(context: context, kind: .pub)
+            control = try ZMQSocket(context: context, kind: .rep)
+        } catch {
+            throw StartupError("libzmq: \(error)")
+        }
+        try attach(output, config.outputEndpoint, role: "output") { s throws(ZMQError) in
+            try s.setSendHighWaterMark(Int32(clamping: config.outputSendHWM))
+        }
+        for text in config.inputEndpoints {
+            let socket: ZMQSocket
+            do { socket = try ZMQSocket(context: context, kind: config.inputType == .sub ? .sub : .pull) } catch {
+                throw StartupError("libzmq: \(error)")
+            }
+            try attach(socket, text, role: "input") { s throws(ZMQError) in
+                try s.setReceiveHighWaterMark(Int32(clamping: config.inputReceiveHWM))
+                // Bodies up to max_message_bytes are received and rejected with a reason if
+                // too large; libzmq itself drops peers that send far larger ones.
+                try s.setMaxMessageSize(Int64(config.maxMessageBytes) * 16)
+                if s.kind == .sub { try s.subscribe("") }
+            }
+            inputs.append(socket)
+        }
+        let controlText = config.resolvedControlEndpoint
+        if let path = try? Endpoint(parsing: controlText, defaultMode: .bind).ipcPath,
+           (try? Endpoint(parsing: controlText, defaultMode: .bind).mode) == .bind {
+            // A stale socket file from an unclean stop would make bind fail.
+            unlink(path)
+        }
+        try attach(control, controlText, role: "control") { s throws(ZMQError) in
+            try s.setSendTimeout(1000)
+        }
+        if let path = try? Endpoint(parsing: controlText, defaultMode: .bind).ipcPath {
+            chmod(path, 0o600)
+        }
+    }
+
+    private func attach(_ socket: ZMQSocket, _ text: String, role: String,
+                        configure: (ZMQSocket) throws(ZMQError) -> Void) throws(StartupError) {
+        let endpoint: Endpoint
+        do { endpoint = try Endpoint(parsing: text, defaultMode: .bind) } catch {
+            throw StartupError("\(role): \(error)")
+        }
+        do {
+            try configure(socket)
+            try socket.attach(endpoint)
+        } catch {
+            throw StartupError("\(role) endpoint \(text): cannot \(endpoint.mode.rawValue): \(error.reason)")
+        }
+        logger.info("\(role) socket ready", metadata: ["endpoint": "\(endpoint)", "bound": "\(socket.lastEndpoint ?? "-")"])
+    }
+
+    // MARK: Loop
+
+    /// Runs until `stop` is set, then finishes the batch, checkpoints and closes the sockets.
+    func run(until stop: StopFlag) -> Bool {
+        var poller = ZMQPoller()
+        for s in inputs { poller.add(s) }
+        let controlIndex = poller.add(control)
+        let start = Clock.monotonic()
+        nextHealth = start + config.healthIntervalSeconds
+        if config.checkpointIntervalSeconds > 0 { nextCheckpoint = start + config.checkpointIntervalSeconds }
+        logger.info("cfensembled running", metadata: [
+            "model_version": "\(model.version)", "pending": "\(pending.count)",
+            "libzmq": "\(ZMQContext.libraryVersion)",
+        ])
+        while !stop.isSet {
+            let now = Clock.monotonic()
+            var wake = min(now + 0.1, nextHealth, nextCheckpoint, nextExpiry)
+            if let j = joins.nextDeadline() { wake = min(wake, j) }
+            if !batch.isEmpty && config.maxBatchDelaySeconds > 0 { wake = min(wake, batchStarted + config.maxBatchDelaySeconds) }
+            let timeout = max(0, Int(((wake - now) * 1000).rounded(.up)))
+            do {
+                _ = try poller.poll(timeoutMs: timeout)
+            } catch {
+                logger.critical("zmq_poll failed: \(error)")
+                break
+            }
+            for (i, socket) in inputs.enumerated() where poller.isReadable(i) {
+                drain(socket)
+            }
+            if poller.isReadable(controlIndex) { serveControl() }
+            timers()
+        }
+        return shutdown()
+    }
+
+    /// Reads up to a bounded number of waiting messages so one busy input cannot starve
+    /// the others or the control socket.
+    private func drain(_ socket: ZMQSocket) {
+        for _ in 0..<4096 {
+            do {
+                guard try socket.receive(into: &frames, dontWait: true) else { return }
+            } catch {
+                logger.error("receive failed: \(error)")
+                return
+            }
+            counters.received &+= 1
+            handleFrames()
+        }
+    }
+
+    private func handleFrames() {
+        guard frames.frameCount == 2 else {
+            reject(DecodeError("expected 2 frames (topic, body), got \(frames.frameCount)", kind: "frames"))
+            return
+        }
+        let topic: InputTopic? = frames.isTruncated(0) ? nil : frames.withFrame(0) { MessageDecoder.topic($0) }
+        guard let topic else {
+            let shown = frames.withFrame(0) { MessageDecoder.describeTopic($0) }
+            reject(DecodeError("unknown topic '\(shown)' (expected pred or label)", kind: "topic"))
+            return
+        }
+        if frames.isTruncated(1) {
+            reject(DecodeError("body of \(frames.lengths[1]) bytes exceeds input.max_message_bytes (\(config.maxMessageBytes))",
+                               kind: "size", topic: topic.rawValue))
+            return
+        }
+        do {
+            try frames.withFrame(1) { body in try decoder.decode(topic: topic, body: body, into: &message) }
+        } catch let error as DecodeError {
+            reject(error)
+            return
+        } catch {
+            reject(DecodeError("\(error)", kind: "json", topic: topic.rawValue))
+            return
+        }
+        switch topic {
+        case .pred: handlePred()
+        case .label: handleLabel()
+        }
+    }
+
+    /// Maps the message's classifier names to model indices in `entries`, registering new
+    /// names; rejects (registering nothing) when they would exceed `model.max_classifiers`.
+    private func resolveEntries() -> Bool {
+        entries.removeAll(keepingCapacity: true)
+        var newNames = 0
+        for r in message.preds where model.classifier(named: r.name, register: false) == nil { newNames += 1 }
+        if newNames > 0 && !model.hasRoom(for: newNames) {
+            reject(DecodeError("preds: \(newNames) new classifier(s) would exceed model.max_classifiers (\(config.model.maxClassifiers)); known: \(model.classifierCount)",
+                               kind: "limit", topic: message.topic.rawValue, id: message.id))
+            return false
+        }
+        for r in message.preds {
+            entries.append(Entry(classifier: model.classifier(named: r.name)!, value: r.value))
+        }
+        return true
+    }
+
+    private func handlePred() {
+        guard resolveEntries() else { return }
+        let now = Clock.monotonic()
+        if joins.isEnabled && (joins.contains(message.id) || entries.count < model.classifierCount) {
+            let joined = joins.add(id: message.id, entries: entries, ts: message.ts, label: message.label, now: now)
+            if joined >= model.classifierCount, let j = joins.take(message.id) {
+                scoreAndPublish(id: message.id, entries: j.entries, ts: j.ts, label: j.label)
+            }
+            while let due = joins.popDue(now: now) {
+                if due.joining.deadline > now { counters.joinOverflow &+= 1 }
+                scoreAndPublish(id: due.id, entries: due.joining.entries, ts: due.joining.ts, label: due.joining.label)
+            }
+            return
+        }
+        scoreAndPublish(id: message.id, entries: entries, ts: message.ts, label: message.label)
+    }
+
+    private func scoreAndPublish(id: String, entries: [Entry], ts: Double?, label: Int8?) {
+        let scored = model.score(entries)
+        let wall = Clock.wall()
+        ScoreMessage(id: id, score: scored.score, ts: ts ?? wall, modelVersion: model.version,
+                     nPreds: entries.count, fallback: false).encode(into: &writer)
+        publish(Self.topicScore, writer.bytes)
+        counters.scored &+= 1
+        if let label {
+            // Replayed history: learnt from at once, never pending.
+            quality.record(score: scored.score, baseline: scored.average, label: label)
+            learn(entries, label: label)
+        } else {
+            pending.insert(id: id, PendingInstance(entries: entries, arrival: wall, score: scored.score, average: scored.average))
+        }
+    }
+
+    private func handleLabel() {
+        guard let label = message.label else { return }
+        if joins.contains(message.id), let j = joins.take(message.id) {
+            scoreAndPublish(id: message.id, entries: j.entries, ts: j.ts, label: j.label)
+        }
+        if let instance = pending.take(message.id) {
+            quality.record(score: Double(instance.score), baseline: Double(instance.average), label: label)
+            learn(instance.entries, label: label)
+        } else if !message.preds.isEmpty {
+            guard resolveEntries() else { return }
+            learn(entries, label: label)
+        } else {
+            counters.unmatchedLabels &+= 1
+            logger.debug("unmatched label", metadata: ["id": "\(message.id)"])
+        }
+    }
+
+    private func learn(_ entries: [Entry], label: Int8) {
+        if batch.isEmpty { batchStarted = Clock.monotonic() }
+        batch.append(LabelledInstance(entries: entries, label: label))
+        counters.labelled &+= 1
+        if batch.count >= config.batchSize { update() }
+    }
+
+    private func update() {
+        guard !batch.isEmpty else { return }
+        let t0 = Clock.monotonic()
+        let report = model.update(batch)
+        batch.removeAll(keepingCapacity: true)
+        counters.updates &+= 1
+        if let report {
+            logger.debug("model updated", metadata: [
+                "model_version": "\(report.version)", "batch": "\(report.size)", "positives": "\(report.positives)",
+                "loss_before": "\(report.lossBefore)", "loss_after": "\(report.lossAfter)",
+                "ms": "\(Int((Clock.monotonic() - t0) * 1000))",
+            ])
+        }
+        // After each update, rate-limited to one health message per second.
+        if Clock.monotonic() - lastHealthPublished >= 1 { publishHealth() }
+    }
+
+    // MARK: Output
+
+    private func publish(_ topic: StaticString, _ body: [UInt8]) {
+        do {
+            let sentTopic = topic.withUTF8Buffer { t in
+                Result { () throws(ZMQError) -> Bool in try output.send(UnsafeRawBufferPointer(t), more: true, dontWait: true) }
+            }
+            guard try sentTopic.get() else { return }
+            _ = try body.withUnsafeBytes { try output.send($0, dontWait: true) }
+        } catch {
+            logger.error("publish failed: \(error)")
+        }
+    }
+
+    private func reject(_ error: DecodeError) {
+        counters.rejected[error.kind, default: 0] &+= 1
+        logger.debug("rejected input", metadata: ["reason": "\(error.reason)", "id": "\(error.id ?? "-")"])
+        guard errorBucket.take(now: Clock.monotonic()) else {
+            counters.errorsSuppressed &+= 1
+            return
+        }
+        publish(Self.topicError, JSON.encode(ErrorBody(ts: Clock.wall(), topic: error.topic, id: error.id, reason: error.reason)))
+    }
+
+    func healthBody() -> HealthBody {
+        let names = model.registry.names
+        var weights: [String: Double] = [:]
+        for (u, name) in names.enumerated() { weights[name] = model.aggregator.w[u] }
+        let cw = model.classWeights
+        return HealthBody(
+            ts: Clock.wall(), model_version: model.version, status: "healthy", weights: weights,
+            bias: model.aggregator.b,
+            class_counts: .init(pos: cw.positives, neg: cw.negatives),
+            class_weights: .init(pos: cw.weight(for: 1), neg: cw.weight(for: 0)),
+            pending: pending.count, joining: joins.count, scored: counters.scored, labelled: counters.labelled,
+            unmatched_labels: counters.unmatchedLabels, rejected: counters.rejectedTotal,
+            rejected_by_reason: counters.rejected, received: counters.received,
+            evicted: pending.evicted, expired: pending.expired, errors_suppressed: counters.errorsSuppressed,
+            pr_auc: quality.prAUC, baseline_pr_auc: quality.baselinePrAUC, quality_window: quality.count)
+    }
+
+    private func publishHealth() {
+        lastHealthPublished = Clock.monotonic()
+        publish(Self.topicHealth, JSON.encode(healthBody()))
+    }
+
+    // MARK: Timers
+
+    private func timers() {
+        let now = Clock.monotonic()
+        while let due = joins.popDue(now: now) {
+            scoreAndPublish(id: due.id, entries: due.joining.entries, ts: due.joining.ts, label: due.joining.label)
+        }
+        if !batch.isEmpty && config.maxBatchDelaySeconds > 0 && now - batchStarted >= config.maxBatchDelaySeconds {
+            update()
+        }
+        if now >= nextExpiry {
+            let n = pending.expire(now: Clock.wall())
+            if n > 0 { logger.info("expired pending instances without a label", metadata: ["count": "\(n)"]) }
+            nextExpiry = now + 1
+        }
+        if now >= nextHealth {
+            publishHealth()
+            nextHealth = now + config.healthIntervalSeconds
+        }
+        if now >= nextCheckpoint {
+            _ = try? writeCheckpoint()
+            nextCheckpoint = now + config.checkpointIntervalSeconds
+        }
+    }
+
+    // MARK: Control
+
+    private func serveControl() {
+        guard let request = try? control.receiveFrames(dontWait: true) else { return }
+        let reply = handleControl(request)
+        do { _ = try control.send(frames: [reply]) } catch {
+            logger.error("control reply failed: \(error)")
+        }
+    }
+
+    private func handleControl(_ request: [[UInt8]]) -> [UInt8] {
+        func fail(_ why: String) -> [UInt8] { JSON.encode(ControlReply(ok: false, error: why)) }
+        guard request.count == 1 else { return fail("expected one frame holding a JSON object, got \(request.count) frames") }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(request[0])) as? [String: Any] else {
+            return fail("request is not a JSON object")
+        }
+        guard let cmd = object["cmd"] as? String else { return fail("missing \"cmd\" (status, checkpoint, rollback)") }
+        switch cmd {
+        case "status":
+            return JSON.encode(StatusReply(health: healthBody(), config: configSummary()))
+        case "checkpoint":
+            do {
+                let bytes = try writeCheckpoint()
+                return JSON.encode(ControlReply(ok: true, path: checkpoints.path, bytes: bytes, model_version: model.version))
+            } catch {
+                return fail(error.description)
+            }
+        case "rollback":
+            return fail("rollback needs the weight-health monitor, which this version does not have yet")
+        default:
+            return fail("unknown command '\(cmd)' (status, checkpoint, rollback)")
+        }
+    }
+
+    private func configSummary() -> ConfigSummary {
+        ConfigSummary(inputs: config.inputEndpoints, input_type: config.inputType.rawValue, output: config.outputEndpoint,
+                      control: config.resolvedControlEndpoint, state_dir: config.stateDir,
+                      latent_dim: config.model.latentDim, max_classifiers: config.model.maxClassifiers,
+                      batch_size: config.batchSize, class_weights: config.model.classWeights,
+                      join_window_ms: config.joinWindowMs, classifiers: model.registry.names, version: cfensembledVersion)
+    }
+
+    // MARK: State
+
+    @discardableResult
+    private func writeCheckpoint() throws(CheckpointError) -> Int {
+        let t0 = Clock.monotonic()
+        let cp = Checkpoint(writtenAt: Clock.wall(), model: model.snapshot(),
+                            pending: pending.snapshot().map { .init(id: $0.id, instance: $0.instance) },
+                            evicted: pending.evicted, expired: pending.expired, counters: counters, quality: quality)
+        do {
+            let bytes = try checkpoints.write(cp)
+            logger.info("checkpoint written", metadata: [
+                "path": "\(checkpoints.path)", "bytes": "\(bytes)", "model_version": "\(model.version)",
+                "pending": "\(cp.pending.count)", "ms": "\(Int((Clock.monotonic() - t0) * 1000))",
+            ])
+            return bytes
+        } catch {
+            logger.error("checkpoint failed: \(error.description)")
+            throw error
+        }
+    }
+
+    /// Scores what is still joining, learns the partial batch, checkpoints, closes.
+    private func shutdown() -> Bool {
+        logger.info("stopping: finishing the batch and writing a checkpoint")
+        for item in joins.drain() {
+            scoreAndPublish(id: item.id, entries: item.joining.entries, ts: item.joining.ts, label: item.joining.label)
+        }
+        update()
+        let ok = (try? writeCheckpoint()) != nil
+        for s in inputs { s.close() }
+        control.close()
+        output.close()
+        if let path = try? Endpoint(parsing: config.resolvedControlEndpoint, defaultMode: .bind).ipcPath { unlink(path) }
+        logger.info("stopped", metadata: ["model_version": "\(model.version)", "scored": "\(counters.scored)"])
+        return ok
+    }
+}
+
+let cfensembledVersion = "0.1.0"
