@@ -1,0 +1,64 @@
+import Foundation
+@testable import Online
+
+/// Independent reference computations for the tests: plain Gaussian elimination with
+/// partial pivoting on dense matrices, written without any of Online's code.
+enum Reference {
+    /// Solves a x = b (a is n x n, row-major as [[Double]]).
+    static func gaussianSolve(_ a: [[Double]], _ b: [Double]) -> [Double] {
+        let n = b.count
+        var m = a
+        var v = b
+        for col in 0..<n {
+            var pivot = col
+            for r in col..<n where abs(m[r][col]) > abs(m[pivot][col]) { pivot = r }
+            m.swapAt(col, pivot)
+            v.swapAt(col, pivot)
+            for r in (col + 1)..<max(n, col + 1) {
+                let f = m[r][col] / m[col][col]
+                for c in col..<n { m[r][c] -= f * m[col][c] }
+                v[r] -= f * v[col]
+            }
+        }
+        var x = [Double](repeating: 0, count: n)
+        for r in stride(from: n - 1, through: 0, by: -1) {
+            var s = v[r]
+            for c in (r + 1)..<max(n, r + 1) { s -= m[r][c] * x[c] }
+            x[r] = s / m[r][r]
+        }
+        return x
+    }
+
+    /// The ridge normal-equation solution argmin_y sum_k c_k (r_k - f_k . y)^2 + lambda |y|^2.
+    static func ridge(features: [[Double]], targets: [Double], weights: [Double], lambda: Double) -> [Double] {
+        let d = features.first?.count ?? 0
+        var a = [[Double]](repeating: [Double](repeating: 0, count: d), count: d)
+        var b = [Double](repeating: 0, count: d)
+        for (k, f) in features.enumerated() {
+            for i in 0..<d {
+                b[i] += weights[k] * targets[k] * f[i]
+                for j in 0..<d { a[i][j] += weights[k] * f[i] * f[j] }
+            }
+        }
+        for i in 0..<d { a[i][i] += lambda }
+        return gaussianSolve(a, b)
+    }
+}
+
+/// A small deterministic random generator (SplitMix64) so tests are reproducible.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    mutating func normal() -> Double {
+        let u1 = max(uniform(), 1e-300), u2 = uniform()
+        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
+    }
+}

@@ -1,0 +1,67 @@
+import Testing
+@testable import Online
+
+@Suite struct StoreTests {
+    private func instance(_ t: Double, _ v: Double = 0.5) -> PendingInstance {
+        PendingInstance(entries: [Entry(classifier: 0, value: v)], arrival: t, score: v, average: v)
+    }
+
+    @Test func pendingStoreEvictsOldestOverCapacity() {
+        var store = PendingStore(capacity: 3, ttl: 100)
+        for i in 0..<5 { store.insert(id: "i\(i)", instance(Double(i))) }
+        #expect(store.count == 3)
+        #expect(store.evicted == 2)
+        #expect(store.take("i0") == nil && store.take("i1") == nil)
+        #expect(store.take("i4") != nil)
+        #expect(store.count == 2)
+    }
+
+    @Test func pendingStoreExpiresByTTL() {
+        var store = PendingStore(capacity: 100, ttl: 10)
+        store.insert(id: "old", instance(0))
+        store.insert(id: "new", instance(8))
+        #expect(store.expire(now: 12) == 1)
+        #expect(store.expired == 1)
+        #expect(!store.contains("old") && store.contains("new"))
+    }
+
+    @Test func pendingStoreMergesSameId() {
+        var store = PendingStore(capacity: 10, ttl: 10)
+        store.insert(id: "x", PendingInstance(entries: [Entry(classifier: 0, value: 0.1)], arrival: 1, score: 0.2, average: 0.1))
+        store.insert(id: "x", PendingInstance(entries: [Entry(classifier: 1, value: 0.9), Entry(classifier: 0, value: 0.3)],
+                                              arrival: 5, score: 0.7, average: 0.6))
+        let merged = store.take("x")!
+        #expect(merged.entries.count == 2)
+        #expect(merged.entries.first { $0.classifier == 0 }!.value == 0.3)
+        #expect(merged.arrival == 1)
+        #expect(store.count == 0)
+    }
+
+    @Test func takenIdsDoNotCountAsEvictions() {
+        var store = PendingStore(capacity: 2, ttl: 100)
+        for i in 0..<2000 {
+            store.insert(id: "i\(i)", instance(Double(i)))
+            _ = store.take("i\(i)")
+        }
+        #expect(store.evicted == 0 && store.count == 0)
+        #expect(store.snapshot().isEmpty)
+    }
+
+    @Test func averagePrecisionMatchesHandComputation() {
+        // Ranked labels 1,0,1,0: AP = 1/2 * 1 + 1/2 * 2/3.
+        let ap = RollingQuality.averagePrecision([0.9, 0.8, 0.7, 0.6] as [Double], [1, 0, 1, 0])!
+        #expect(abs(ap - (0.5 + 1.0 / 3.0)) < 1e-12)
+        // Ties form one threshold: all tied gives the positive rate.
+        let tied = RollingQuality.averagePrecision([0.5, 0.5, 0.5, 0.5] as [Double], [1, 0, 0, 0])!
+        #expect(abs(tied - 0.25) < 1e-12)
+        #expect(RollingQuality.averagePrecision([0.1, 0.2] as [Double], [0, 0]) == nil)
+    }
+
+    @Test func rollingQualityKeepsOnlyTheWindow() {
+        var q = RollingQuality(window: 4)
+        for i in 0..<10 { q.record(score: Double(i), baseline: 0, label: i % 2 == 0 ? 1 : 0) }
+        #expect(q.count == 4)
+        // Window holds 6..9: labels 1,0,1,0 with scores increasing: positives ranked 2nd and 4th.
+        #expect(abs(q.prAUC! - (0.5 * 0.5 + 0.5 * 0.5)) < 1e-12)
+    }
+}
