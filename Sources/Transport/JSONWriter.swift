@@ -51,7 +51,7 @@ public struct JSONWriter {
         if v == 0 { bytes.append(48); return }
         var x = v
         if x < 0 { bytes.append(UInt8(ascii: "-")); x = -x }
-        if x >= 1e15 || x < 1e-6 {
+        if x >= 1e15 || x < 1e-4 {
             exponential(x)
             return
         }
@@ -60,7 +60,13 @@ public struct JSONWriter {
         var intDigits = 1
         var p = 10.0
         while p <= intPart { intDigits += 1; p *= 10 }
-        let fracDigits = max(0, 15 - intDigits)
+        var fracDigits = max(0, 15 - intDigits)
+        if intPart == 0 {
+            // Neither the leading "0" nor zeros right after the point are significant.
+            fracDigits = 15
+            var y = x
+            while y < 0.1 { y *= 10; fracDigits += 1 }
+        }
         var scale = 1.0
         for _ in 0..<fracDigits { scale *= 10 }
         var frac = ((x - intPart) * scale).rounded()
