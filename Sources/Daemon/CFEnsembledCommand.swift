@@ -107,7 +107,10 @@ struct CFEnsembledCommand: AsyncParsableCommand {
     }
 
     static func fail(_ message: String, code: Int32) -> Never {
-        FileHandle.standardError.write(Data("cfensembled: error: \(message)\n".utf8))
+        // One line, whatever the underlying error text looks like.
+        let line = message.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }.joined(separator: "; ")
+        FileHandle.standardError.write(Data("cfensembled: error: \(line)\n".utf8))
         Foundation.exit(code)
     }
 }

@@ -1,0 +1,188 @@
+import Foundation
+import Testing
+import Transport
+
+/// The real `cfensembled` binary, started as a child process on `ipc://` endpoints in
+/// a temporary directory, with helpers to talk to it over real ZeroMQ sockets.
+final class DaemonProcess {
+    static let binary: URL = {
+        if let env = ProcessInfo.processInfo.environment["CFENSEMBLED_BIN"] { return URL(fileURLWithPath: env) }
+        var candidates: [URL] = []
+        let argv0 = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        candidates.append(argv0.deletingLastPathComponent().appendingPathComponent("cfensembled"))
+        candidates.append(argv0.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("cfensembled"))
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        candidates.append(root.appendingPathComponent(".build/debug/cfensembled"))
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
+    }()
+
+    let directory: URL
+    let stateDir: String
+    let input: String
+    let output: String
+    var control: String { "ipc://\(stateDir)/control.sock" }
+    let logPath: String
+    private(set) var process: Process?
+    let context: ZMQContext
+
+    init(directory: URL? = nil) throws {
+        let dir = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("cfe-it-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        self.directory = dir
+        stateDir = dir.appendingPathComponent("state").path
+        input = "ipc://\(dir.path)/in.sock"
+        output = "ipc://\(dir.path)/out.sock"
+        logPath = dir.appendingPathComponent("daemon.log").path
+        context = try ZMQContext()
+    }
+
+    deinit {
+        if let p = process, p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Starts the daemon with the standard test endpoints plus `extra` arguments and
+    /// waits until its control socket answers.
+    func start(_ extra: [String] = [], inputType: String = "pull") throws {
+        let args = ["--input", "@" + input, "--output", "@" + output, "--state-dir", stateDir,
+                    "--input-type", inputType, "--log-level", "debug"] + extra
+        let p = try Self.launch(args, log: logPath)
+        process = p
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            guard p.isRunning else { throw DaemonError("daemon exited with \(p.terminationStatus): \(log)") }
+            if (try? controlRequest(["cmd": "status"], timeoutMs: 300)) != nil { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw DaemonError("daemon did not answer on its control socket: \(log)")
+    }
+
+    static func launch(_ args: [String], log: String) throws -> Process {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = FileHandle(forWritingAtPath: log)!
+        handle.seekToEndOfFile()
+        p.standardError = handle
+        p.standardOutput = handle
+        try p.run()
+        return p
+    }
+
+    /// Runs the binary to completion (for configuration errors); returns status and output.
+    static func runToExit(_ args: [String], environment: [String: String]? = nil, timeout: TimeInterval = 20) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        if let environment { p.environment = environment }
+        let pipe = Pipe()
+        p.standardError = pipe
+        p.standardOutput = pipe
+        try p.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit(); throw DaemonError("timed out: \(args)") }
+        p.waitUntilExit()
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (p.terminationStatus, out)
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// SIGTERM and wait; returns the exit status.
+    @discardableResult
+    func stop(timeout: TimeInterval = 20) throws -> Int32 {
+        guard let p = process else { return -1 }
+        kill(p.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if p.isRunning {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            throw DaemonError("daemon ignored SIGTERM for \(timeout) s: \(log)")
+        }
+        p.waitUntilExit()
+        process = nil
+        return p.terminationStatus
+    }
+
+    var isRunning: Bool { process?.isRunning ?? false }
+
+    // MARK: Sockets
+
+    func controlRequest(_ request: [String: Any], timeoutMs: Int32 = 5000) throws -> [String: Any] {
+        let req = try ZMQSocket(context: context, kind: .req)
+        try req.setReceiveTimeout(timeoutMs)
+        try req.setSendTimeout(timeoutMs)
+        try req.connect(control)
+        try req.send(frames: [Array(try JSONSerialization.data(withJSONObject: request))])
+        guard let reply = try req.receiveFrames() else { throw DaemonError("no control reply") }
+        return try JSONSerialization.jsonObject(with: Data(reply[0])) as! [String: Any]
+    }
+
+    func status() throws -> [String: Any] { try controlRequest(["cmd": "status"]) }
+
+    /// A PUSH socket connected to the daemon's PULL input.
+    func producer(kind: ZMQSocket.Kind = .push) throws -> ZMQSocket {
+        let s = try ZMQSocket(context: context, kind: kind)
+        try s.setSendTimeout(5000)
+        try s.connect(input)
+        return s
+    }
+
+    /// A SUB socket on the daemon's output, subscribed to `topics`.
+    func subscriber(_ topics: [String] = [""]) throws -> ZMQSocket {
+        let s = try ZMQSocket(context: context, kind: .sub)
+        for t in topics { try s.subscribe(t) }
+        try s.connect(output)
+        return s
+    }
+
+    /// Receives output messages until `done` says so or `timeout` passes.
+    static func collect(_ sub: ZMQSocket, timeout: TimeInterval, until done: ([(String, [String: Any])]) -> Bool)
+        throws -> [(String, [String: Any])] {
+        var out: [(String, [String: Any])] = []
+        let deadline = Date().addingTimeInterval(timeout)
+        try sub.setReceiveTimeout(100)
+        while Date() < deadline && !done(out) {
+            guard let frames = try sub.receiveFrames() else { continue }
+            let topic = String(decoding: frames[0], as: UTF8.self)
+            let body = (try? JSONSerialization.jsonObject(with: Data(frames[1]))) as? [String: Any] ?? [:]
+            out.append((topic, body))
+        }
+        return out
+    }
+
+    /// Sends probe preds until a score comes back, so the PUB/SUB subscription is live.
+    func waitForSubscription(_ sub: ZMQSocket, via producer: ZMQSocket) throws {
+        for k in 0..<100 {
+            try producer.send(strings: ["pred", #"{"id":"__probe\#(k)","preds":{"probe":0.5}}"#])
+            let got = try Self.collect(sub, timeout: 0.2) { $0.contains { $0.0 == "score" } }
+            if got.contains(where: { $0.0 == "score" }) { return }
+        }
+        throw DaemonError("subscription never became live")
+    }
+}
+
+struct DaemonError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+func predBody(_ id: String, _ preds: [String: Double], label: Int? = nil) -> String {
+    var obj: [String: Any] = ["id": id, "preds": preds]
+    if let label { obj["label"] = label }
+    return String(decoding: try! JSONSerialization.data(withJSONObject: obj), as: UTF8.self)
+}
+
+/// Ten classifiers' probabilities for a seeded instance of the given class.
+func tenPreds(_ i: Int, label: Int) -> [String: Double] {
+    var out: [String: Double] = [:]
+    for u in 0..<10 {
+        let noise = Double((i * 7919 + u * 104729) % 1000) / 1000 - 0.5
+        let logit = (label == 1 ? 1.0 : -1.0) * (0.5 + Double(u) * 0.2) + noise * 2
+        out["m\(u)"] = 1 / (1 + exp(-logit))
+    }
+    return out
+}

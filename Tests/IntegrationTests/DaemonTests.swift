@@ -1,0 +1,205 @@
+import Foundation
+import Testing
+import Transport
+
+/// End to end through the real binary over real ZeroMQ sockets (ipc:// in a temp dir).
+@Suite(.serialized) struct DaemonTests {
+    @Test func everyValidPredGetsExactlyOneScore() throws {
+        let d = try DaemonProcess()
+        try d.start()
+        let sub = try d.subscriber(["score"])
+        let push = try d.producer()
+        try d.waitForSubscription(sub, via: push)
+        let n = 2000
+        for i in 0..<n { try push.send(strings: ["pred", predBody("p\(i)", tenPreds(i, label: i % 10 == 0 ? 1 : 0))]) }
+        var got = try DaemonProcess.collect(sub, timeout: 30) { $0.filter { ($0.1["id"] as? String)?.hasPrefix("p") == true }.count >= n }
+        got += try DaemonProcess.collect(sub, timeout: 0.5) { _ in false }   // anything extra would show up here
+        let ids = got.compactMap { $0.1["id"] as? String }.filter { $0.hasPrefix("p") }
+        #expect(ids.count == n)
+        #expect(Set(ids).count == n)
+        for (_, body) in got where (body["id"] as? String)?.hasPrefix("p") == true {
+            let score = try #require(body["score"] as? Double)
+            #expect(score >= 0 && score <= 1)
+            #expect(body["n_preds"] as? Int == 10)
+            #expect(body["model_version"] as? Int == 0)
+            #expect(body["fallback"] as? Bool == false)
+            #expect(body["ts"] as? Double != nil)
+        }
+        let status = try d.status()
+        #expect((status["pending"] as? Int ?? 0) >= n)   // plus the subscription probes
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func defaultSubInputScoresPublishedPreds() throws {
+        let d = try DaemonProcess()
+        try d.start(inputType: "sub")
+        let sub = try d.subscriber(["score"])
+        let pub = try d.producer(kind: .pub)
+        try d.waitForSubscription(sub, via: pub)
+        for i in 0..<300 { try pub.send(strings: ["pred", predBody("s\(i)", ["a": 0.2, "b": Double(i % 100) / 100])]) }
+        let got = try DaemonProcess.collect(sub, timeout: 20) { $0.filter { ($0.1["id"] as? String)?.hasPrefix("s") == true }.count >= 300 }
+        #expect(Set(got.compactMap { $0.1["id"] as? String }.filter { $0.hasPrefix("s") }).count == 300)
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func labelsChangeTheModel() throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "learning.batch_size=32"])
+        let push = try d.producer()
+        let n = 200
+        for i in 0..<n { try push.send(strings: ["pred", predBody("l\(i)", tenPreds(i, label: i % 5 == 0 ? 1 : 0))]) }
+        for i in 0..<n { try push.send(strings: ["label", #"{"id":"l\#(i)","label":\#(i % 5 == 0 ? 1 : 0)}"#]) }
+        let status = try waitFor(d) { ($0["labelled"] as? Int ?? 0) >= n }
+        #expect(status["model_version"] as? Int == n / 32)
+        #expect(status["unmatched_labels"] as? Int == 0)
+        #expect(status["pending"] as? Int == 0)
+        let weights = try #require(status["weights"] as? [String: Double])
+        #expect(weights.count == 10)
+        #expect(weights.values.contains { abs($0 - 0.1) > 1e-6 }, "weights never moved from 1/m: \(weights)")
+        // Later scores carry the new model version.
+        let sub = try d.subscriber(["score"])
+        try d.waitForSubscription(sub, via: push)
+        try push.send(strings: ["pred", predBody("after", tenPreds(1, label: 0))])
+        let after = try DaemonProcess.collect(sub, timeout: 10) { $0.contains { $0.1["id"] as? String == "after" } }
+        #expect(after.first { $0.1["id"] as? String == "after" }?.1["model_version"] as? Int == n / 32)
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func statusAnswersAndUnknownCommandsFail() throws {
+        let d = try DaemonProcess()
+        try d.start()
+        let status = try d.status()
+        #expect(status["ok"] as? Bool == true)
+        for key in ["model_version", "status", "weights", "bias", "class_counts", "class_weights", "pending", "scored",
+                    "labelled", "unmatched_labels", "rejected", "config"] {
+            #expect(status[key] != nil, "status lacks \(key)")
+        }
+        let unknown = try d.controlRequest(["cmd": "explode"])
+        #expect(unknown["ok"] as? Bool == false)
+        #expect((unknown["error"] as? String)?.contains("unknown command") == true)
+        let checkpoint = try d.controlRequest(["cmd": "checkpoint"])
+        #expect(checkpoint["ok"] as? Bool == true)
+        #expect(FileManager.default.fileExists(atPath: d.stateDir + "/checkpoint.cfe"))
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func restartRestoresModelVersionAndPendingInstances() throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "learning.batch_size=10"])
+        let push = try d.producer()
+        for i in 0..<50 { try push.send(strings: ["pred", predBody("r\(i)", tenPreds(i, label: i % 3 == 0 ? 1 : 0))]) }
+        for i in 0..<30 { try push.send(strings: ["label", #"{"id":"r\#(i)","label":\#(i % 3 == 0 ? 1 : 0)}"#]) }
+        let before = try waitFor(d) { ($0["labelled"] as? Int ?? 0) >= 30 }
+        #expect(before["model_version"] as? Int == 3)
+        #expect(before["pending"] as? Int == 20)
+        #expect(try d.stop() == 0)
+
+        try d.start(["--set", "learning.batch_size=10"])
+        let restored = try d.status()
+        #expect(restored["model_version"] as? Int == 3)
+        #expect(restored["pending"] as? Int == 20)
+        #expect((restored["weights"] as? [String: Double]) == (before["weights"] as? [String: Double]))
+        let push2 = try d.producer()
+        for i in 30..<50 { try push2.send(strings: ["label", #"{"id":"r\#(i)","label":\#(i % 3 == 0 ? 1 : 0)}"#]) }
+        let after = try waitFor(d) { ($0["labelled"] as? Int ?? 0) >= 50 }
+        #expect(after["unmatched_labels"] as? Int == 0)
+        #expect(after["pending"] as? Int == 0)
+        #expect(after["model_version"] as? Int == 5)
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func garbageIsRejectedWithReasonsAndNeverScoredOrLearnt() throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "learning.batch_size=1", "--set", "output.error_rate_per_s=1000"])
+        let sub = try d.subscriber(["score", "error"])
+        let push = try d.producer()
+        try d.waitForSubscription(sub, via: push)
+        let versionBefore = try d.status()["model_version"] as? Int
+        let garbage: [[[UInt8]]] = [
+            [Array("pred".utf8)],
+            [Array("pred".utf8), Array("{}".utf8), Array("x".utf8)],
+            [Array("bogus".utf8), Array(#"{"id":"g"}"#.utf8)],
+            [Array("pred".utf8), Array("not json".utf8)],
+            [Array("pred".utf8), Array("[1,2]".utf8)],
+            [Array("pred".utf8), Array(#"{"preds":{"a":0.5}}"#.utf8)],
+            [Array("pred".utf8), Array(#"{"id":"","preds":{"a":0.5}}"#.utf8)],
+            [Array("pred".utf8), Array(#"{"id":"g1","preds":{}}"#.utf8)],
+            [Array("pred".utf8), Array(#"{"id":"g2","preds":{"a":"0.5"}}"#.utf8)],
+            [Array("pred".utf8), Array(#"{"id":"g3","preds":{"a":1.5}}"#.utf8)],
+            [Array("pred".utf8), Array(#"{"id":"g4","preds":{"a":-0.1}}"#.utf8)],
+            [Array("pred".utf8), Array(#"{"id":"g5","preds":{"a":NaN}}"#.utf8)],
+            [Array("pred".utf8), Array(#"{"id":"g6","preds":{"bad name":0.5}}"#.utf8)],
+            [Array("pred".utf8), Array([0x7B, 0xFF, 0xFE, 0x7D])],
+            [Array("label".utf8), Array(#"{"id":"x","label":2}"#.utf8)],
+            [Array("label".utf8), Array(#"{"id":"x","label":"yes"}"#.utf8)],
+            [Array("pred".utf8), Array(("{\"id\":\"big\",\"pad\":\"" + String(repeating: "x", count: 100_000) + "\",\"preds\":{\"a\":0.5}}").utf8)],
+        ]
+        for (k, g) in garbage.enumerated() {
+            try push.send(frames: g)
+            try push.send(strings: ["pred", predBody("ok\(k)", ["a": 0.3, "b": 0.6])])
+        }
+        let got = try DaemonProcess.collect(sub, timeout: 15) { out in
+            out.filter { ($0.1["id"] as? String)?.hasPrefix("ok") == true }.count >= garbage.count
+                && out.filter { $0.0 == "error" }.count >= garbage.count
+        }
+        let scored = Set(got.filter { $0.0 == "score" }.compactMap { $0.1["id"] as? String })
+        #expect(scored.isSuperset(of: (0..<garbage.count).map { "ok\($0)" }))
+        #expect(scored.filter { $0.hasPrefix("g") || $0 == "big" }.isEmpty)
+        let errors = got.filter { $0.0 == "error" }
+        #expect(errors.count == garbage.count)
+        #expect(errors.allSatisfy { !($0.1["reason"] as? String ?? "").isEmpty })
+        #expect(errors.contains { ($0.1["reason"] as? String)?.contains("preds.a: 1.5 is outside [0, 1]") == true })
+        let status = try d.status()
+        #expect(status["rejected"] as? Int == garbage.count)
+        #expect(status["model_version"] as? Int == versionBefore)
+        #expect(d.isRunning)
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func joinWindowScoresAnInstanceOnceWhenAllClassifiersReported() throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "input.join_window_ms=400"])
+        let sub = try d.subscriber(["score"])
+        let push = try d.producer()
+        try d.waitForSubscription(sub, via: push)
+        try push.send(strings: ["pred", predBody("full", ["xgb": 0.9, "rf": 0.8, "lr": 0.7])])
+        try push.send(strings: ["pred", predBody("split", ["xgb": 0.9])])
+        try push.send(strings: ["pred", predBody("split", ["rf": 0.8, "lr": 0.6])])
+        try push.send(strings: ["pred", predBody("alone", ["xgb": 0.1])])
+        let got = try DaemonProcess.collect(sub, timeout: 3) { _ in false }
+        func scores(_ id: String) -> [[String: Any]] { got.filter { $0.1["id"] as? String == id }.map(\.1) }
+        #expect(scores("full").count == 1)
+        #expect(scores("split").count == 1)
+        #expect(scores("split").first?["n_preds"] as? Int == 3)
+        #expect(scores("alone").count == 1)
+        #expect(scores("alone").first?["n_preds"] as? Int == 1)
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func labelsWithPredsAndUnknownIds() throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "learning.batch_size=2"])
+        let push = try d.producer()
+        try push.send(strings: ["label", #"{"id":"never-seen","label":1}"#])
+        try push.send(strings: ["label", #"{"id":"direct1","label":1,"preds":{"a":0.9,"b":0.8}}"#])
+        try push.send(strings: ["pred", #"{"id":"replay","label":0,"preds":{"a":0.1,"b":0.2}}"#])
+        let status = try waitFor(d) { ($0["labelled"] as? Int ?? 0) >= 2 && ($0["unmatched_labels"] as? Int ?? 0) >= 1 }
+        #expect(status["unmatched_labels"] as? Int == 1)
+        #expect(status["model_version"] as? Int == 1)
+        #expect(status["pending"] as? Int == 0)
+        #expect(try d.stop() == 0)
+    }
+
+    /// Polls `status` until `done` holds (bounded).
+    private func waitFor(_ d: DaemonProcess, timeout: TimeInterval = 20, _ done: ([String: Any]) -> Bool) throws -> [String: Any] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: [String: Any] = [:]
+        while Date() < deadline {
+            last = try d.status()
+            if done(last) { return last }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        Issue.record("condition not reached; last status: \(last)")
+        return last
+    }
+}
