@@ -25,7 +25,7 @@ struct DaemonConfiguration: Sendable, Equatable {
 
     var model = ModelConfiguration()
     var batchSize = 256
-    var maxBatchDelaySeconds = 60.0
+    var maxBatchDelaySeconds = 10.0
 
     var healthIntervalSeconds = 10.0
     var healthWindow = 2000
