@@ -3,19 +3,24 @@ import Online
 
 /// Everything the daemon persists: the model, the pending instances (so labels that
 /// arrive after a restart still find their instance), counters and quality window.
-struct Checkpoint: Codable {
-    struct PendingRecord: Codable {
+struct Checkpoint {
+    struct PendingRecord {
         var id: String
         var instance: PendingInstance
     }
 
-    var writtenAt: Double
-    var model: ModelSnapshot
+    /// Everything but the pending instances: small, stored as JSON.
+    struct Head: Codable {
+        var writtenAt: Double
+        var model: ModelSnapshot
+        var evicted: UInt64
+        var expired: UInt64
+        var counters: Counters
+        var quality: RollingQuality
+    }
+
+    var head: Head
     var pending: [PendingRecord]
-    var evicted: UInt64
-    var expired: UInt64
-    var counters: Counters
-    var quality: RollingQuality
 }
 
 /// Why a checkpoint could not be written or read.
@@ -29,7 +34,10 @@ struct CheckpointError: Error, CustomStringConvertible {
 /// so a crash leaves either the old or the new checkpoint, never a torn one.
 ///
 /// File format: one header line `cfensembled-checkpoint 1 <length> <fnv1a64-hex>`
-/// then `length` bytes of JSON; a wrong length or checksum means corruption.
+/// then a `length`-byte payload: a u32 length and the JSON `Head` (model, counters,
+/// quality window), a u64 count, then each pending instance in little-endian binary
+/// (id, arrival f64, score f32, average f32, u16 entry count, entries of u16
+/// classifier + f32 probability). A wrong length or checksum means corruption.
 struct CheckpointStore {
     static let magic = "cfensembled-checkpoint"
     static let formatVersion = 1
@@ -56,16 +64,9 @@ struct CheckpointStore {
     /// Writes the checkpoint durably; returns its size in bytes.
     @discardableResult
     func write(_ checkpoint: Checkpoint) throws(CheckpointError) -> Int {
-        let payload: Data
-        do {
-            let encoder = JSONEncoder()
-            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-            payload = try encoder.encode(checkpoint)
-        } catch {
-            throw CheckpointError("cannot encode checkpoint: \(error)")
-        }
+        let payload = try Self.encode(checkpoint)
         var file = Data("\(Self.magic) \(Self.formatVersion) \(payload.count) \(String(Self.fnv1a(payload), radix: 16))\n".utf8)
-        file.append(payload)
+        file.append(contentsOf: payload)
         let tmp = path + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw CheckpointError("cannot create \(tmp): \(String(cString: strerror(errno)))") }
@@ -114,10 +115,73 @@ struct CheckpointStore {
         guard String(Self.fnv1a(payload), radix: 16) == header[3] else {
             throw CheckpointError("\(path): checksum mismatch (corrupt)")
         }
+        return try Self.decode(Array(payload), path: path)
+    }
+
+    static func encode(_ checkpoint: Checkpoint) throws(CheckpointError) -> [UInt8] {
+        let head: Data
         do {
-            return try JSONDecoder().decode(Checkpoint.self, from: payload)
+            let encoder = JSONEncoder()
+            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            head = try encoder.encode(checkpoint.head)
         } catch {
-            throw CheckpointError("\(path): cannot decode: \(error)")
+            throw CheckpointError("cannot encode checkpoint: \(error)")
+        }
+        var w = ByteWriter(capacity: head.count + 16 + checkpoint.pending.count * 96)
+        w.append(UInt32(head.count))
+        w.append(raw: Array(head))
+        w.append(UInt64(checkpoint.pending.count))
+        for record in checkpoint.pending {
+            w.append(record.id)
+            w.append(record.instance.arrival)
+            w.append(record.instance.score)
+            w.append(record.instance.average)
+            w.append(UInt16(record.instance.entries.count))
+            for e in record.instance.entries {
+                w.append(e.classifier)
+                w.append(e.value)
+            }
+        }
+        return w.bytes
+    }
+
+    static func decode(_ payload: [UInt8], path: String) throws(CheckpointError) -> Checkpoint {
+        var r = ByteReader(payload)
+        do {
+            let headLength = Int(try r.read(UInt32.self))
+            let headBytes = try r.readBytes(headLength)
+            let decoder = JSONDecoder()
+            decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            let head: Checkpoint.Head
+            do { head = try decoder.decode(Checkpoint.Head.self, from: Data(headBytes)) } catch {
+                throw CheckpointError("\(path): cannot decode: \(error)")
+            }
+            let count = try r.read(UInt64.self)
+            guard count <= UInt64(r.remaining) else { throw CheckpointError("\(path): pending count \(count) exceeds the file") }
+            var pending: [Checkpoint.PendingRecord] = []
+            pending.reserveCapacity(Int(count))
+            for _ in 0..<count {
+                let id = try r.readString()
+                let arrival = try r.readDouble()
+                let score = try r.readFloat()
+                let average = try r.readFloat()
+                let n = Int(try r.read(UInt16.self))
+                var entries: [Entry] = []
+                entries.reserveCapacity(n)
+                for _ in 0..<n {
+                    let u = try r.read(UInt16.self)
+                    let v = try r.readFloat()
+                    entries.append(Entry(classifier: Int(u), value: Double(v)))
+                }
+                pending.append(.init(id: id, instance: PendingInstance(entries: entries, arrival: arrival,
+                                                                        score: Double(score), average: Double(average))))
+            }
+            guard r.remaining == 0 else { throw CheckpointError("\(path): \(r.remaining) unexpected trailing bytes") }
+            return Checkpoint(head: head, pending: pending)
+        } catch let e as CheckpointError {
+            throw e
+        } catch {
+            throw CheckpointError("\(path): payload ends early (truncated)")
         }
     }
 

@@ -62,13 +62,16 @@ final class Engine: @unchecked Sendable {
         joins = JoinBuffer(windowMs: config.joinWindowMs, capacity: config.maxJoining)
         quality = RollingQuality(window: config.healthWindow)
         if let cp = restored {
-            do { model = try CFEnsemble(config: config.model, restoring: cp.model) } catch {
+            do { model = try CFEnsemble(config: config.model, restoring: cp.head.model) } catch {
                 throw StartupError("cannot restore \(checkpoints.path): \(error.description)")
             }
-            for record in cp.pending { pending.insert(id: record.id, record.instance) }
-            pending.restoreCounters(evicted: cp.evicted, expired: cp.expired)
-            counters = cp.counters
-            if cp.quality.window == config.healthWindow { quality = cp.quality }
+            let known = model.classifierCount
+            for record in cp.pending where record.instance.entries.allSatisfy({ Int($0.classifier) < known }) {
+                pending.insert(id: record.id, record.instance)
+            }
+            pending.restoreCounters(evicted: cp.head.evicted, expired: cp.head.expired)
+            counters = cp.head.counters
+            if cp.head.quality.window == config.healthWindow { quality = cp.head.quality }
             logger.info("restored checkpoint", metadata: [
                 "path": "\(checkpoints.path)", "model_version": "\(model.version)",
                 "pending": "\(pending.count)", "classifiers": "\(model.classifierCount)",
@@ -425,9 +428,10 @@ final class Engine: @unchecked Sendable {
     @discardableResult
     private func writeCheckpoint() throws(CheckpointError) -> Int {
         let t0 = Clock.monotonic()
-        let cp = Checkpoint(writtenAt: Clock.wall(), model: model.snapshot(),
-                            pending: pending.snapshot().map { .init(id: $0.id, instance: $0.instance) },
-                            evicted: pending.evicted, expired: pending.expired, counters: counters, quality: quality)
+        let cp = Checkpoint(
+            head: .init(writtenAt: Clock.wall(), model: model.snapshot(), evicted: pending.evicted,
+                        expired: pending.expired, counters: counters, quality: quality),
+            pending: pending.snapshot().map { .init(id: $0.id, instance: $0.instance) })
         do {
             let bytes = try checkpoints.write(cp)
             logger.info("checkpoint written", metadata: [

@@ -1,0 +1,55 @@
+/// Little-endian binary writing and bounds-checked reading, for the compact
+/// pending-instance section of checkpoints.
+struct ByteWriter {
+    private(set) var bytes: [UInt8] = []
+
+    init(capacity: Int) { bytes.reserveCapacity(capacity) }
+
+    mutating func append<T: FixedWidthInteger>(_ v: T) {
+        withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+    mutating func append(_ v: Double) { append(v.bitPattern) }
+    mutating func append(_ v: Float) { append(v.bitPattern) }
+    mutating func append(_ s: String) {
+        let utf8 = s.utf8
+        append(UInt32(utf8.count))
+        bytes.append(contentsOf: utf8)
+    }
+    mutating func append(raw: [UInt8]) { bytes.append(contentsOf: raw) }
+}
+
+struct ByteReader {
+    struct Overrun: Error {}
+
+    let bytes: [UInt8]
+    private(set) var offset: Int
+
+    init(_ bytes: [UInt8], offset: Int = 0) {
+        self.bytes = bytes
+        self.offset = offset
+    }
+
+    var remaining: Int { bytes.count - offset }
+
+    mutating func read<T: FixedWidthInteger>(_: T.Type) throws(Overrun) -> T {
+        let n = MemoryLayout<T>.size
+        guard remaining >= n else { throw Overrun() }
+        var v: T = 0
+        withUnsafeMutableBytes(of: &v) { dst in
+            bytes.withUnsafeBytes { src in dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[offset..<(offset + n)])) }
+        }
+        offset += n
+        return T(littleEndian: v)
+    }
+    mutating func readDouble() throws(Overrun) -> Double { Double(bitPattern: try read(UInt64.self)) }
+    mutating func readFloat() throws(Overrun) -> Float { Float(bitPattern: try read(UInt32.self)) }
+    mutating func readBytes(_ n: Int) throws(Overrun) -> ArraySlice<UInt8> {
+        guard n >= 0, remaining >= n else { throw Overrun() }
+        defer { offset += n }
+        return bytes[offset..<(offset + n)]
+    }
+    mutating func readString() throws(Overrun) -> String {
+        let n = Int(try read(UInt32.self))
+        return String(decoding: try readBytes(n), as: UTF8.self)
+    }
+}

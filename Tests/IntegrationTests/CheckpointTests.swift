@@ -1,0 +1,64 @@
+import Foundation
+import Online
+import Testing
+@testable import Daemon
+
+@Suite struct CheckpointTests {
+    private func sample() -> Checkpoint {
+        let model = CFEnsemble(config: ModelConfiguration())
+        for name in ["xgb", "rf", "lr"] { _ = model.classifier(named: name) }
+        model.update([LabelledInstance(entries: [Entry(classifier: 0, value: 0.9), Entry(classifier: 2, value: 0.7)], label: 1),
+                      LabelledInstance(entries: [Entry(classifier: 1, value: 0.2)], label: 0)])
+        var counters = Counters()
+        counters.scored = 7
+        counters.rejected = ["json": 2]
+        var quality = RollingQuality(window: 10)
+        quality.record(score: 0.7, baseline: 0.6, label: 1)
+        let pending = (0..<100).map { i in
+            Checkpoint.PendingRecord(id: "txn-\(i)-é", instance: PendingInstance(
+                entries: (0..<(i % 3 + 1)).map { Entry(classifier: $0, value: Double(i) / 100) },
+                arrival: 1764300000 + Double(i), score: 0.5, average: 0.25))
+        }
+        return Checkpoint(head: .init(writtenAt: 1, model: model.snapshot(), evicted: 3, expired: 4, counters: counters,
+                                      quality: quality), pending: pending)
+    }
+
+    private func store() throws -> CheckpointStore {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cfe-ckpt-\(UUID().uuidString.prefix(8))").path
+        let s = CheckpointStore(directory: dir)
+        try s.prepare()
+        return s
+    }
+
+    @Test func roundTrips() throws {
+        let s = try store()
+        defer { try? FileManager.default.removeItem(atPath: s.directory) }
+        let cp = sample()
+        try s.write(cp)
+        let back = try #require(try s.read())
+        #expect(back.head.model == cp.head.model)
+        #expect(back.head.counters == cp.head.counters)
+        #expect(back.head.quality == cp.head.quality)
+        #expect(back.head.evicted == 3 && back.head.expired == 4)
+        #expect(back.pending.map(\.id) == cp.pending.map(\.id))
+        #expect(back.pending.map(\.instance) == cp.pending.map(\.instance))
+        #expect(!FileManager.default.fileExists(atPath: s.path + ".tmp"))
+    }
+
+    @Test func detectsCorruptionAndTruncation() throws {
+        let s = try store()
+        defer { try? FileManager.default.removeItem(atPath: s.directory) }
+        try s.write(sample())
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: s.path))
+        let original = bytes
+        bytes[bytes.count - 10] ^= 0x40
+        try bytes.write(to: URL(fileURLWithPath: s.path))
+        #expect { try s.read() } throws: { ($0 as? CheckpointError)?.description.contains("checksum") == true }
+        try original.prefix(original.count - 7).write(to: URL(fileURLWithPath: s.path))
+        #expect { try s.read() } throws: { ($0 as? CheckpointError)?.description.contains("truncated") == true }
+        try Data("hello\n".utf8).write(to: URL(fileURLWithPath: s.path))
+        #expect { try s.read() } throws: { ($0 as? CheckpointError)?.description.contains("not a cfensembled checkpoint") == true }
+        try FileManager.default.removeItem(atPath: s.path)
+        #expect(try s.read() == nil)
+    }
+}
