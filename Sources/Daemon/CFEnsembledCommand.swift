@@ -60,9 +60,6 @@ struct CFEnsembledCommand: AsyncParsableCommand {
         let effective: DaemonConfiguration
         do {
             effective = try loader.load()
-            guard Logger.Level(rawValue: effective.logLevel) != nil else {
-                throw ConfigError("log.level: expected one of trace, debug, info, notice, warning, error, critical, got \"\(effective.logLevel)\"")
-            }
             guard role == "all" else {
                 throw ConfigError("--role \(role): only 'all' is available in this version (learner/scorer roles are not built yet)")
             }
@@ -76,7 +73,7 @@ struct CFEnsembledCommand: AsyncParsableCommand {
             return
         }
 
-        let level = Logger.Level(rawValue: effective.logLevel)!
+        let level = effective.logLevelValue ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

@@ -1,3 +1,4 @@
+import Logging
 import Online
 
 /// Everything the daemon can be configured with. Every key is in `ConfigSchema`
@@ -32,6 +33,16 @@ struct DaemonConfiguration: Sendable, Equatable {
 
     var logLevel = "info"
 
+    /// `log.level` as a swift-log level: case-insensitive, `warn` and `err` accepted.
+    var logLevelValue: Logger.Level? {
+        let l = logLevel.lowercased()
+        switch l {
+        case "warn": return .warning
+        case "err": return .error
+        default: return Logger.Level(rawValue: l)
+        }
+    }
+
     /// The control endpoint with `$STATE_DIR` substituted.
     var resolvedControlEndpoint: String {
         controlEndpoint.replacingOccurrences(of: "$STATE_DIR", with: stateDir)
@@ -53,6 +64,9 @@ struct DaemonConfiguration: Sendable, Equatable {
         if !(checkpointIntervalSeconds >= 0) { throw ConfigError("state.checkpoint_interval_s must be >= 0 (0: only at shutdown and on request)") }
         if batchSize < 1 || batchSize > 1_000_000 { throw ConfigError("learning.batch_size must be in 1...1000000") }
         if !(maxBatchDelaySeconds >= 0) { throw ConfigError("learning.max_batch_delay_s must be >= 0 (0: only full batches)") }
+        if logLevelValue == nil {
+            throw ConfigError("log.level: expected one of trace, debug, info, notice, warning, error, critical, got \"\(logLevel)\"")
+        }
         if !(healthIntervalSeconds > 0) { throw ConfigError("health.interval_s must be > 0") }
         if healthWindow < 10 { throw ConfigError("health.window must be >= 10") }
         for e in inputEndpoints { try checkEndpoint(e, key: "input.endpoints") }

@@ -33,6 +33,7 @@ import Transport
         ("", ["--input", "nonsense"], "input.endpoints"),
         ("", ["--role", "scorer"], "--role scorer"),
         ("learning: [1, 2\n", [], "invalid YAML"),
+        ("", ["--log-level", "loud"], "log.level"),
     ] as [(String, [String], String)])
     func badConfigurationExitsWithOneClearLine(yaml: String, args: [String], fragment: String) throws {
         let file = try tempFile(yaml)

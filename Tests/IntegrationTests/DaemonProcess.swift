@@ -61,7 +61,7 @@ final class DaemonProcess {
         let p = Process()
         p.executableURL = binary
         p.arguments = args
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = FileHandle(forWritingAtPath: log)!
         handle.seekToEndOfFile()
         p.standardError = handle
