@@ -25,7 +25,7 @@ struct DaemonConfiguration: Sendable, Equatable {
     var checkpointIntervalSeconds = 300.0
 
     var model = ModelConfiguration()
-    var batchSize = 256
+    var batchSize = 64
     var maxBatchDelaySeconds = 10.0
 
     var healthIntervalSeconds = 10.0

@@ -13,14 +13,15 @@ public struct Aggregator: Sendable, Equatable, Codable {
 
     public init(stepRule: StepRule) { optimizer = Optimizer(rule: stepRule) }
 
-    /// Adds a classifier. Before any learning every weight is 1/m (the simple average's
-    /// ranking); afterwards a newcomer starts at the mean of the learnt weights.
-    mutating func append(learnt: Bool) {
+    /// Adds a classifier. Before any learning every weight is scale/m and b = -scale/2
+    /// (the simple average's ranking); afterwards a newcomer starts at the mean weight.
+    mutating func append(learnt: Bool, scale: Double) {
         if learnt && !w.isEmpty {
             w.append(w.reduce(0, +) / Double(w.count))
         } else {
             w.append(0)
-            for i in w.indices { w[i] = 1 / Double(w.count) }
+            for i in w.indices { w[i] = scale / Double(w.count) }
+            b = -scale / 2
         }
         optimizer.resize(w.count + 1)
     }
@@ -60,10 +61,15 @@ public struct Aggregator: Sendable, Equatable, Codable {
         return -pow(1 - pt, gamma) * logPt
     }
 
-    /// Gradient of the weighted mean loss sum_i omega_i FL_i / sum_i omega_i (+ l2/2 |w|^2)
-    /// over n rows of `rhat` (row-major n x m), written into `grad` (m weights, then b).
+    /// The penalty term's target for w: `.zero` is plain L2; `.equal` pulls the weights
+    /// toward their own mean (equal weights rank like the simple average, at any scale).
+    public enum Prior: Sendable { case zero, equal }
+
+    /// Gradient of the weighted mean loss sum_i omega_i FL_i / sum_i omega_i
+    /// + l2/2 |w - target|^2 over n rows of `rhat` (row-major n x m), written into `grad`
+    /// (m weights, then b). With `.equal`, target = mean(w) 1, whose gradient is w - mean(w).
     public func gradient(rhat: [Double], labels: [Int8], omega: [Double], gamma: Double, l2: Double,
-                         into grad: inout [Double]) {
+                         prior: Prior = .zero, into grad: inout [Double]) {
         let m = w.count
         for i in grad.indices { grad[i] = 0 }
         var total = 0.0
@@ -77,11 +83,13 @@ public struct Aggregator: Sendable, Equatable, Codable {
             }
         }
         if total > 0 { for i in grad.indices { grad[i] /= total } }
-        for u in 0..<m { grad[u] += l2 * w[u] }
+        let target = prior == .equal && m > 0 ? w.reduce(0, +) / Double(m) : 0
+        for u in 0..<m { grad[u] += l2 * (w[u] - target) }
     }
 
     /// The weighted mean loss that `gradient` differentiates.
-    public func objective(rhat: [Double], labels: [Int8], omega: [Double], gamma: Double, l2: Double) -> Double {
+    public func objective(rhat: [Double], labels: [Int8], omega: [Double], gamma: Double, l2: Double,
+                          prior: Prior = .zero) -> Double {
         let m = w.count
         var sum = 0.0, total = 0.0
         rhat.withUnsafeBufferPointer { rb in
@@ -91,8 +99,66 @@ public struct Aggregator: Sendable, Equatable, Codable {
             }
         }
         var reg = 0.0
-        for v in w { reg += v * v }
+        let target = prior == .equal && !w.isEmpty ? w.reduce(0, +) / Double(w.count) : 0
+        for v in w { reg += (v - target) * (v - target) }
         return (total > 0 ? sum / total : 0) + 0.5 * l2 * reg
+    }
+
+    /// Minimises the weighted cross-entropy (gamma 0) plus the prior by damped Newton
+    /// (IRLS with a backtracking line search), at most `iterations` steps. Returns the
+    /// number of steps taken.
+    @discardableResult
+    mutating func newtonSolve(rhat: [Double], labels: [Int8], omega: [Double], l2: Double, prior: Prior,
+                              iterations: Int) -> Int {
+        let m = w.count, k = m + 1
+        var grad = [Double](repeating: 0, count: k)
+        var h = [Double](repeating: 0, count: k * k)
+        var row = [Double](repeating: 1, count: k)
+        let total = omega.reduce(0, +)
+        guard total > 0 else { return 0 }
+        var current = objective(rhat: rhat, labels: labels, omega: omega, gamma: 0, l2: l2, prior: prior)
+        for iteration in 0..<iterations {
+            gradient(rhat: rhat, labels: labels, omega: omega, gamma: 0, l2: l2, prior: prior, into: &grad)
+            for i in h.indices { h[i] = 0 }
+            rhat.withUnsafeBufferPointer { rb in
+                for i in labels.indices {
+                    let x = rb.baseAddress! + i * m
+                    for u in 0..<m { row[u] = x[u] }
+                    row[m] = 1
+                    let p = Aggregator.sigmoid(logit(x))
+                    let c = omega[i] * p * (1 - p) / total
+                    for a in 0..<k {
+                        let ca = c * row[a]
+                        for b2 in a..<k { h[a * k + b2] += ca * row[b2] }
+                    }
+                }
+            }
+            for a in 0..<k { for b2 in 0..<a { h[a * k + b2] = h[b2 * k + a] } }
+            // The prior's curvature: l2 I (zero prior) or l2 (I - 11^T/m) (equal prior), on w only.
+            for a in 0..<m {
+                h[a * k + a] += l2
+                if prior == .equal { for b2 in 0..<m { h[a * k + b2] -= l2 / Double(m) } }
+            }
+            for a in 0..<k { h[a * k + a] += 1e-9 }
+            var step = grad
+            let ok = h.withUnsafeMutableBufferPointer { hb in
+                step.withUnsafeMutableBufferPointer { Cholesky.solve(hb.baseAddress!, $0.baseAddress!, n: k) }
+            }
+            guard ok else { return iteration }
+            let w0 = w, b0 = b
+            var t = 1.0
+            var improved = false
+            for _ in 0..<30 {
+                for u in 0..<m { w[u] = w0[u] - t * step[u] }
+                b = b0 - t * step[m]
+                let next = objective(rhat: rhat, labels: labels, omega: omega, gamma: 0, l2: l2, prior: prior)
+                if next <= current { improved = current - next > 1e-12; current = next; break }
+                t /= 2
+                w = w0; b = b0
+            }
+            if !improved { return iteration + 1 }
+        }
+        return iterations
     }
 
     /// Applies one step of the configured rule along `grad`.

@@ -1,5 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A labelled instance for learning: its observed entries and its true class.
-public struct LabelledInstance: Sendable, Equatable {
+public struct LabelledInstance: Sendable, Equatable, Codable {
     public var entries: [Entry]
     public var label: Int8
 
@@ -40,6 +46,8 @@ public final class CFEnsemble {
     public private(set) var factors: ClassifierFactors
     public private(set) var aggregator: Aggregator
     public private(set) var classWeights: ClassWeights
+    /// Recent labelled instances of each class that the aggregator learns from.
+    public private(set) var replay: ReplayBuffer
     /// Increases by one with every mini-batch update.
     public private(set) var version: Int64 = 0
     /// Labelled instances learnt from so far.
@@ -48,7 +56,10 @@ public final class CFEnsemble {
     private var fold: InstanceFactors
     private var confidences: [Double] = []
     private var rhat: [Double] = []
-    private var entryScratch: [Entry] = []
+    private var zeroA: [Double] = []
+    private var zeroG: [Double] = []
+    private var zeroW: [Double] = []
+    private var scoredSinceSolve = 0
 
     public init(config: ModelConfiguration) {
         self.config = config
@@ -56,6 +67,7 @@ public final class CFEnsemble {
         factors = ClassifierFactors(dim: config.latentDim)
         aggregator = Aggregator(stepRule: config.stepRule)
         classWeights = ClassWeights(halfLife: config.classCountHalfLife)
+        replay = ReplayBuffer(positives: config.replayPositives, negatives: config.replayNegatives)
         fold = InstanceFactors(dim: config.latentDim)
         confidences.reserveCapacity(config.maxClassifiers)
         rhat.reserveCapacity(config.maxClassifiers)
@@ -72,7 +84,7 @@ public final class CFEnsemble {
         guard register, registry.hasRoom(for: 1) else { return nil }
         let u = registry.register(name)
         factors.append()
-        aggregator.append(learnt: version > 0)
+        aggregator.append(learnt: version > 0, scale: config.initialScale)
         return u
     }
 
@@ -100,17 +112,48 @@ public final class CFEnsemble {
         }
         let m = registry.count
         rhat.removeAll(keepingCapacity: true)
-        let z: Double = fold.y.withUnsafeBufferPointer { yb in
+        fold.y.withUnsafeBufferPointer { yb in
             for u in 0..<m { rhat.append(factors.reconstruct(u, yb.baseAddress!)) }
-            return rhat.withUnsafeBufferPointer { aggregator.logit($0.baseAddress!) }
         }
+        if config.aggregatorInput == .observed {
+            for e in entries { rhat[Int(e.classifier)] = Double(e.value) }
+        }
+        if config.unlabelledFactors { learnFactors(entries) }
+        let z = rhat.withUnsafeBufferPointer { aggregator.logit($0.baseAddress!) } + priorShift
         return ScoredInstance(score: Aggregator.sigmoid(z), average: sum / Double(entries.count))
     }
 
-    /// The reconstruction rhat of every known classifier for the last scored instance.
+    /// Added to the published logit: logit(pi) - logit(rho), where pi is the running positive
+    /// rate and rho the prior the aggregator was fitted under (1/2 with class weights).
+    /// Zero until an update has seen both classes, or when calibration is off.
+    public private(set) var priorShift = 0.0
+
+    /// What the aggregator read for the last scored instance: per known classifier, the
+    /// reconstruction (or, with `aggregatorInput == .observed`, the reported value).
     public var lastReconstruction: [Double] { rhat }
 
     // MARK: Learning
+
+    /// Adds the just-scored instance to the classifier-factor statistics and, every
+    /// `factorRefreshInterval` instances, forgets and re-solves X.
+    private func learnFactors(_ entries: UnsafeBufferPointer<Entry>) {
+        fold.y.withUnsafeBufferPointer { yb in
+            for (k, e) in entries.enumerated() {
+                factors.accumulate(Int(e.classifier), y: yb.baseAddress!, r: Double(e.value), c: confidences[k])
+            }
+        }
+        scoredSinceSolve += 1
+        guard scoredSinceSolve >= config.factorRefreshInterval else { return }
+        scoredSinceSolve = 0
+        let m = registry.count, d = config.latentDim
+        if zeroW.count != m {
+            zeroA = [Double](repeating: 0, count: m * d * d)
+            zeroG = [Double](repeating: 0, count: m * d)
+            zeroW = [Double](repeating: 0, count: m)
+        }
+        factors.forget(config.forgetting)
+        factors.solve(lambda: config.lambda, extraA: zeroA, extraG: zeroG, extraWeight: zeroW)
+    }
 
     /// One mini-batch update from labelled instances (ALGORITHM.md, "Learning from
     /// delayed labels"). Returns nil for an empty batch.
@@ -153,28 +196,75 @@ public final class CFEnsemble {
             }
         }
 
-        // 4. Aggregator: class-weighted (focal) gradient steps on the reconstruction.
-        var rows = [Double](repeating: 0, count: n * m)
-        y.withUnsafeBufferPointer { yb in
-            for i in 0..<n {
-                for u in 0..<m { rows[i * m + u] = factors.reconstruct(u, yb.baseAddress! + i * d) }
+        // 4. Aggregator: class-weighted (focal) gradient steps on the reconstruction of
+        //    the replay buffer (recent positives and negatives), toward a prior at the start.
+        for item in batch { replay.add(item) }
+        var before = 0.0, after = 0.0
+        if replay.hasBothClasses {
+            let (rows, labels, omega) = replayProblem()
+            // The prior toward equal weights weakens as evidence grows: its strength is
+            // l2 / n_eff, with n_eff the effective size of the balanced sample.
+            let p = Double(replay.positives.count), q = Double(replay.negatives.count)
+            let strength = config.l2 / (2 * p * q / (p + q))
+            before = aggregator.objective(rhat: rows, labels: labels, omega: omega, gamma: config.focalGamma,
+                                          l2: strength, prior: .equal)
+            if config.stepRule == .newton && config.focalGamma == 0 {
+                aggregator.newtonSolve(rhat: rows, labels: labels, omega: omega, l2: strength, prior: .equal,
+                                       iterations: config.aggregatorSteps)
+            } else {
+                var grad = [Double](repeating: 0, count: m + 1)
+                for _ in 0..<config.aggregatorSteps {
+                    aggregator.gradient(rhat: rows, labels: labels, omega: omega, gamma: config.focalGamma, l2: strength,
+                                        prior: .equal, into: &grad)
+                    aggregator.step(grad, learningRate: config.learningRate)
+                }
+            }
+            after = aggregator.objective(rhat: rows, labels: labels, omega: omega, gamma: config.focalGamma,
+                                         l2: strength, prior: .equal)
+            if config.calibratePrior && config.classWeights {
+                let pi = classWeights.positives / (classWeights.positives + classWeights.negatives)
+                priorShift = log(pi / (1 - pi))
             }
         }
-        let labels = batch.map(\.label)
-        let omega = labels.map { config.classWeights ? classWeights.weight(for: $0) : 1 }
-        let before = aggregator.objective(rhat: rows, labels: labels, omega: omega, gamma: config.focalGamma, l2: config.l2)
-        var grad = [Double](repeating: 0, count: m + 1)
-        for _ in 0..<config.aggregatorSteps {
-            aggregator.gradient(rhat: rows, labels: labels, omega: omega, gamma: config.focalGamma, l2: config.l2, into: &grad)
-            aggregator.step(grad, learningRate: config.learningRate)
-        }
-        let after = aggregator.objective(rhat: rows, labels: labels, omega: omega, gamma: config.focalGamma, l2: config.l2)
 
         // 5. New model version.
         version += 1
         labelled += UInt64(n)
-        return UpdateReport(version: version, size: n, positives: labels.reduce(0) { $0 + Int($1) },
+        return UpdateReport(version: version, size: n, positives: batch.reduce(0) { $0 + Int($1.label) },
                             lossBefore: before, lossAfter: after)
+    }
+
+    /// The replay buffer as an aggregator problem: reconstructions under the current X,
+    /// labels, and per-instance weights. With class weights each class carries half the
+    /// loss (the inverse-frequency weighting n / (2 n_c)); without, each class carries its
+    /// share of the running counts, i.e. the plain unweighted loss of the stream.
+    func replayProblem() -> (rows: [Double], labels: [Int8], omega: [Double]) {
+        let m = registry.count, d = config.latentDim
+        let items = replay.positives + replay.negatives
+        var rows = [Double](repeating: 0, count: items.count * m)
+        var y = [Double](repeating: 0, count: d)
+        for (i, item) in items.enumerated() {
+            confidences.removeAll(keepingCapacity: true)
+            for e in item.entries { confidences.append(Confidence.base(Double(e.value), alpha: config.confidenceAlpha)) }
+            item.entries.withUnsafeBufferPointer { eb in
+                confidences.withUnsafeBufferPointer { fold.fold(eb, confidences: $0, factors: factors, lambda: config.lambda) }
+            }
+            y.withUnsafeMutableBufferPointer { fold.copy(to: $0.baseAddress!) }
+            y.withUnsafeBufferPointer { yb in
+                for u in 0..<m { rows[i * m + u] = factors.reconstruct(u, yb.baseAddress!) }
+            }
+            if config.aggregatorInput == .observed {
+                for e in item.entries { rows[i * m + Int(e.classifier)] = Double(e.value) }
+            }
+        }
+        let p = Double(replay.positives.count), q = Double(replay.negatives.count)
+        var share = 0.5
+        if !config.classWeights {
+            let total = classWeights.positives + classWeights.negatives
+            share = total > 0 ? classWeights.positives / total : 0.5
+        }
+        let omega = items.map { $0.label == 1 ? share / p : (1 - share) / q }
+        return (rows, items.map(\.label), omega)
     }
 
     private func foldBatch(_ batch: [LabelledInstance], conf: inout [[Double]], into y: inout [Double]) {
@@ -213,7 +303,8 @@ public final class CFEnsemble {
     /// The whole learnt state, for checkpoints.
     public func snapshot() -> ModelSnapshot {
         ModelSnapshot(latentDim: config.latentDim, classifiers: registry.names, factors: factors,
-                      aggregator: aggregator, classWeights: classWeights, version: version, labelled: labelled)
+                      aggregator: aggregator, classWeights: classWeights, replay: replay, priorShift: priorShift,
+                      version: version, labelled: labelled)
     }
 
     /// Restores a checkpoint under the current configuration; the latent dimension and
@@ -235,6 +326,8 @@ public final class CFEnsemble {
         factors = s.factors
         aggregator = s.aggregator
         classWeights = s.classWeights
+        replay = s.replay
+        priorShift = s.priorShift
         version = s.version
         labelled = s.labelled
     }

@@ -1,8 +1,19 @@
 /// The step rule used for the aggregator's gradient steps.
 public enum StepRule: String, Sendable, Codable, CaseIterable {
+    /// Damped Newton (IRLS) to convergence on the replay buffer at every update; with
+    /// focal_gamma > 0 it falls back to Adam steps.
+    case newton
     case sgd
     case adagrad
     case adam
+}
+
+/// What the aggregator reads for a classifier that reported.
+public enum AggregatorInput: String, Sendable, Codable, CaseIterable {
+    /// Its observed probability; the reconstruction fills only the classifiers that did not report.
+    case observed
+    /// The low-rank reconstruction x_u . y for every classifier (denoised, ALGORITHM.md's literal form).
+    case reconstructed
 }
 
 /// Every parameter of the online CF-Ensemble model and its learning (ALGORITHM.md).
@@ -13,6 +24,11 @@ public struct ModelConfiguration: Sendable, Equatable, Codable {
     public var lambda = 0.01
     /// Most classifiers the model registers; further names are rejected.
     public var maxClassifiers = 64
+    /// What the aggregator reads for reported classifiers.
+    public var aggregatorInput = AggregatorInput.observed
+    /// Starting aggregator: w = s/m, b = -s/2. Any s ranks like the simple average; s = 4
+    /// matches the average's slope at 0.5, so early scores approximate the average itself.
+    public var initialScale = 4.0
     /// alpha in the confidence c = 1 + alpha * |2r - 1|.
     public var confidenceAlpha = 1.0
     /// How much label agreement raises (and disagreement lowers) a labelled entry's
@@ -20,39 +36,57 @@ public struct ModelConfiguration: Sendable, Equatable, Codable {
     public var labelConfidence = 0.5
     /// Forgetting factor beta applied to the classifier sufficient statistics per batch.
     public var forgetting = 0.99
+    /// Also learn the classifier factors from every scored instance (its observed entries at
+    /// base confidence), not only from labelled ones, so imputation improves before labels.
+    public var unlabelledFactors = true
+    /// Scored instances between classifier-factor solves when learning from unlabelled ones.
+    public var factorRefreshInterval = 256
     /// ALS sweeps (solve X, re-fold the batch) per mini-batch.
     public var innerSweeps = 2
     /// Learn the aggregator with inverse-frequency class weights from running counts.
     public var classWeights = true
     /// Half-life of the running class counts, in labels (0: no decay).
     public var classCountHalfLife = 0.0
+    /// Publish calibrated probabilities: class-weighted learning fits a 50/50 prior, so the
+    /// published logit adds logit(pi) for the running positive rate pi.
+    public var calibratePrior = false
     /// Focal loss gamma (0: plain weighted cross-entropy).
     public var focalGamma = 0.0
     /// Aggregator step size.
     public var learningRate = 0.05
     /// Aggregator step rule.
     public var stepRule = StepRule.adam
-    /// L2 penalty on the aggregator weights (not the bias).
+    /// Strength of the prior pulling the aggregator weights toward equal weights (the
+    /// simple average's ranking, at any scale), divided by the effective number of
+    /// labelled instances in the replay buffer: strong with few labels, weak with many.
     public var l2 = 0.0001
-    /// Gradient steps on each mini-batch.
-    public var aggregatorSteps = 1
+    /// Gradient steps per mini-batch update, each over the whole replay buffer.
+    public var aggregatorSteps = 5
+    /// Most recent labelled positives the aggregator learns from.
+    public var replayPositives = 512
+    /// Most recent labelled negatives the aggregator learns from.
+    public var replayNegatives = 2048
 
     public init() {}
 
     /// A description of the first invalid parameter, or nil when all are usable.
     public func validationError() -> String? {
+        if !(initialScale > 0 && initialScale <= 100) { return "model.initial_scale must be in (0, 100]" }
         if latentDim < 1 || latentDim > 128 { return "model.latent_dim must be in 1...128" }
         if !(lambda > 0) { return "model.lambda must be > 0" }
         if maxClassifiers < 1 || maxClassifiers > 4096 { return "model.max_classifiers must be in 1...4096" }
         if !(confidenceAlpha >= 0) { return "model.confidence_alpha must be >= 0" }
         if !(labelConfidence >= 0 && labelConfidence < 1) { return "learning.label_confidence must be in [0, 1)" }
         if !(forgetting > 0 && forgetting <= 1) { return "learning.forgetting must be in (0, 1]" }
+        if factorRefreshInterval < 1 { return "learning.factor_refresh_interval must be >= 1" }
         if innerSweeps < 1 || innerSweeps > 100 { return "learning.inner_sweeps must be in 1...100" }
         if !(classCountHalfLife >= 0) { return "learning.class_count_half_life must be >= 0" }
         if !(focalGamma >= 0 && focalGamma <= 10) { return "learning.focal_gamma must be in [0, 10]" }
         if !(learningRate > 0) { return "learning.lr must be > 0" }
         if !(l2 >= 0) { return "learning.l2 must be >= 0" }
         if aggregatorSteps < 1 || aggregatorSteps > 1000 { return "learning.aggregator_steps must be in 1...1000" }
+        if replayPositives < 1 || replayPositives > 1_000_000 { return "learning.replay_positives must be in 1...1000000" }
+        if replayNegatives < 1 || replayNegatives > 1_000_000 { return "learning.replay_negatives must be in 1...1000000" }
         return nil
     }
 }

@@ -5,6 +5,8 @@ public struct ModelSnapshot: Sendable, Equatable, Codable {
     public var factors: ClassifierFactors
     public var aggregator: Aggregator
     public var classWeights: ClassWeights
+    public var replay: ReplayBuffer
+    public var priorShift: Double
     public var version: Int64
     public var labelled: UInt64
 }

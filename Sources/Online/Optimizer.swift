@@ -30,7 +30,7 @@ struct Optimizer: Sendable, Equatable, Codable {
             case .adagrad:
                 second[i] += gi * gi
                 delta = lr * gi / (second[i].squareRoot() + 1e-8)
-            case .adam:
+            case .adam, .newton:   // newton's gradient fallback (focal loss) is Adam
                 let b1 = 0.9, b2 = 0.999
                 first[i] = b1 * first[i] + (1 - b1) * gi
                 second[i] = b2 * second[i] + (1 - b2) * gi * gi

@@ -161,7 +161,7 @@ private func spearman(_ a: [Double], _ b: [Double]) -> Double {
         let labels: [Int8] = (0..<n).map { _ in rng.uniform() < 0.25 ? 1 : 0 }
         let omega = labels.map { $0 == 1 ? 2.5 : 0.7 }
         var agg = Aggregator(stepRule: .sgd)
-        for _ in 0..<m { agg.append(learnt: false) }
+        for _ in 0..<m { agg.append(learnt: false, scale: 1) }
         let w0 = (0..<m).map { _ in rng.normal() }
         let b0 = rng.normal()
         agg.set(weights: w0, bias: b0)
@@ -180,14 +180,23 @@ private func spearman(_ a: [Double], _ b: [Double]) -> Double {
         }
         var grad = [Double](repeating: 0, count: m + 1)
         agg.gradient(rhat: rows, labels: labels, omega: omega, gamma: gamma, l2: l2, into: &grad)
+        var gradEqual = [Double](repeating: 0, count: m + 1)
+        agg.gradient(rhat: rows, labels: labels, omega: omega, gamma: gamma, l2: l2, prior: .equal, into: &gradEqual)
+        func lossEqual(_ w: [Double], _ b: Double) -> Double {
+            let mean = w.reduce(0, +) / Double(m)
+            return loss(w, b) - 0.5 * l2 * w.reduce(0) { $0 + $1 * $1 } + 0.5 * l2 * w.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
+        }
         let h = 1e-6
         for u in 0...m {
             var wp = w0, wm = w0, bp = b0, bm = b0
             if u < m { wp[u] += h; wm[u] -= h } else { bp += h; bm -= h }
             let fd = (loss(wp, bp) - loss(wm, bm)) / (2 * h)
             #expect(abs(grad[u] - fd) < 1e-6, "component \(u): analytic \(grad[u]) vs finite difference \(fd)")
+            let fdEqual = (lossEqual(wp, bp) - lossEqual(wm, bm)) / (2 * h)
+            #expect(abs(gradEqual[u] - fdEqual) < 1e-6, "equal prior, component \(u): \(gradEqual[u]) vs \(fdEqual)")
         }
         #expect(abs(agg.objective(rhat: rows, labels: labels, omega: omega, gamma: gamma, l2: l2) - loss(w0, b0)) < 1e-9)
+        #expect(abs(agg.objective(rhat: rows, labels: labels, omega: omega, gamma: gamma, l2: l2, prior: .equal) - lossEqual(w0, b0)) < 1e-9)
     }
 
     /// focal_gamma = 0 is plain class-weighted cross-entropy: gradient sum omega (p - y) x / sum omega.
@@ -198,7 +207,8 @@ private func spearman(_ a: [Double], _ b: [Double]) -> Double {
         let labels: [Int8] = (0..<n).map { _ in rng.uniform() < 0.5 ? 1 : 0 }
         let omega = labels.map { $0 == 1 ? 3.0 : 0.6 }
         var agg = Aggregator(stepRule: .sgd)
-        for _ in 0..<m { agg.append(learnt: false) }
+        for _ in 0..<m { agg.append(learnt: false, scale: 1) }
+        agg.set(weights: [Double](repeating: 1 / Double(m), count: m), bias: 0)
         var grad = [Double](repeating: 0, count: m + 1)
         agg.gradient(rhat: rows, labels: labels, omega: omega, gamma: 0, l2: 0, into: &grad)
         var expected = [Double](repeating: 0, count: m + 1)
@@ -227,11 +237,11 @@ private func spearman(_ a: [Double], _ b: [Double]) -> Double {
     }
 
     /// Before any label the reconstruction approximates the reported probabilities
-    /// (exactly up to the ridge when d > m), so scores rank like the simple average.
-    @Test func untrainedModelBehavesLikeTheAverage() {
+    /// (up to the ridge when d > m) ...
+    @Test func untrainedReconstructionApproximatesTheInput() {
         var rng = SeededRandom(seed: 7)
         let m = 5
-        let cfe = model(m: m) { $0.latentDim = 8 }
+        let cfe = model(m: m) { $0.latentDim = 8; $0.aggregatorInput = .reconstructed; $0.unlabelledFactors = false }
         var scores: [Double] = [], averages: [Double] = []
         for _ in 0..<300 {
             let entries = (0..<m).map { Entry(classifier: $0, value: rng.uniform()) }
@@ -240,6 +250,22 @@ private func spearman(_ a: [Double], _ b: [Double]) -> Double {
             scores.append(s.score); averages.append(s.average)
         }
         #expect(spearman(scores, averages) > 0.999)
+    }
+
+    /// ... and with the default input (observed values), untrained scores rank exactly like
+    /// the simple average and approximate it (w = 4/m, b = -2: slope 1 at 0.5).
+    @Test func untrainedModelScoresLikeTheAverage() {
+        var rng = SeededRandom(seed: 8)
+        let m = 6
+        let cfe = model(m: m) { _ in }
+        var scores: [Double] = [], averages: [Double] = []
+        for _ in 0..<300 {
+            let entries = (0..<m).map { Entry(classifier: $0, value: rng.uniform()) }
+            let s = cfe.score(entries)
+            #expect(abs(s.score - s.average) < 0.1)
+            scores.append(s.score); averages.append(s.average)
+        }
+        #expect(spearman(scores, averages) == 1)
         #expect(cfe.version == 0)
     }
 
@@ -249,7 +275,7 @@ private func spearman(_ a: [Double], _ b: [Double]) -> Double {
         let cfe = CFEnsemble(config: c)
         #expect(cfe.classifier(named: "a") == 0)
         #expect(cfe.classifier(named: "b") == 1)
-        #expect(cfe.aggregator.w == [0.5, 0.5])
+        #expect(cfe.aggregator.w == [2, 2] && cfe.aggregator.b == -2)
         #expect(cfe.classifier(named: "c") == 2)
         #expect(cfe.classifier(named: "d") == nil)
         #expect(cfe.classifierCount == 3)

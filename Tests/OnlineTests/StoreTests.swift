@@ -64,4 +64,16 @@ import Testing
         // Window holds 6..9: labels 1,0,1,0 with scores increasing: positives ranked 2nd and 4th.
         #expect(abs(q.prAUC! - (0.5 * 0.5 + 0.5 * 0.5)) < 1e-12)
     }
+
+    @Test func replayBufferKeepsTheMostRecentOfEachClass() {
+        var buffer = ReplayBuffer(positives: 2, negatives: 3)
+        #expect(!buffer.hasBothClasses)
+        for i in 0..<10 {
+            buffer.add(LabelledInstance(entries: [Entry(classifier: 0, value: Double(i) / 10)], label: i % 5 == 0 ? 1 : 0))
+        }
+        #expect(buffer.hasBothClasses)
+        #expect(buffer.positives.count == 2 && buffer.negatives.count == 3)
+        #expect(Set(buffer.positives.map { $0.entries[0].value }) == [0.0, 0.5])
+        #expect(Set(buffer.negatives.map { $0.entries[0].value }) == [Float(0.7), Float(0.8), Float(0.9)])
+    }
 }
