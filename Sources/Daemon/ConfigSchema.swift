@@ -181,6 +181,8 @@ enum ConfigSchema {
         .double("model.confidence_alpha", \.model.confidenceAlpha),
         .choice("model.aggregator_input", \.model.aggregatorInput),
         .double("model.initial_scale", \.model.initialScale),
+        .choice("model.missing_fill", \.model.missingFill),
+        .choice("model.score_output", \.model.scoreOutput),
         .int("learning.batch_size", \.batchSize),
         .double("learning.max_batch_delay_s", \.maxBatchDelaySeconds),
         .bool("learning.class_weights", \.model.classWeights),

@@ -118,9 +118,30 @@ public final class CFEnsemble {
         if config.aggregatorInput == .observed {
             for e in entries { rhat[Int(e.classifier)] = Double(e.value) }
         }
+        if config.missingFill == .mean && entries.count < m { fillMissingWithMean(&rhat, entries) }
         if config.unlabelledFactors { learnFactors(entries) }
-        let z = rhat.withUnsafeBufferPointer { aggregator.logit($0.baseAddress!) } + priorShift
+        var z = rhat.withUnsafeBufferPointer { aggregator.logit($0.baseAddress!) } + priorShift
+        if config.scoreOutput == .normalized {
+            let sum = aggregator.w.reduce(0, +)
+            if sum > 1e-9 {
+                z = config.initialScale * ((z - aggregator.b - priorShift) / sum - 0.5)
+            }
+        }
         return ScoredInstance(score: Aggregator.sigmoid(z), average: sum / Double(entries.count))
+    }
+
+    /// Sets every classifier not in `entries` to the aggregator-weighted mean of the
+    /// reported probabilities (plain mean when those weights do not sum to a positive).
+    private func fillMissingWithMean(_ v: inout [Double], _ entries: UnsafeBufferPointer<Entry>) {
+        var num = 0.0, den = 0.0, plain = 0.0
+        aggregator.w.withUnsafeBufferPointer { w in
+            for e in entries {
+                let u = Int(e.classifier)
+                num += w[u] * Double(e.value); den += w[u]; plain += Double(e.value)
+            }
+        }
+        let fill = den > 1e-12 ? num / den : plain / Double(entries.count)
+        for u in v.indices where !entries.contains(where: { Int($0.classifier) == u }) { v[u] = fill }
     }
 
     /// Added to the published logit: logit(pi) - logit(rho), where pi is the running positive
@@ -255,6 +276,11 @@ public final class CFEnsemble {
             }
             if config.aggregatorInput == .observed {
                 for e in item.entries { rows[i * m + Int(e.classifier)] = Double(e.value) }
+            }
+            if config.missingFill == .mean && item.entries.count < m {
+                var v = Array(rows[(i * m)..<((i + 1) * m)])
+                item.entries.withUnsafeBufferPointer { fillMissingWithMean(&v, $0) }
+                for u in 0..<m { rows[i * m + u] = v[u] }
             }
         }
         let p = Double(replay.positives.count), q = Double(replay.negatives.count)

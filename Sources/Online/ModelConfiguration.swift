@@ -16,6 +16,25 @@ public enum AggregatorInput: String, Sendable, Codable, CaseIterable {
     case reconstructed
 }
 
+/// How the aggregator fills the classifiers that did not report.
+public enum MissingFill: String, Sendable, Codable, CaseIterable {
+    /// Their CF reconstruction x_u . y.
+    case reconstruction
+    /// The aggregator-weighted mean of the reported probabilities (the untrained model
+    /// then ranks exactly like the average of what was reported).
+    case mean
+}
+
+/// How the published score is formed from the aggregator.
+public enum ScoreOutput: String, Sendable, Codable, CaseIterable {
+    /// sigmoid(w . v + b), ALGORITHM.md's form.
+    case logistic
+    /// sigmoid(s (w . v / sum(w) - 1/2)): the learnt weights as a weighted average at the
+    /// starting scale s, so scores from successive model versions stay comparable.
+    /// Falls back to `logistic` while sum(w) <= 0.
+    case normalized
+}
+
 /// Every parameter of the online CF-Ensemble model and its learning (ALGORITHM.md).
 public struct ModelConfiguration: Sendable, Equatable, Codable {
     /// Latent dimensions d of classifier and instance factors.
@@ -26,6 +45,10 @@ public struct ModelConfiguration: Sendable, Equatable, Codable {
     public var maxClassifiers = 64
     /// What the aggregator reads for reported classifiers.
     public var aggregatorInput = AggregatorInput.observed
+    /// How the published score is formed.
+    public var scoreOutput = ScoreOutput.normalized
+    /// How the aggregator fills classifiers that did not report.
+    public var missingFill = MissingFill.reconstruction
     /// Starting aggregator: w = s/m, b = -s/2. Any s ranks like the simple average; s = 4
     /// matches the average's slope at 0.5, so early scores approximate the average itself.
     public var initialScale = 4.0

@@ -269,6 +269,23 @@ private func spearman(_ a: [Double], _ b: [Double]) -> Double {
         #expect(cfe.version == 0)
     }
 
+    /// The normalized output keeps one score scale across model versions: an instance on
+    /// which every classifier reports p scores sigmoid(s (p - 1/2)) whatever was learnt.
+    @Test func normalizedScoresStayOnOneScaleAcrossVersions() {
+        let cfe = model(m: 6) { $0.scoreOutput = .normalized }
+        var stream = SyntheticStream(seed: 9, positiveRate: 0.2, classifiers: 6)
+        for version in 0..<6 {
+            if version > 0 { cfe.update((0..<64).map { _ in stream.next() }) }
+            #expect(cfe.version == Int64(version))
+            for p in [0.1, 0.5, 0.93] {
+                let s = cfe.score((0..<6).map { Entry(classifier: $0, value: p) }).score
+                let expected = 1 / (1 + exp(-4 * (Double(Float(p)) - 0.5)))
+                #expect(abs(s - expected) < 1e-9, "version \(version), p \(p): \(s) vs \(expected)")
+            }
+        }
+        #expect(cfe.aggregator.w.reduce(0, +) > 0)
+    }
+
     @Test func newClassifiersAreCappedAndStartAtTheMeanWeight() {
         var c = ModelConfiguration()
         c.maxClassifiers = 3
