@@ -38,7 +38,7 @@ public enum ScoreOutput: String, Sendable, Codable, CaseIterable {
 /// Every parameter of the online CF-Ensemble model and its learning (ALGORITHM.md).
 public struct ModelConfiguration: Sendable, Equatable, Codable {
     /// Latent dimensions d of classifier and instance factors.
-    public var latentDim = 8
+    public var latentDim = 2
     /// Ridge lambda of every least-squares solve.
     public var lambda = 0.01
     /// Most classifiers the model registers; further names are rejected.
@@ -76,7 +76,7 @@ public struct ModelConfiguration: Sendable, Equatable, Codable {
     /// Focal loss gamma (0: plain weighted cross-entropy).
     public var focalGamma = 0.0
     /// Aggregator step size.
-    public var learningRate = 0.05
+    public var learningRate = 0.3
     /// Aggregator step rule.
     public var stepRule = StepRule.adam
     /// Strength of the prior pulling the aggregator weights toward equal weights (the
