@@ -265,6 +265,11 @@ public final class CFEnsemble {
         var rows = [Double](repeating: 0, count: items.count * m)
         var y = [Double](repeating: 0, count: d)
         for (i, item) in items.enumerated() {
+            if config.aggregatorInput == .observed && item.entries.count == m {
+                // Every classifier reported: the row is the observed values, no fold-in needed.
+                for e in item.entries { rows[i * m + Int(e.classifier)] = Double(e.value) }
+                continue
+            }
             confidences.removeAll(keepingCapacity: true)
             for e in item.entries { confidences.append(Confidence.base(Double(e.value), alpha: config.confidenceAlpha)) }
             item.entries.withUnsafeBufferPointer { eb in
