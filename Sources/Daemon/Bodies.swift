@@ -25,6 +25,21 @@ struct HealthBody: Encodable {
     var pr_auc: Double?
     var baseline_pr_auc: Double?
     var quality_window: Int
+    var alerts_firing: [String]
+    var fallback_active: Bool
+}
+
+/// The `alert` body: one change of state of one health condition.
+struct AlertBody: Encodable {
+    var alert: String
+    var state: String
+    var severity: String
+    var ts: Double
+    var model_version: Int64
+    var reason: String
+    var metrics: [String: Double]
+    var action: String
+    var classifier: String?
 }
 
 /// The `error` body: one rejected input message.

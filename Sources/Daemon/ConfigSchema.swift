@@ -202,6 +202,17 @@ enum ConfigSchema {
         .int("learning.replay_negatives", \.model.replayNegatives),
         .double("health.interval_s", \.healthIntervalSeconds),
         .int("health.window", \.healthWindow),
+        .choice("health.fallback", \.fallback),
+        .double("health.min_weight_sum_ratio", \.health.minWeightSumRatio),
+        .int("health.drift_updates", \.health.driftUpdates),
+        .double("health.drift_ratio", \.health.driftRatio),
+        .double("health.min_score_std", \.health.minScoreStd),
+        .double("health.quality_margin", \.health.qualityMargin),
+        .int("health.quality_min_labels", \.health.qualityMinLabels),
+        .double("health.silent_after_s", \.health.silentAfterSeconds),
+        .double("health.outage_expected_positives", \.health.outageExpectedPositives),
+        .int("health.fire_after", \.health.fireAfter),
+        .int("health.resolve_after", \.health.resolveAfter),
         .string("log.level", \.logLevel),
     ]
 

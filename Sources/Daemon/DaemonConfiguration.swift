@@ -5,6 +5,15 @@ import Online
 /// and documented in `config/cfensembled.yaml`.
 struct DaemonConfiguration: Sendable, Equatable {
     enum InputType: String, Sendable, CaseIterable { case sub, pull }
+    /// What is published while a critical health condition fires.
+    enum Fallback: String, Sendable, CaseIterable {
+        /// The simple average of the reported probabilities.
+        case average
+        /// The model as it was at the last healthy check.
+        case last_healthy
+        /// Keep publishing the live model (alerts only).
+        case none
+    }
 
     var inputEndpoints = ["@tcp://127.0.0.1:5555"]
     var inputType = InputType.sub
@@ -30,6 +39,8 @@ struct DaemonConfiguration: Sendable, Equatable {
 
     var healthIntervalSeconds = 10.0
     var healthWindow = 2000
+    var health = HealthConfiguration()
+    var fallback = Fallback.average
 
     var logLevel = "info"
 
@@ -51,6 +62,7 @@ struct DaemonConfiguration: Sendable, Equatable {
     /// Cross-key checks that single-key parsing cannot make.
     func validate() throws(ConfigError) {
         if let why = model.validationError() { throw ConfigError(why) }
+        if let why = health.validationError() { throw ConfigError(why) }
         if inputEndpoints.isEmpty { throw ConfigError("input.endpoints: at least one endpoint is required") }
         if maxMessageBytes < 256 || maxMessageBytes > 64 << 20 { throw ConfigError("input.max_message_bytes must be in 256...67108864") }
         if joinWindowMs < 0 { throw ConfigError("input.join_window_ms must be >= 0") }

@@ -23,7 +23,7 @@ final class Engine: @unchecked Sendable {
     private let control: ZMQSocket
     private let checkpoints: CheckpointStore
 
-    private let model: CFEnsemble
+    private var model: CFEnsemble
     private var pending: PendingStore
     private var joins: JoinBuffer
     private var quality: RollingQuality
@@ -37,6 +37,18 @@ final class Engine: @unchecked Sendable {
     private var entries: [Entry] = []
     private var writer = JSONWriter(capacity: 512)
     private var errorBucket: TokenBucket
+
+    private var monitor: HealthMonitor
+    /// Recent scores of the live model (published or not), for score_collapse.
+    private var recentScores: [Double] = []
+    private var recentScoreNext = 0
+    /// Wall-clock time each classifier last reported, by index.
+    private var lastSeen: [Double] = []
+    private var negativesInARow = 0
+    /// The model at the last healthy check after an update, for rollback and last_healthy.
+    private var lastHealthy: ModelSnapshot?
+    private var fallbackModel: CFEnsemble?
+    private static let topicAlert: StaticString = "alert"
 
     private var nextHealth = 0.0
     private var lastHealthPublished = -1e9
@@ -80,6 +92,7 @@ final class Engine: @unchecked Sendable {
             model = CFEnsemble(config: config.model)
         }
 
+        monitor = HealthMonitor(config: config.health)
         decoder = MessageDecoder(limits: InputLimits(maxIdBytes: 256, maxPreds: config.model.maxClassifiers, maxDepth: 16))
         frames = MultipartMessage(capacities: [64, config.maxMessageBytes])
         entries.reserveCapacity(config.model.maxClassifiers)
@@ -230,8 +243,12 @@ final class Engine: @unchecked Sendable {
                                kind: "limit", topic: message.topic.rawValue, id: message.id))
             return false
         }
+        let now = Clock.wall()
         for r in message.preds {
-            entries.append(Entry(classifier: model.classifier(named: r.name)!, value: r.value))
+            let u = model.classifier(named: r.name)!
+            entries.append(Entry(classifier: u, value: r.value))
+            while lastSeen.count <= u { lastSeen.append(now) }
+            lastSeen[u] = now
         }
         return true
     }
@@ -256,8 +273,19 @@ final class Engine: @unchecked Sendable {
     private func scoreAndPublish(id: String, entries: [Entry], ts: Double?, label: Int8?) {
         let scored = model.score(entries)
         let wall = Clock.wall()
-        ScoreMessage(id: id, score: scored.score, ts: ts ?? wall, modelVersion: model.version,
-                     nPreds: entries.count, fallback: false).encode(into: &writer)
+        recordScore(scored.score)
+        var published = scored.score
+        var fallback = false
+        if monitor.criticalFiring && config.fallback != .none {
+            fallback = true
+            if config.fallback == .last_healthy, let healthy = fallbackModel {
+                published = healthy.score(entries).score
+            } else {
+                published = scored.average
+            }
+        }
+        ScoreMessage(id: id, score: published, ts: ts ?? wall, modelVersion: model.version,
+                     nPreds: entries.count, fallback: fallback).encode(into: &writer)
         publish(Self.topicScore, writer.bytes)
         counters.scored &+= 1
         if let label {
@@ -286,7 +314,13 @@ final class Engine: @unchecked Sendable {
         }
     }
 
+    private func recordScore(_ score: Double) {
+        if recentScores.count < 1000 { recentScores.append(score) } else { recentScores[recentScoreNext] = score }
+        recentScoreNext = (recentScoreNext + 1) % 1000
+    }
+
     private func learn(_ entries: [Entry], label: Int8) {
+        negativesInARow = label == 1 ? 0 : negativesInARow + 1
         if batch.isEmpty { batchStarted = Clock.monotonic() }
         batch.append(LabelledInstance(entries: entries, label: label))
         counters.labelled &+= 1
@@ -306,6 +340,7 @@ final class Engine: @unchecked Sendable {
                 "ms": "\(Int((Clock.monotonic() - t0) * 1000))",
             ])
         }
+        checkHealth(afterUpdate: true)
         // After each update, rate-limited to one health message per second.
         if Clock.monotonic() - lastHealthPublished >= 1 { publishHealth() }
     }
@@ -340,7 +375,7 @@ final class Engine: @unchecked Sendable {
         for (u, name) in names.enumerated() { weights[name] = model.aggregator.w[u] }
         let cw = model.classWeights
         return HealthBody(
-            ts: Clock.wall(), model_version: model.version, status: "healthy", weights: weights,
+            ts: Clock.wall(), model_version: model.version, status: monitor.status, weights: weights,
             bias: model.aggregator.b,
             class_counts: .init(pos: cw.positives, neg: cw.negatives),
             class_weights: .init(pos: cw.weight(for: 1), neg: cw.weight(for: 0)),
@@ -348,7 +383,51 @@ final class Engine: @unchecked Sendable {
             unmatched_labels: counters.unmatchedLabels, rejected: counters.rejectedTotal,
             rejected_by_reason: counters.rejected, received: counters.received,
             evicted: pending.evicted, expired: pending.expired, errors_suppressed: counters.errorsSuppressed,
-            pr_auc: quality.prAUC, baseline_pr_auc: quality.baselinePrAUC, quality_window: quality.count)
+            pr_auc: quality.prAUC, baseline_pr_auc: quality.baselinePrAUC, quality_window: quality.count,
+            alerts_firing: monitor.firing.map { f in f.classifier.map { "\(f.name.rawValue):\($0)" } ?? f.name.rawValue },
+            fallback_active: monitor.criticalFiring && config.fallback != .none)
+    }
+
+    /// Runs the weight-health monitor, publishes every alert state change, and keeps the
+    /// last healthy model for rollback and the `last_healthy` fallback.
+    private func checkHealth(afterUpdate: Bool) {
+        let now = Clock.wall()
+        let names = model.registry.names
+        var mean = 0.0, sq = 0.0
+        for v in recentScores { mean += v }
+        mean /= Double(max(1, recentScores.count))
+        for v in recentScores { sq += (v - mean) * (v - mean) }
+        let std = recentScores.isEmpty ? 0 : (sq / Double(recentScores.count)).squareRoot()
+        let cw = model.classWeights
+        let total = cw.positives + cw.negatives
+        let observation = HealthObservation(
+            weights: model.aggregator.w, classifiers: names, scoreStd: std, scoreCount: recentScores.count,
+            prAUC: quality.prAUC, baselinePrAUC: quality.baselinePrAUC, qualityCount: quality.count,
+            silentSeconds: names.indices.map { $0 < lastSeen.count ? now - lastSeen[$0] : 0 },
+            negativesInARow: negativesInARow, positiveRate: total > 0 ? cw.positives / total : 0,
+            afterUpdate: afterUpdate)
+        let wasCritical = monitor.criticalFiring
+        for alert in monitor.check(observation) {
+            let action = alert.severity == "critical" && config.fallback != .none ? "fallback" : "none"
+            let body = AlertBody(alert: alert.name.rawValue, state: alert.state, severity: alert.severity, ts: now,
+                                 model_version: model.version, reason: alert.reason, metrics: alert.metrics,
+                                 action: action, classifier: alert.classifier)
+            publish(Self.topicAlert, JSON.encode(body))
+            let meta: Logger.Metadata = ["alert": "\(alert.name.rawValue)", "state": "\(alert.state)", "action": "\(action)"]
+            if alert.severity == "critical" && alert.state == "firing" {
+                logger.critical("\(alert.reason)", metadata: meta)
+            } else {
+                logger.warning("\(alert.reason)", metadata: meta)
+            }
+        }
+        if monitor.criticalFiring {
+            if !wasCritical, config.fallback == .last_healthy, let healthy = lastHealthy {
+                fallbackModel = try? CFEnsemble(config: config.model, restoring: healthy)
+            }
+        } else {
+            fallbackModel = nil
+            if afterUpdate && model.version > 0 { lastHealthy = model.snapshot() }
+        }
     }
 
     private func publishHealth() {
@@ -372,6 +451,7 @@ final class Engine: @unchecked Sendable {
             nextExpiry = now + 1
         }
         if now >= nextHealth {
+            checkHealth(afterUpdate: false)
             publishHealth()
             nextHealth = now + config.healthIntervalSeconds
         }
@@ -409,7 +489,16 @@ final class Engine: @unchecked Sendable {
                 return fail(error.description)
             }
         case "rollback":
-            return fail("rollback needs the weight-health monitor, which this version does not have yet")
+            guard let healthy = lastHealthy else { return fail("no healthy model snapshot yet (one is kept after each healthy update)") }
+            do {
+                let restored = try CFEnsemble(config: config.model, restoring: healthy, version: model.version + 1)
+                logger.warning("rolled back to the last healthy model", metadata: [
+                    "from_version": "\(model.version)", "healthy_version": "\(healthy.version)", "model_version": "\(restored.version)"])
+                model = restored
+                return JSON.encode(ControlReply(ok: true, model_version: model.version))
+            } catch {
+                return fail("rollback failed: \(error.description)")
+            }
         default:
             return fail("unknown command '\(cmd)' (status, checkpoint, rollback)")
         }

@@ -338,6 +338,13 @@ public final class CFEnsemble {
                       version: version, labelled: labelled)
     }
 
+    /// Restores `s` but continues the version sequence at `version` (a rollback is a model
+    /// change, so versions never go back).
+    public convenience init(config: ModelConfiguration, restoring s: ModelSnapshot, version: Int64) throws(SnapshotError) {
+        try self.init(config: config, restoring: s)
+        self.version = version
+    }
+
     /// Restores a checkpoint under the current configuration; the latent dimension and
     /// classifier cap must admit it.
     public convenience init(config: ModelConfiguration, restoring s: ModelSnapshot) throws(SnapshotError) {

@@ -1,0 +1,241 @@
+/// Thresholds of the weight-health monitor (ALGORITHM.md, "Weight health").
+public struct HealthConfiguration: Sendable, Equatable, Codable {
+    /// weight_collapse: weight sum below this fraction of its healthy reference.
+    public var minWeightSumRatio = 0.25
+    /// weight_drift: the weight sum fell at every one of this many consecutive updates...
+    public var driftUpdates = 10
+    /// ...and by more than this fraction overall.
+    public var driftRatio = 0.3
+    /// score_collapse: standard deviation of recent published scores below this.
+    public var minScoreStd = 0.005
+    /// quality_regression: rolling PR-AUC below the simple average's by more than this...
+    public var qualityMargin = 0.05
+    /// ...once the window holds at least this many labelled instances.
+    public var qualityMinLabels = 200
+    /// classifier_silent: a known classifier has not reported for this many seconds.
+    public var silentAfterSeconds = 600.0
+    /// label_outage: this many expected positives in a row did not arrive.
+    public var outageExpectedPositives = 10.0
+    /// Consecutive checks a condition must hold before it fires...
+    public var fireAfter = 2
+    /// ...and must be clear before it resolves.
+    public var resolveAfter = 3
+
+    public init() {}
+
+    public func validationError() -> String? {
+        if !(minWeightSumRatio > 0 && minWeightSumRatio < 1) { return "health.min_weight_sum_ratio must be in (0, 1)" }
+        if driftUpdates < 2 { return "health.drift_updates must be >= 2" }
+        if !(driftRatio > 0 && driftRatio < 1) { return "health.drift_ratio must be in (0, 1)" }
+        if !(minScoreStd >= 0) { return "health.min_score_std must be >= 0" }
+        if !(qualityMargin >= 0) { return "health.quality_margin must be >= 0" }
+        if qualityMinLabels < 10 { return "health.quality_min_labels must be >= 10" }
+        if !(silentAfterSeconds > 0) { return "health.silent_after_s must be > 0" }
+        if !(outageExpectedPositives >= 1) { return "health.outage_expected_positives must be >= 1" }
+        if fireAfter < 1 || resolveAfter < 1 { return "health.fire_after and health.resolve_after must be >= 1" }
+        return nil
+    }
+}
+
+/// One state change of one condition: what the `alert` topic carries.
+public struct HealthAlert: Sendable, Equatable {
+    public enum Name: String, Sendable, CaseIterable {
+        case weightCollapse = "weight_collapse"
+        case weightDrift = "weight_drift"
+        case scoreCollapse = "score_collapse"
+        case qualityRegression = "quality_regression"
+        case classifierSilent = "classifier_silent"
+        case labelOutage = "label_outage"
+
+        public var severity: String {
+            switch self {
+            case .weightCollapse, .scoreCollapse: "critical"
+            default: "warning"
+            }
+        }
+    }
+
+    public var name: Name
+    /// `firing` or `resolved`.
+    public var state: String
+    public var severity: String { name.severity }
+    /// A human-readable reason carrying the numbers that triggered it.
+    public var reason: String
+    public var metrics: [String: Double]
+    /// The classifier concerned (classifier_silent only).
+    public var classifier: String?
+}
+
+/// What the monitor looks at in one check.
+public struct HealthObservation: Sendable {
+    public var weights: [Double]
+    public var classifiers: [String]
+    /// Standard deviation of recent published scores and how many there were.
+    public var scoreStd: Double
+    public var scoreCount: Int
+    public var prAUC: Double?
+    public var baselinePrAUC: Double?
+    public var qualityCount: Int
+    /// Seconds since each classifier last reported (same order as `classifiers`).
+    public var silentSeconds: [Double]
+    /// Labels in a row without a positive, and the running positive rate.
+    public var negativesInARow: Int
+    public var positiveRate: Double
+    /// Whether this check follows a model update (drift counts updates).
+    public var afterUpdate: Bool
+
+    public init(weights: [Double], classifiers: [String], scoreStd: Double, scoreCount: Int, prAUC: Double?,
+                baselinePrAUC: Double?, qualityCount: Int, silentSeconds: [Double], negativesInARow: Int,
+                positiveRate: Double, afterUpdate: Bool) {
+        self.weights = weights
+        self.classifiers = classifiers
+        self.scoreStd = scoreStd
+        self.scoreCount = scoreCount
+        self.prAUC = prAUC
+        self.baselinePrAUC = baselinePrAUC
+        self.qualityCount = qualityCount
+        self.silentSeconds = silentSeconds
+        self.negativesInARow = negativesInARow
+        self.positiveRate = positiveRate
+        self.afterUpdate = afterUpdate
+    }
+}
+
+/// Watches the aggregator's health: every condition of ALGORITHM.md's table, with
+/// hysteresis (a condition fires after `fireAfter` consecutive checks and resolves after
+/// `resolveAfter` clear ones), reporting each change of state exactly once.
+public struct HealthMonitor: Sendable {
+    private struct Condition: Sendable {
+        var hits = 0
+        var clears = 0
+        var firing = false
+    }
+
+    public let config: HealthConfiguration
+    private var conditions: [String: Condition] = [:]
+    /// Weight sums at recent healthy checks; the reference is their maximum.
+    private var healthySums: [Double] = []
+    /// Weight sums after recent updates, for drift.
+    private var recentSums: [Double] = []
+
+    public init(config: HealthConfiguration) { self.config = config }
+
+    /// The names (and classifiers) of the conditions firing now.
+    public var firing: [(name: HealthAlert.Name, classifier: String?)] {
+        conditions.filter(\.value.firing).keys.sorted().map { key in
+            let parts = key.split(separator: ":", maxSplits: 1).map(String.init)
+            return (HealthAlert.Name(rawValue: parts[0])!, parts.count > 1 ? parts[1] : nil)
+        }
+    }
+
+    /// Whether a critical condition fires (scores then come from the fallback scorer).
+    public var criticalFiring: Bool { firing.contains { $0.name.severity == "critical" } }
+
+    /// `healthy`, `warning` or `critical`.
+    public var status: String {
+        let f = firing
+        if f.contains(where: { $0.name.severity == "critical" }) { return "critical" }
+        return f.isEmpty ? "healthy" : "warning"
+    }
+
+    /// The healthy reference weight sum (the largest of recent healthy checks).
+    public var referenceWeightSum: Double? { healthySums.max() }
+
+    /// Evaluates every condition once; returns the alerts whose state changed.
+    public mutating func check(_ o: HealthObservation) -> [HealthAlert] {
+        var out: [HealthAlert] = []
+        let m = o.weights.count
+        let sum = o.weights.reduce(0, +)
+        let nonPositive = o.weights.filter { $0 <= 0 }.count
+        let minWeight = o.weights.min() ?? 0
+
+        // weight_collapse
+        if m > 0 {
+            let reference = referenceWeightSum ?? sum
+            let lowSum = reference > 0 && sum < config.minWeightSumRatio * reference
+            let mostNonPositive = nonPositive * 2 > m
+            var reason = "aggregator weight sum \(fmt(sum))"
+            reason += lowSum ? " is below \(fmt(config.minWeightSumRatio)) of its healthy level \(fmt(reference))" : " (healthy level \(fmt(reference)))"
+            reason += "; \(nonPositive) of \(m) weights <= 0"
+            step("weight_collapse", holds: lowSum || mostNonPositive, reason: reason,
+                 metrics: ["weight_sum": sum, "reference_weight_sum": reference, "min_weight": minWeight,
+                           "negative_weights": Double(nonPositive)], into: &out)
+        }
+
+        // weight_drift (counted over updates only)
+        if o.afterUpdate && m > 0 {
+            recentSums.append(sum)
+            if recentSums.count > config.driftUpdates + 1 { recentSums.removeFirst() }
+        }
+        if recentSums.count == config.driftUpdates + 1 && o.afterUpdate {
+            let falling = zip(recentSums, recentSums.dropFirst()).allSatisfy { $1 < $0 }
+            let first = recentSums.first!, last = recentSums.last!
+            let drop = first > 0 ? (first - last) / first : 0
+            step("weight_drift", holds: falling && drop > config.driftRatio,
+                 reason: "aggregator weight sum fell at each of the last \(config.driftUpdates) updates, from \(fmt(first)) to \(fmt(last)) (\(fmt(drop * 100))%)",
+                 metrics: ["weight_sum": last, "drift": drop], into: &out)
+        }
+
+        // score_collapse
+        if o.scoreCount >= 100 {
+            step("score_collapse", holds: o.scoreStd < config.minScoreStd,
+                 reason: "standard deviation of the last \(o.scoreCount) scores is \(fmt(o.scoreStd)), below \(fmt(config.minScoreStd))",
+                 metrics: ["score_std": o.scoreStd], into: &out)
+        }
+
+        // quality_regression
+        if let q = o.prAUC, let base = o.baselinePrAUC, o.qualityCount >= config.qualityMinLabels {
+            step("quality_regression", holds: q < base - config.qualityMargin,
+                 reason: "rolling PR-AUC \(fmt(q)) over \(o.qualityCount) labelled instances is below the simple average's \(fmt(base)) by more than \(fmt(config.qualityMargin))",
+                 metrics: ["pr_auc": q, "baseline_pr_auc": base], into: &out)
+        }
+
+        // classifier_silent, one condition per classifier
+        for (name, seconds) in zip(o.classifiers, o.silentSeconds) {
+            step("classifier_silent:\(name)", holds: seconds > config.silentAfterSeconds,
+                 reason: "classifier \(name) has not reported for \(Int(seconds)) s (limit \(Int(config.silentAfterSeconds)) s)",
+                 metrics: ["silent_s": seconds], classifier: name, into: &out)
+        }
+
+        // label_outage: a run of negatives that the positive rate makes very unlikely.
+        if o.positiveRate > 0 {
+            let expected = Double(o.negativesInARow) * o.positiveRate
+            step("label_outage", holds: expected >= config.outageExpectedPositives,
+                 reason: "\(o.negativesInARow) labels in a row without a positive, where the positive rate \(fmt(o.positiveRate)) predicts \(fmt(expected))",
+                 metrics: ["negatives_in_a_row": Double(o.negativesInARow), "expected_positives": expected], into: &out)
+        }
+
+        if !criticalFiring && m > 0 && sum > 0 {
+            healthySums.append(sum)
+            if healthySums.count > 100 { healthySums.removeFirst() }
+        }
+        return out
+    }
+
+    private mutating func step(_ key: String, holds: Bool, reason: String, metrics: [String: Double],
+                               classifier: String? = nil, into out: inout [HealthAlert]) {
+        var c = conditions[key] ?? Condition()
+        let name = HealthAlert.Name(rawValue: String(key.split(separator: ":")[0]))!
+        if holds {
+            c.hits += 1
+            c.clears = 0
+            if !c.firing && c.hits >= config.fireAfter {
+                c.firing = true
+                out.append(HealthAlert(name: name, state: "firing", reason: reason, metrics: metrics, classifier: classifier))
+            }
+        } else {
+            c.clears += 1
+            c.hits = 0
+            if c.firing && c.clears >= config.resolveAfter {
+                c.firing = false
+                out.append(HealthAlert(name: name, state: "resolved", reason: reason, metrics: metrics, classifier: classifier))
+            }
+        }
+        conditions[key] = c
+    }
+
+    private func fmt(_ v: Double) -> String {
+        let r = (v * 1000).rounded() / 1000
+        return r == r.rounded() && abs(r) < 1e12 ? String(Int64(r)) : "\(r)"
+    }
+}

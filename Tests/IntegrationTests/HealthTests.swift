@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+import Transport
+
+/// Weight health end to end: alerts, fallback scores and rollback through the real daemon.
+@Suite(.serialized) struct HealthTests {
+    /// Honest stream with 50% positives: instance i's classifiers lean toward its label.
+    private func preds(_ i: Int, truth: Int) -> [String: Double] {
+        var out: [String: Double] = [:]
+        for u in 0..<6 {
+            let noise = Double((i * 7919 + u * 104_729) % 1000) / 1000 - 0.5
+            out["m\(u)"] = 1 / (1 + exp(-((truth == 1 ? 1.5 : -1.5) + 2 * noise)))
+        }
+        return out
+    }
+
+    private func send(_ push: ZMQSocket, from: Int, count: Int, flip: Bool) throws {
+        for i in from..<(from + count) {
+            let truth = i % 2
+            try push.send(strings: ["pred", predBody("h\(i)", preds(i, truth: truth))])
+            try push.send(strings: ["label", #"{"id":"h\#(i)","label":\#(flip ? 1 - truth : truth)}"#])
+        }
+    }
+
+    @Test func invertedLabelsCollapseTheWeightsFireAnAlertAndFallBack() throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "learning.batch_size=32", "--set", "health.interval_s=0.2"])
+        let sub = try d.subscriber(["alert", "score"])
+        let push = try d.producer()
+        try d.waitForSubscription(sub, via: push)
+
+        try send(push, from: 0, count: 1500, flip: false)
+        let healthy = try d.status()
+        #expect(healthy["status"] as? String == "healthy")
+
+        // Labels that contradict the classifiers drive every weight down and below zero.
+        try send(push, from: 1500, count: 6000, flip: true)
+        var seen = try DaemonProcess.collect(sub, timeout: 60) { out in
+            out.contains { $0.0 == "alert" && $0.1["alert"] as? String == "weight_collapse" && $0.1["state"] as? String == "firing" }
+        }
+        let firing = try #require(seen.first { $0.0 == "alert" && $0.1["alert"] as? String == "weight_collapse" }?.1)
+        #expect(firing["severity"] as? String == "critical")
+        #expect(firing["action"] as? String == "fallback")
+        #expect((firing["reason"] as? String)?.contains("weights <= 0") == true)
+        #expect((firing["metrics"] as? [String: Double])?["weight_sum"] != nil)
+        let collapsed = try d.status()
+        #expect(collapsed["status"] as? String == "critical")
+        #expect(collapsed["fallback_active"] as? Bool == true)
+        let weights = try #require(collapsed["weights"] as? [String: Double])
+        #expect(weights.values.filter { $0 <= 0 }.count * 2 > weights.count, "weights did not collapse: \(weights)")
+
+        // While it fires, scores come from the fallback and say so.
+        try push.send(strings: ["pred", predBody("during", ["m0": 0.9, "m1": 0.7])])
+        seen = try DaemonProcess.collect(sub, timeout: 10) { $0.contains { $0.1["id"] as? String == "during" } }
+        let during = try #require(seen.first { $0.1["id"] as? String == "during" }?.1)
+        #expect(during["fallback"] as? Bool == true)
+        // Entries are stored as 32-bit floats, hence 1e-6.
+        #expect(abs((during["score"] as? Double ?? 0) - 0.8) < 1e-6, "the average fallback is the mean of 0.9 and 0.7")
+
+        // rollback restores the last healthy model under a new version.
+        let before = collapsed["model_version"] as? Int ?? 0
+        let rollback = try d.controlRequest(["cmd": "rollback"])
+        #expect(rollback["ok"] as? Bool == true)
+        #expect((rollback["model_version"] as? Int ?? 0) > before)
+        let restored = try #require(try d.status()["weights"] as? [String: Double])
+        #expect(restored.values.filter { $0 > 0 }.count == restored.count, "rollback did not restore healthy weights: \(restored)")
+
+        // Honest labels again: the condition clears and live scores return.
+        try send(push, from: 7500, count: 3000, flip: false)
+        seen = try DaemonProcess.collect(sub, timeout: 60) { out in
+            out.contains { $0.0 == "alert" && $0.1["alert"] as? String == "weight_collapse" && $0.1["state"] as? String == "resolved" }
+        }
+        #expect(seen.contains { $0.0 == "alert" && $0.1["state"] as? String == "resolved" })
+        try push.send(strings: ["pred", predBody("after", ["m0": 0.9, "m1": 0.7])])
+        seen = try DaemonProcess.collect(sub, timeout: 10) { $0.contains { $0.1["id"] as? String == "after" } }
+        #expect(seen.first { $0.1["id"] as? String == "after" }?.1["fallback"] as? Bool == false)
+        #expect(try d.status()["status"] as? String != "critical")
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func silentClassifierRaisesAnAlertNamingIt() throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "health.interval_s=0.2", "--set", "health.silent_after_s=1"])
+        let sub = try d.subscriber(["alert"])
+        let push = try d.producer()
+        try push.send(strings: ["pred", predBody("s0", ["a": 0.2, "b": 0.4, "c": 0.6])])
+        let deadline = Date().addingTimeInterval(15)
+        var alerts: [(String, [String: Any])] = []
+        var k = 1
+        while Date() < deadline && !alerts.contains(where: { $0.1["alert"] as? String == "classifier_silent" }) {
+            try push.send(strings: ["pred", predBody("s\(k)", ["a": 0.2, "b": 0.4])])
+            k += 1
+            alerts += try DaemonProcess.collect(sub, timeout: 0.2) { _ in false }
+        }
+        let silent = try #require(alerts.first { $0.1["alert"] as? String == "classifier_silent" }?.1)
+        #expect(silent["classifier"] as? String == "c")
+        #expect(silent["severity"] as? String == "warning")
+        #expect(!alerts.contains { ($0.1["classifier"] as? String) == "a" })
+        #expect(try d.stop() == 0)
+    }
+}
