@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "cfensembled", targets: ["Daemon"]),
+        .executable(name: "cfe", targets: ["CFE"]),
         .library(name: "Online", targets: ["Online"]),
         .library(name: "Transport", targets: ["Transport"]),
     ],
@@ -45,11 +46,19 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // The cfe operator tool: watch (and later replay, tail, status, keygen).
+        .executableTarget(
+            name: "CFE",
+            dependencies: [
+                "Transport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .testTarget(name: "OnlineTests", dependencies: ["Online"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Daemon", "Transport", "Online"]
+            dependencies: ["Daemon", "CFE", "Transport", "Online"]
         ),
     ]
 )

@@ -209,6 +209,7 @@ enum ConfigSchema {
         .double("health.min_score_std", \.health.minScoreStd),
         .double("health.quality_margin", \.health.qualityMargin),
         .int("health.quality_min_labels", \.health.qualityMinLabels),
+        .int("health.quality_min_positives", \.health.qualityMinPositives),
         .double("health.silent_after_s", \.health.silentAfterSeconds),
         .double("health.outage_expected_positives", \.health.outageExpectedPositives),
         .int("health.fire_after", \.health.fireAfter),

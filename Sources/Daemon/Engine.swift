@@ -403,7 +403,7 @@ final class Engine: @unchecked Sendable {
         let observation = HealthObservation(
             weights: model.aggregator.w, classifiers: names, scoreStd: std, scoreCount: recentScores.count,
             prAUC: quality.prAUC, baselinePrAUC: quality.baselinePrAUC, qualityCount: quality.count,
-            silentSeconds: names.indices.map { $0 < lastSeen.count ? now - lastSeen[$0] : 0 },
+            qualityPositives: quality.positives, silentSeconds: names.indices.map { $0 < lastSeen.count ? now - lastSeen[$0] : 0 },
             negativesInARow: negativesInARow, positiveRate: total > 0 ? cw.positives / total : 0,
             afterUpdate: afterUpdate)
         let wasCritical = monitor.criticalFiring

@@ -10,8 +10,10 @@ public struct HealthConfiguration: Sendable, Equatable, Codable {
     public var minScoreStd = 0.005
     /// quality_regression: rolling PR-AUC below the simple average's by more than this...
     public var qualityMargin = 0.05
-    /// ...once the window holds at least this many labelled instances.
+    /// ...once the window holds at least this many labelled instances...
     public var qualityMinLabels = 200
+    /// ...and this many positives (PR-AUC over a handful of positives is noise).
+    public var qualityMinPositives = 30
     /// classifier_silent: a known classifier has not reported for this many seconds.
     public var silentAfterSeconds = 600.0
     /// label_outage: this many expected positives in a row did not arrive.
@@ -30,6 +32,7 @@ public struct HealthConfiguration: Sendable, Equatable, Codable {
         if !(minScoreStd >= 0) { return "health.min_score_std must be >= 0" }
         if !(qualityMargin >= 0) { return "health.quality_margin must be >= 0" }
         if qualityMinLabels < 10 { return "health.quality_min_labels must be >= 10" }
+        if qualityMinPositives < 1 { return "health.quality_min_positives must be >= 1" }
         if !(silentAfterSeconds > 0) { return "health.silent_after_s must be > 0" }
         if !(outageExpectedPositives >= 1) { return "health.outage_expected_positives must be >= 1" }
         if fireAfter < 1 || resolveAfter < 1 { return "health.fire_after and health.resolve_after must be >= 1" }
@@ -76,6 +79,8 @@ public struct HealthObservation: Sendable {
     public var prAUC: Double?
     public var baselinePrAUC: Double?
     public var qualityCount: Int
+    /// Positives among them.
+    public var qualityPositives: Int
     /// Seconds since each classifier last reported (same order as `classifiers`).
     public var silentSeconds: [Double]
     /// Labels in a row without a positive, and the running positive rate.
@@ -85,7 +90,7 @@ public struct HealthObservation: Sendable {
     public var afterUpdate: Bool
 
     public init(weights: [Double], classifiers: [String], scoreStd: Double, scoreCount: Int, prAUC: Double?,
-                baselinePrAUC: Double?, qualityCount: Int, silentSeconds: [Double], negativesInARow: Int,
+                baselinePrAUC: Double?, qualityCount: Int, qualityPositives: Int = .max, silentSeconds: [Double], negativesInARow: Int,
                 positiveRate: Double, afterUpdate: Bool) {
         self.weights = weights
         self.classifiers = classifiers
@@ -94,6 +99,7 @@ public struct HealthObservation: Sendable {
         self.prAUC = prAUC
         self.baselinePrAUC = baselinePrAUC
         self.qualityCount = qualityCount
+        self.qualityPositives = qualityPositives
         self.silentSeconds = silentSeconds
         self.negativesInARow = negativesInARow
         self.positiveRate = positiveRate
@@ -184,7 +190,8 @@ public struct HealthMonitor: Sendable {
         }
 
         // quality_regression
-        if let q = o.prAUC, let base = o.baselinePrAUC, o.qualityCount >= config.qualityMinLabels {
+        if let q = o.prAUC, let base = o.baselinePrAUC, o.qualityCount >= config.qualityMinLabels,
+           o.qualityPositives >= config.qualityMinPositives {
             step("quality_regression", holds: q < base - config.qualityMargin,
                  reason: "rolling PR-AUC \(fmt(q)) over \(o.qualityCount) labelled instances is below the simple average's \(fmt(base)) by more than \(fmt(config.qualityMargin))",
                  metrics: ["pr_auc": q, "baseline_pr_auc": base], into: &out)

@@ -10,6 +10,8 @@ public struct RollingQuality: Sendable, Codable, Equatable {
     public init(window: Int) { self.window = max(1, window) }
 
     public var count: Int { labels.count }
+    /// Positives in the window.
+    public var positives: Int { labels.reduce(0) { $0 + Int($1) } }
 
     public mutating func record(score: Double, baseline: Double, label: Int8) {
         if labels.count < window {

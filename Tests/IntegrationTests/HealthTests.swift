@@ -98,4 +98,43 @@ import Transport
         #expect(!alerts.contains { ($0.1["classifier"] as? String) == "a" })
         #expect(try d.stop() == 0)
     }
+
+    /// A label-pipeline outage: positives stop arriving, only negatives reach the learner.
+    /// label_outage fires (warning), the weights do not collapse (the replay buffer keeps
+    /// recent positives), and the alert resolves once positives return.
+    @Test func labelOutageWarnsWithoutCollapseAndResolves() throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "learning.batch_size=32", "--set", "health.interval_s=0.2"])
+        let sub = try d.subscriber(["alert"])
+        let push = try d.producer()
+        func send(_ range: Range<Int>, withholdPositives: Bool) throws {
+            for i in range {
+                let truth = i % 10 == 0 ? 1 : 0
+                try push.send(strings: ["pred", predBody("o\(i)", preds(i, truth: truth))])
+                if !(withholdPositives && truth == 1) {
+                    try push.send(strings: ["label", #"{"id":"o\#(i)","label":\#(truth)}"#])
+                }
+            }
+        }
+        try send(0..<2000, withholdPositives: false)
+        try send(2000..<6000, withholdPositives: true)
+        var alerts = try DaemonProcess.collect(sub, timeout: 30) { out in
+            out.contains { $0.1["alert"] as? String == "label_outage" && $0.1["state"] as? String == "firing" }
+        }
+        let outage = try #require(alerts.first { $0.1["alert"] as? String == "label_outage" }?.1)
+        #expect(outage["severity"] as? String == "warning")
+        #expect((outage["reason"] as? String)?.contains("without a positive") == true)
+        let during = try d.status()
+        #expect(during["status"] as? String == "warning")
+        #expect(!(alerts.contains { $0.1["severity"] as? String == "critical" }), "\(alerts.map(\.1))")
+        let weights = try #require(during["weights"] as? [String: Double])
+        #expect(weights.values.allSatisfy { $0 > 0 }, "weights moved toward collapse during the outage: \(weights)")
+
+        try send(6000..<7000, withholdPositives: false)
+        alerts = try DaemonProcess.collect(sub, timeout: 30) { out in
+            out.contains { $0.1["alert"] as? String == "label_outage" && $0.1["state"] as? String == "resolved" }
+        }
+        #expect(alerts.contains { $0.1["alert"] as? String == "label_outage" && $0.1["state"] as? String == "resolved" })
+        #expect(try d.stop() == 0)
+    }
 }

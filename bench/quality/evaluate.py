@@ -72,9 +72,11 @@ def to_dicts(names, p, rng, missing):
     return out
 
 
-def synthetic(name, rate, n, seed, missing=0.0, drift=False, mean_delay=500):
+def synthetic(name, rate, n, seed, missing=0.0, drift=False, mean_delay=500, outage=False):
     """Ten correlated base classifiers of mixed skill and calibration, in three families
-    that share errors. With drift, the most skilled one degrades to near chance halfway."""
+    that share errors. With drift, the most skilled one degrades to near chance halfway.
+    With outage, the labels of positives in the middle third never arrive (a label
+    pipeline that stopped delivering positives)."""
     rng = np.random.default_rng(seed)
     m = 10
     names = ["gbm", "rf", "lr", "svm", "knn", "nb", "mlp", "tree", "ada", "xt"]
@@ -97,9 +99,13 @@ def synthetic(name, rate, n, seed, missing=0.0, drift=False, mean_delay=500):
 
     train_y, train_p = generate(max(5000, int(50 / rate)))
     y, p = generate(n, n // 2 if drift else None)
-    return Stream(name, "drift" if drift else ("missing" if missing else "synthetic"), names,
-                  to_dicts(names, p, rng, missing), y, schedule_labels(n, rng, mean_delay),
-                  train_p, train_y)
+    arrive = schedule_labels(n, rng, mean_delay)
+    if outage:
+        middle = np.zeros(n, bool)
+        middle[n // 3: 2 * n // 3] = True
+        arrive[middle & (y == 1)] = np.inf
+    kind = "outage" if outage else "drift" if drift else ("missing" if missing else "synthetic")
+    return Stream(name, kind, names, to_dicts(names, p, rng, missing), y, arrive, train_p, train_y)
 
 
 def real(name, X, y, seed, mean_delay=100):
@@ -158,6 +164,7 @@ def build_streams(quick):
         out.append(lambda rate=rate, tag=tag, count=count: synthetic(f"synthetic-{tag}%", rate, count, seed=100 + len(tag)))
         out.append(lambda rate=rate, tag=tag, count=count: synthetic(f"missing30-{tag}%", rate, count, seed=200 + len(tag), missing=0.3))
     out.append(lambda: synthetic("drift-10%", 0.1, n, seed=300, drift=True))
+    out.append(lambda: synthetic("outage-10%", 0.1, n, seed=350, outage=True))
     digits = load_digits()
     for d in [3, 8, 9]:
         out.append(lambda d=d: real(f"digits-{d}-vs-rest", digits.data, (digits.target == d).astype(int), seed=400 + d))
@@ -261,6 +268,7 @@ class Daemon:
         self.sub.setsockopt(zmq.RCVHWM, 0)
         self.sub.setsockopt(zmq.SUBSCRIBE, b"score")
         self.sub.setsockopt(zmq.SUBSCRIBE, b"error")
+        self.sub.setsockopt(zmq.SUBSCRIBE, b"alert")
         self.sub.connect(self.output)
         self.control = f"ipc://{self.dir}/state/control.sock"
         deadline = time.time() + 20
@@ -308,6 +316,7 @@ def run_daemon(stream, binary, config, sets, chunk=256):
     d = Daemon(binary, config, sets, stream.names[0])
     scores = np.full(stream.n, np.nan)
     trace = []   # (t, model_version, weights)
+    alerts = []  # (t, alert, state, severity)
     pending = 0
     try:
         for t, arrivals in events(stream):
@@ -321,6 +330,8 @@ def run_daemon(stream, binary, config, sets, chunk=256):
                         raise RuntimeError(f"{stream.name}: no score within 30 s at t={t}")
                     topic, body = d.sub.recv_multipart()
                     msg = json.loads(body)
+                    if topic == b"alert":
+                        alerts.append((t, msg["alert"], msg["state"], msg["severity"]))
                     if topic == b"score" and msg["id"].startswith("i"):
                         scores[int(msg["id"][1:])] = msg["score"]
                         pending -= 1
@@ -329,7 +340,7 @@ def run_daemon(stream, binary, config, sets, chunk=256):
     finally:
         d.stop()
     assert not np.isnan(scores).any(), "a pred got no score"
-    return scores, trace
+    return scores, trace, alerts
 
 
 # --------------------------------------------------------------------------- report
@@ -422,7 +433,7 @@ def main():
             continue
         t0 = time.time()
         peer_scores, best = run_peers(stream)
-        daemon_scores, trace = run_daemon(stream, args.binary, args.config, args.set)
+        daemon_scores, trace, alerts = run_daemon(stream, args.binary, args.config, args.set)
         scores = {"daemon": daemon_scores, **peer_scores}
         scores["batch_cf"] = peer_scores["average"] if args.no_batch else batch_cf(stream)
         y = stream.labels
@@ -432,14 +443,17 @@ def main():
             "pr_auc": {k: float(average_precision_score(y, s)) for k, s in scores.items()},
             "roc_auc": {k: float(roc_auc_score(y, s)) for k, s in scores.items()},
             "labels": y.tolist(), "scores": {k: np.asarray(s).tolist() for k, s in scores.items()},
-            "trace": trace, "seconds": time.time() - t0,
+            "trace": trace, "alerts": alerts, "seconds": time.time() - t0,
         }
+        if stream.kind == "outage":
+            last = slice(2 * stream.n // 3, stream.n)
+            r["after_outage_pr_auc"] = {k: float(average_precision_score(y[last], np.asarray(s)[last])) for k, s in scores.items()}
         results.append(r)
         v = r["pr_auc"]
         best_peer = max(PEERS, key=lambda m: v[m])
         print(f"{stream.name:22s} n={stream.n:6d} pos={r['positives']:5d}  daemon {v['daemon']:.4f}  "
               f"best peer {LABELS[best_peer]} {v[best_peer]:.4f}  margin {v['daemon'] - v[best_peer]:+.4f}  "
-              f"avg {v['average']:.4f} batch {v['batch_cf']:.4f}  ({r['seconds']:.0f} s)", flush=True)
+              f"avg {v['average']:.4f} batch {v['batch_cf']:.4f}  alerts {[(a, st) for _, a, st, _ in alerts]}  ({r['seconds']:.0f} s)", flush=True)
 
     if not results:
         sys.exit("no stream matched")
@@ -455,6 +469,17 @@ def main():
                 "(mean 500 events for synthetic streams, 100 for the real ones) and 10% never arrive.\n\n")
         f.write("## PR-AUC (average precision)\n\n" + table(results, "pr_auc") + "\n\n")
         f.write("## ROC-AUC\n\n" + table(results, "roc_auc") + "\n\n")
+        f.write("## Alerts raised\n\n| stream | alerts (firing / resolved, at instance) |\n|---|---|\n")
+        for r in results:
+            text = ", ".join(f"{a} {st} ({sev}) @{t}" for t, a, st, sev in r["alerts"]) or "none"
+            f.write(f"| {r['stream']} | {text} |\n")
+        f.write("\n")
+        for r in results:
+            if "after_outage_pr_auc" in r:
+                v = r["after_outage_pr_auc"]
+                f.write(f"{r['stream']}: positive labels of the middle third never arrive. PR-AUC over the last third "
+                        f"(labels back): cfensembled {v['daemon']:.4f}, simple average {v['average']:.4f}, "
+                        f"best peer {max(v[m] for m in PEERS):.4f}.\n\n")
         f.write(f"Worst PR-AUC margin of the daemon over the best peer: {worst:+.4f}. "
                 f"Total time {time.time() - started:.0f} s.\n\n")
         f.write("Best single classifier per stream (ranked on its training data): "

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `cfe`: command-line tools for operating cfensembled.
+@main
+struct CFECommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cfe",
+        abstract: "Tools for operating cfensembled.",
+        subcommands: [Watch.self]
+    )
+}

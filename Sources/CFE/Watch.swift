@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import Transport
+
+/// `cfe watch ENDPOINT`: a live view of a daemon's `alert` and `health` messages.
+struct Watch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a live view of a daemon's health and alerts.",
+        discussion: """
+        Subscribes to the alert and health topics of the daemon's output socket. On a terminal the
+        view is redrawn in colour; piped, each message prints a plain snapshot; --json prints every
+        message as one JSON line: {"topic": ..., "body": {...}}.
+        """
+    )
+
+    @Argument(help: "The daemon's output endpoint, e.g. tcp://127.0.0.1:5556 (connects; '>' optional).")
+    var endpoint: String = "tcp://127.0.0.1:5556"
+
+    @Flag(help: "Print every message as a JSON line.")
+    var json = false
+
+    @Option(help: "Colour: auto (terminals only), always or never.")
+    var color: String = "auto"
+
+    @Option(help: "Exit after this many messages (0: run until interrupted).")
+    var count: Int = 0
+
+    @Option(help: "Exit after this many seconds (0: no limit).")
+    var timeout: Double = 0
+
+    func run() throws {
+        let target: Endpoint
+        do { target = try Endpoint(parsing: endpoint, defaultMode: .connect) } catch {
+            throw ValidationError("\(error)")
+        }
+        let context = try ZMQContext()
+        let sub = try ZMQSocket(context: context, kind: .sub)
+        try sub.subscribe("alert")
+        try sub.subscribe("health")
+        try sub.setReceiveTimeout(200)
+        try sub.attach(target)
+        let terminal = isatty(STDOUT_FILENO) != 0
+        let useColor = color == "always" || (color == "auto" && terminal)
+        let redraw = terminal && !json
+        var state = WatchState()
+        let deadline = timeout > 0 ? Date().addingTimeInterval(timeout) : .distantFuture
+        if redraw { print("waiting for health and alerts from \(target.address) ...") }
+        while Date() < deadline && (count == 0 || state.messages < count) {
+            guard let frames = try sub.receiveFrames(), frames.count == 2 else { continue }
+            let topic = String(decoding: frames[0], as: UTF8.self)
+            guard let body = (try? JSONSerialization.jsonObject(with: Data(frames[1]))) as? [String: Any] else { continue }
+            state.apply(topic: topic, body: body)
+            if json {
+                let line = try JSONSerialization.data(withJSONObject: ["topic": topic, "body": body], options: [.sortedKeys])
+                FileHandle.standardOutput.write(line + Data("\n".utf8))
+            } else if redraw {
+                print("\u{1B}[2J\u{1B}[H" + state.render(color: useColor, width: terminalWidth()), terminator: "")
+            } else {
+                print("--- \(topic) at \(ISO8601DateFormatter().string(from: Date()))")
+                print(state.render(color: useColor), terminator: "")
+            }
+            fflush(nil)   // flush all output streams (stdout is not concurrency-safe to name)
+        }
+    }
+
+    private func terminalWidth() -> Int {
+        var size = winsize()
+        return ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0 && size.ws_col > 0 ? Int(size.ws_col) : 80
+    }
+}
