@@ -330,6 +330,7 @@ final class Engine: @unchecked Sendable {
     private func update() {
         guard !batch.isEmpty else { return }
         let t0 = Clock.monotonic()
+        if model.version == 0 { monitor.noteHealthy(weightSum: model.aggregator.w.reduce(0, +)) }
         let report = model.update(batch)
         batch.removeAll(keepingCapacity: true)
         counters.updates &+= 1

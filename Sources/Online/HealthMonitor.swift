@@ -147,6 +147,14 @@ public struct HealthMonitor: Sendable {
     /// The healthy reference weight sum (the largest of recent healthy checks).
     public var referenceWeightSum: Double? { healthySums.max() }
 
+    /// Records a weight sum known to be healthy without a check, e.g. the starting weights
+    /// before the first update (which can already move them a long way).
+    public mutating func noteHealthy(weightSum: Double) {
+        guard weightSum > 0 else { return }
+        healthySums.append(weightSum)
+        if healthySums.count > 100 { healthySums.removeFirst() }
+    }
+
     /// Evaluates every condition once; returns the alerts whose state changed.
     public mutating func check(_ o: HealthObservation) -> [HealthAlert] {
         var out: [HealthAlert] = []

@@ -137,4 +137,56 @@ import Transport
         #expect(alerts.contains { $0.1["alert"] as? String == "label_outage" && $0.1["state"] as? String == "resolved" })
         #expect(try d.stop() == 0)
     }
+
+    /// SplitMix64 finaliser as a uniform in [0, 1): noise that is independent of the label.
+    static func hash(_ k: UInt64) -> Double {
+        var z = k &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
+    }
+
+    /// The seed's mechanism, online: ten weakly informative classifiers whose outputs sit
+    /// near 0.5, 10% positives. Without class weights the gradient asks for a large shift
+    /// toward the base rate and the ten weights absorb most of it, together, down to zero
+    /// and below: weight_collapse fires and fallback scores flow. With class weights the
+    /// balanced loss needs no such shift: no critical alert.
+    @Test(arguments: [false, true])
+    func unweightedLearningCollapsesLikeTheSeedAndWeightedDoesNot(classWeights: Bool) throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "learning.batch_size=32", "--set", "health.interval_s=0.2",
+                     "--set", "learning.class_weights=\(classWeights)"])
+        let sub = try d.subscriber(["alert", "score"])
+        let push = try d.producer()
+        try d.waitForSubscription(sub, via: push)
+        for i in 0..<6000 {
+            let truth = i % 10 == 0 ? 1 : 0
+            var weak: [String: Double] = [:]
+            for u in 0..<10 {
+                weak["w\(u)"] = 0.5 + (truth == 1 ? 0.01 : -0.01) + 0.2 * (Self.hash(UInt64(i * 16 + u + 1)) - 0.5)
+            }
+            try push.send(strings: ["pred", predBody("u\(i)", weak)])
+            try push.send(strings: ["label", #"{"id":"u\#(i)","label":\#(truth)}"#])
+        }
+        try push.send(strings: ["pred", predBody("probe-end", ["w0": 0.9, "w1": 0.7])])
+        let seen = try DaemonProcess.collect(sub, timeout: 60) { $0.contains { $0.1["id"] as? String == "probe-end" } }
+        let critical = seen.filter { $0.0 == "alert" && $0.1["severity"] as? String == "critical" && $0.1["state"] as? String == "firing" }
+        let weights = try #require(try d.status()["weights"] as? [String: Double])
+        let learnt = weights.filter { $0.key.hasPrefix("w") }
+        if classWeights {
+            #expect(critical.isEmpty, "\(critical.map(\.1))")
+            #expect(learnt.values.reduce(0, +) > 1, "\(learnt)")
+        } else {
+            let collapse = try #require(critical.first { $0.1["alert"] as? String == "weight_collapse" }?.1, "no collapse; weights \(learnt)")
+            let metrics = try #require(collapse["metrics"] as? [String: Double])
+            let sum = metrics["weight_sum"] ?? .infinity, reference = metrics["reference_weight_sum"] ?? 0
+            let nonPositive = metrics["negative_weights"] ?? 0
+            // The weights went (together) to zero or below: the seed's collapse.
+            #expect(sum <= 0.25 * reference || nonPositive * 2 > Double(weights.count), "\(metrics)")
+            // While it fired, published scores came from the fallback.
+            let after = seen.drop { !($0.0 == "alert" && $0.1["alert"] as? String == "weight_collapse") }
+            #expect(after.contains { $0.0 == "score" && $0.1["fallback"] as? Bool == true })
+        }
+        #expect(try d.stop() == 0)
+    }
 }
