@@ -9,6 +9,7 @@ import Transport
     /// Ten correlated classifiers of mixed skill (seeded; independent of the benchmark code).
     private struct Stream {
         var state: UInt64
+        var rate = 0.1
         mutating func uniform() -> Double {
             state = state &* 6364136223846793005 &+ 1442695040888963407
             return Double(state >> 11) / Double(1 << 53)
@@ -17,7 +18,7 @@ import Transport
             (-2 * log(max(uniform(), 1e-300))).squareRoot() * cos(2 * .pi * uniform())
         }
         mutating func next() -> (label: Int, preds: [String: Double]) {
-            let label = uniform() < 0.1 ? 1 : 0
+            let label = uniform() < rate ? 1 : 0
             let shared = normal()
             var preds: [String: Double] = [:]
             for u in 0..<10 {
@@ -65,6 +66,35 @@ import Transport
         #expect((status["model_version"] as? Int ?? 0) > 10)
         #expect(weights.values.reduce(0, +) > 4, "weight sum fell below its start: \(weights)")
         #expect(weights.values.filter { $0 > 0 }.count > 5, "most weights should stay positive: \(weights)")
+        #expect(try d.stop() == 0)
+    }
+
+    /// No false alarms: healthy streams at 50%, 10% and 1% positives, labels delayed,
+    /// raise no critical alert and no fallback score through the real daemon.
+    @Test(arguments: [0.5, 0.1, 0.01])
+    func healthyStreamsRaiseNoCriticalAlert(rate: Double) throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "health.interval_s=0.2"])
+        let sub = try d.subscriber(["alert", "score"])
+        let push = try d.producer()
+        try d.waitForSubscription(sub, via: push)
+        var stream = Stream(state: 77, rate: rate)
+        var labels: [Int] = []
+        var seen: [(String, [String: Any])] = []
+        for t in 0..<8000 {
+            if t >= 300 { try push.send(strings: ["label", #"{"id":"f\#(t - 300)","label":\#(labels[t - 300])}"#]) }
+            let item = stream.next()
+            labels.append(item.label)
+            try push.send(strings: ["pred", predBody("f\(t)", item.preds)])
+            if t % 1000 == 999 {
+                let chunk = t
+                seen += try DaemonProcess.collect(sub, timeout: 20) { out in out.contains { $0.1["id"] as? String == "f\(chunk)" } }
+            }
+        }
+        let critical = seen.filter { $0.0 == "alert" && $0.1["severity"] as? String == "critical" }
+        #expect(critical.isEmpty, "\(critical.map(\.1))")
+        #expect(!seen.contains { $0.0 == "score" && $0.1["fallback"] as? Bool == true })
+        #expect(try d.status()["status"] as? String != "critical")
         #expect(try d.stop() == 0)
     }
 }
