@@ -70,10 +70,12 @@ final class DaemonProcess {
         return p
     }
 
-    /// Runs the binary to completion (for configuration errors); returns status and output.
-    static func runToExit(_ args: [String], environment: [String: String]? = nil, timeout: TimeInterval = 20) throws -> (Int32, String) {
+    /// Runs a program (the daemon by default) to completion, killing it after `timeout`;
+    /// returns its exit status and combined output.
+    static func runToExit(_ args: [String], executable: URL = binary, environment: [String: String]? = nil,
+                          timeout: TimeInterval = 20) throws -> (Int32, String) {
         let p = Process()
-        p.executableURL = binary
+        p.executableURL = executable
         p.arguments = args
         if let environment { p.environment = environment }
         let pipe = Pipe()

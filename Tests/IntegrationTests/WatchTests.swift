@@ -6,19 +6,8 @@ import Transport
 @Suite(.serialized) struct WatchTests {
     static var cfe: URL { DaemonProcess.binary.deletingLastPathComponent().appendingPathComponent("cfe") }
 
-    private func run(_ args: [String], timeout: TimeInterval = 20) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = Self.cfe
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    private func run(_ args: [String]) throws -> (Int32, String) {
+        try DaemonProcess.runToExit(args, executable: Self.cfe)
     }
 
     @Test func watchPrintsHealthAsJSONLinesAndAsAPlainView() throws {
