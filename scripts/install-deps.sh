@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing cfensembled needs on Debian/Ubuntu: libzmq3-dev
-# (and pkg-config), and pyzmq for the Python example client. Skips what is present.
+# (and pkg-config), systemd-analyze for the unit-file test, and pyzmq for the Python
+# example client. Skips what is present.
 set -euo pipefail
 
 need=()
 dpkg -s libzmq3-dev >/dev/null 2>&1 || need+=(libzmq3-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)   # the unit-file test
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -50,6 +50,9 @@ final class Engine: @unchecked Sendable {
     private var fallbackModel: CFEnsemble?
     private static let topicAlert: StaticString = "alert"
 
+    private let notifier = SystemdNotifier()
+    private var nextWatchdog = Double.infinity
+
     private var nextHealth = 0.0
     private var lastHealthPublished = -1e9
     private var nextCheckpoint = Double.infinity
@@ -161,13 +164,19 @@ final class Engine: @unchecked Sendable {
         let start = Clock.monotonic()
         nextHealth = start + config.healthIntervalSeconds
         if config.checkpointIntervalSeconds > 0 { nextCheckpoint = start + config.checkpointIntervalSeconds }
+        // Sockets are bound and state restored: tell systemd (Type=notify).
+        notifier.notify("READY=1\nSTATUS=serving, model_version \(model.version), \(pending.count) pending")
+        if let interval = notifier.watchdogInterval {
+            notifier.notify("WATCHDOG=1")
+            nextWatchdog = start + interval
+        }
         logger.info("cfensembled running", metadata: [
             "model_version": "\(model.version)", "pending": "\(pending.count)",
             "libzmq": "\(ZMQContext.libraryVersion)",
         ])
         while !stop.isSet {
             let now = Clock.monotonic()
-            var wake = min(now + 0.1, nextHealth, nextCheckpoint, nextExpiry)
+            var wake = min(now + 0.1, nextHealth, nextCheckpoint, nextExpiry, nextWatchdog)
             if let j = joins.nextDeadline() { wake = min(wake, j) }
             if !batch.isEmpty && config.maxBatchDelaySeconds > 0 { wake = min(wake, batchStarted + config.maxBatchDelaySeconds) }
             let timeout = max(0, Int(((wake - now) * 1000).rounded(.up)))
@@ -440,6 +449,11 @@ final class Engine: @unchecked Sendable {
 
     private func timers() {
         let now = Clock.monotonic()
+        if now >= nextWatchdog, let interval = notifier.watchdogInterval {
+            // From the event loop itself, so a stuck loop stops the keep-alives.
+            notifier.notify("WATCHDOG=1")
+            nextWatchdog = now + interval
+        }
         while let due = joins.popDue(now: now) {
             scoreAndPublish(id: due.id, entries: due.joining.entries, ts: due.joining.ts, label: due.joining.label)
         }
@@ -537,6 +551,7 @@ final class Engine: @unchecked Sendable {
 
     /// Scores what is still joining, learns the partial batch, checkpoints, closes.
     private func shutdown() -> Bool {
+        notifier.notify("STOPPING=1\nSTATUS=finishing the batch and writing a checkpoint")
         logger.info("stopping: finishing the batch and writing a checkpoint")
         for item in joins.drain() {
             scoreAndPublish(id: item.id, entries: item.joining.entries, ts: item.joining.ts, label: item.joining.label)

@@ -43,10 +43,10 @@ final class DaemonProcess {
 
     /// Starts the daemon with the standard test endpoints plus `extra` arguments and
     /// waits until its control socket answers.
-    func start(_ extra: [String] = [], inputType: String = "pull") throws {
+    func start(_ extra: [String] = [], inputType: String = "pull", environment: [String: String]? = nil) throws {
         let args = ["--input", "@" + input, "--output", "@" + output, "--state-dir", stateDir,
                     "--input-type", inputType, "--log-level", "debug"] + extra
-        let p = try Self.launch(args, log: logPath)
+        let p = try Self.launch(args, log: logPath, environment: environment)
         process = p
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
@@ -57,10 +57,11 @@ final class DaemonProcess {
         throw DaemonError("daemon did not answer on its control socket: \(log)")
     }
 
-    static func launch(_ args: [String], log: String) throws -> Process {
+    static func launch(_ args: [String], log: String, environment: [String: String]? = nil) throws -> Process {
         let p = Process()
         p.executableURL = binary
         p.arguments = args
+        if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = FileHandle(forWritingAtPath: log)!
         handle.seekToEndOfFile()
