@@ -47,13 +47,13 @@ struct CFEnsembledCommand: AsyncParsableCommand {
     var checkConfig: String?
 
     func run() async throws {
-        var flags: [(String, RawValue)] = []
-        if !inputs.isEmpty { flags.append(("input.endpoints", .yaml(inputs))) }
-        if let inputType { flags.append(("input.type", .text(inputType))) }
-        if let output { flags.append(("output.endpoint", .text(output))) }
-        if let control { flags.append(("control.endpoint", .text(control))) }
-        if let stateDir { flags.append(("state.dir", .text(stateDir))) }
-        if let logLevel { flags.append(("log.level", .text(logLevel))) }
+        var flags: [(String, String)] = []
+        if !inputs.isEmpty { flags.append(("input.endpoints", inputs.joined(separator: ","))) }
+        if let inputType { flags.append(("input.type", inputType)) }
+        if let output { flags.append(("output.endpoint", output)) }
+        if let control { flags.append(("control.endpoint", control)) }
+        if let stateDir { flags.append(("state.dir", stateDir)) }
+        if let logLevel { flags.append(("log.level", logLevel)) }
 
         var loader = ConfigLoader(file: checkConfig ?? config, environment: ProcessInfo.processInfo.environment,
                                   sets: sets, flags: flags)
@@ -92,7 +92,12 @@ struct CFEnsembledCommand: AsyncParsableCommand {
             Self.fail(error.description, code: 78)
         }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: DaemonService(engine: engine))],
+            services: [.init(service: DaemonService(engine: engine, reload: { [loader] in
+                var again = loader
+                let config = try again.load()
+                guard config.logLevelValue != nil else { throw ConfigError("log.level: invalid") }
+                return config
+            }, logger: logger))],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         ))

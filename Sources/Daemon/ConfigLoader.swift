@@ -3,12 +3,12 @@ import Yams
 
 /// Builds the effective configuration with the precedence of PROTOCOL.md:
 /// built-in defaults < config file < `CFENSEMBLED_*` environment < `--set` < dedicated flags.
-struct ConfigLoader {
+struct ConfigLoader: Sendable {
     var file: String?
     var environment: [String: String] = [:]
     var sets: [String] = []
-    /// Dedicated command-line flags, already as (key, value) pairs.
-    var flags: [(String, RawValue)] = []
+    /// Dedicated command-line flags, already as (key, value) pairs (lists comma-separated).
+    var flags: [(String, String)] = []
 
     /// Environment variables with the `CFENSEMBLED_` prefix that name no key.
     private(set) var ignoredEnvironment: [String] = []
@@ -33,7 +33,7 @@ struct ConfigLoader {
             try apply(try ConfigSchema.key(name), .text(value), source: "--set", to: &config)
         }
         for (name, value) in flags {
-            try apply(try ConfigSchema.key(name), value, source: "command line", to: &config)
+            try apply(try ConfigSchema.key(name), .text(value), source: "command line", to: &config)
         }
         try config.validate()
         return config

@@ -2,6 +2,7 @@ import CZeroMQ
 import Foundation
 import Logging
 import Online
+import Synchronization
 import Transport
 
 /// A failure before the daemon could start serving (bad endpoint, unusable state).
@@ -14,7 +15,9 @@ struct StartupError: Error, CustomStringConvertible {
 /// and runs the event loop on one dedicated thread (blocking `zmq_poll` must not sit
 /// on Swift's cooperative pool). Confined to that thread once `run` starts.
 final class Engine: @unchecked Sendable {
-    let config: DaemonConfiguration
+    private(set) var config: DaemonConfiguration
+    /// A configuration handed over by SIGHUP, applied by the loop at its next turn.
+    private let pendingReload = Mutex<DaemonConfiguration?>(nil)
     var logger: Logger
 
     private let context: ZMQContext
@@ -175,6 +178,9 @@ final class Engine: @unchecked Sendable {
             "libzmq": "\(ZMQContext.libraryVersion)",
         ])
         while !stop.isSet {
+            if let reload = pendingReload.withLock({ value -> DaemonConfiguration? in defer { value = nil }; return value }) {
+                apply(reload)
+            }
             let now = Clock.monotonic()
             var wake = min(now + 0.1, nextHealth, nextCheckpoint, nextExpiry, nextWatchdog)
             if let j = joins.nextDeadline() { wake = min(wake, j) }
@@ -474,6 +480,43 @@ final class Engine: @unchecked Sendable {
             _ = try? writeCheckpoint()
             nextCheckpoint = now + config.checkpointIntervalSeconds
         }
+    }
+
+    // MARK: Reload
+
+    /// Keys that take effect without a restart.
+    static let reloadableKeys: Set<String> = Set(ConfigSchema.keys.map(\.name).filter {
+        ($0.hasPrefix("health.") && $0 != "health.window") || $0 == "log.level" || $0 == "output.error_rate_per_s"
+            || $0 == "state.checkpoint_interval_s" || $0 == "learning.max_batch_delay_s"
+    })
+
+    /// Called from any thread (the SIGHUP handler); the loop applies it.
+    func requestReload(_ new: DaemonConfiguration) {
+        pendingReload.withLock { $0 = new }
+    }
+
+    private func apply(_ new: DaemonConfiguration) {
+        var changed: [String] = [], needRestart: [String] = []
+        var next = config
+        for key in ConfigSchema.keys where key.get(config) != key.get(new) {
+            if Self.reloadableKeys.contains(key.name) {
+                key.set(&next, key.get(new))
+                changed.append(key.name)
+            } else {
+                needRestart.append(key.name)
+            }
+        }
+        config = next
+        monitor.config = config.health
+        if let level = config.logLevelValue { logger.logLevel = level }
+        errorBucket = TokenBucket(rate: config.errorRatePerSecond, burst: max(1, config.errorRatePerSecond), now: Clock.monotonic())
+        let now = Clock.monotonic()
+        nextHealth = min(nextHealth, now + config.healthIntervalSeconds)
+        nextCheckpoint = config.checkpointIntervalSeconds > 0 ? now + config.checkpointIntervalSeconds : .infinity
+        logger.notice("configuration reloaded (SIGHUP)", metadata: [
+            "applied": "\(changed.isEmpty ? "none" : changed.joined(separator: ","))",
+            "need_restart": "\(needRestart.isEmpty ? "none" : needRestart.joined(separator: ","))",
+        ])
     }
 
     // MARK: Control

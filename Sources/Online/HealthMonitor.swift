@@ -117,7 +117,8 @@ public struct HealthMonitor: Sendable {
         var firing = false
     }
 
-    public let config: HealthConfiguration
+    /// Thresholds; replaceable at run time (SIGHUP) without losing the conditions' state.
+    public var config: HealthConfiguration
     private var conditions: [String: Condition] = [:]
     /// Weight sums at recent healthy checks; the reference is their maximum.
     private var healthySums: [Double] = []
