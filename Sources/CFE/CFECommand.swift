@@ -6,6 +6,6 @@ struct CFECommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cfe",
         abstract: "Tools for operating cfensembled.",
-        subcommands: [Watch.self]
+        subcommands: [Watch.self, Status.self, Tail.self, Replay.self, Keygen.self]
     )
 }

@@ -37,11 +37,12 @@ public final class ZMQSocket {
 
     deinit { close() }
 
-    /// Closes the socket now; later calls fail with `ENOTSOCK`.
-    public func close() {
+    /// Closes the socket; queued outgoing messages are kept for at most `linger` ms
+    /// (0: dropped at once). Later calls fail with `ENOTSOCK`.
+    public func close(linger: Int32 = 0) {
         guard let h = handle else { return }
-        var zero: Int32 = 0
-        zmq_setsockopt(h, ZMQ_LINGER, &zero, MemoryLayout<Int32>.size)
+        var value = linger
+        zmq_setsockopt(h, ZMQ_LINGER, &value, MemoryLayout<Int32>.size)
         zmq_close(h)
         handle = nil
     }

@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+
+/// The cfe tools against a real daemon: replay, status, tail, keygen.
+@Suite(.serialized) struct CFEToolsTests {
+    private func cfe(_ args: [String]) throws -> (Int32, String) {
+        try DaemonProcess.runToExit(args, executable: WatchTests.cfe, timeout: 30)
+    }
+
+    @Test func replayJSONLinesAndCSVThenStatusAndTail() throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "learning.batch_size=10"])
+        let jsonl = d.directory.appendingPathComponent("events.jsonl").path
+        var lines: [String] = []
+        for i in 0..<40 { lines.append(#"{"id":"j\#(i)","preds":{"a":0.\#(i % 9 + 1),"b":0.5}}"#) }
+        for i in 0..<40 { lines.append(#"{"topic":"label","id":"j\#(i)","label":\#(i % 2)}"#) }
+        try lines.joined(separator: "\n").write(toFile: jsonl, atomically: true, encoding: .utf8)
+        let csv = d.directory.appendingPathComponent("events.csv").path
+        var rows = ["id,ts,label,a,b"]
+        for i in 0..<20 { rows.append("c\(i),1764300000.5,,0.\(i % 9 + 1),") }
+        for i in 0..<20 { rows.append("c\(i),,\(i % 2),,") }
+        try rows.joined(separator: "\n").write(toFile: csv, atomically: true, encoding: .utf8)
+
+        let tail = Process()
+        tail.executableURL = WatchTests.cfe
+        tail.arguments = ["tail", d.output, "--topic", "score", "--count", "60", "--timeout", "20"]
+        let pipe = Pipe()
+        tail.standardOutput = pipe
+        try tail.run()
+        Thread.sleep(forTimeInterval: 0.5)   // subscription
+
+        var (status, out) = try cfe(["replay", jsonl, "--input", d.input, "--rate", "400"])
+        #expect(status == 0, "\(out)")
+        #expect(out.contains("80/80 msgs"), "progress shows count, rate and ETA: \(out)")
+        (status, out) = try cfe(["replay", csv, "--input", ">" + d.input])
+        #expect(status == 0, "\(out)")
+
+        let deadline = Date().addingTimeInterval(10)
+        var st: [String: Any] = [:]
+        while Date() < deadline {
+            st = try d.status()
+            if (st["labelled"] as? Int ?? 0) >= 60 { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(st["scored"] as? Int == 60)
+        #expect(st["labelled"] as? Int == 60)
+        #expect(st["unmatched_labels"] as? Int == 0)
+        #expect(st["rejected"] as? Int == 0)
+
+        (status, out) = try cfe(["status", "--state-dir", d.stateDir])
+        #expect(status == 0, "\(out)")
+        #expect(out.contains("status: healthy") && out.contains("labelled 60"), "\(out)")
+        (status, out) = try cfe(["status", "--control", d.control, "--json"])
+        #expect((try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])?["ok"] as? Bool == true, "\(out)")
+
+        while tail.isRunning && Date() < deadline.addingTimeInterval(10) { Thread.sleep(forTimeInterval: 0.05) }
+        let tailed = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(tailed.split(separator: "\n").count == 60, "\(tailed.prefix(300))")
+        #expect(tailed.split(separator: "\n").allSatisfy { $0.hasPrefix("score {") })
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func keygenWritesAPrivateSecretAndAPublicKey() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cfe-keys-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let prefix = dir.appendingPathComponent("daemon").path
+        var (status, out) = try cfe(["keygen", prefix])
+        #expect(status == 0, "\(out)")
+        let secret = try String(contentsOfFile: prefix + ".key", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let pub = try String(contentsOfFile: prefix + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(secret.count == 40 && pub.count == 40 && secret != pub)
+        let mode = try FileManager.default.attributesOfItem(atPath: prefix + ".key")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        (status, out) = try cfe(["keygen", prefix])
+        #expect(status != 0 && out.contains("exists"), "\(out)")
+    }
+
+    @Test func replayRejectsABadFileWithTheLine() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cfe-bad-\(UUID().uuidString.prefix(8)).csv").path
+        try "id,a\nx,notanumber\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { unlink(path) }
+        let (status, out) = try cfe(["replay", path, "--input", "ipc:///nonexistent/in"])
+        #expect(status != 0)
+        #expect(out.contains("CSV line 2") && out.contains("notanumber"), "\(out)")
+    }
+}
