@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 
 /// `cfensembled`: the command line of PROTOCOL.md.
@@ -85,11 +87,34 @@ struct CFEnsembledCommand: AsyncParsableCommand {
             logger.warning("ignoring environment variable that names no configuration key", metadata: ["variable": "\(name)"])
         }
 
+        var metricsServer: MetricsServer?
+        if effective.metricsEnabled {
+            let registry = PrometheusCollectorRegistry()
+            var factory = PrometheusMetricsFactory(registry: registry)
+            factory.durationHistogramBuckets = [
+                "cfensembled_scoring_duration_seconds": [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 20000].map { Duration.microseconds($0) },
+                "cfensembled_model_update_duration_seconds": [0.1, 0.5, 1, 2, 5, 10, 50, 100, 500, 1000].map { Duration.microseconds(Int64($0 * 1000)) },
+            ]
+            MetricsSystem.bootstrap(factory)
+            do {
+                metricsServer = try MetricsServer(listen: effective.metricsListen, registry: registry)
+            } catch {
+                Self.fail(error.description, code: 78)
+            }
+        }
         let engine: Engine
         do {
             engine = try Engine(config: effective, logger: logger)
         } catch {
             Self.fail(error.description, code: 78)
+        }
+        if let metricsServer {
+            do {
+                let url = try await metricsServer.start()
+                logger.info("metrics endpoint ready", metadata: ["url": "\(url)"])
+            } catch {
+                Self.fail("\(error)", code: 78)
+            }
         }
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: DaemonService(engine: engine, reload: { [loader] in
@@ -97,7 +122,7 @@ struct CFEnsembledCommand: AsyncParsableCommand {
                 let config = try again.load()
                 guard config.logLevelValue != nil else { throw ConfigError("log.level: invalid") }
                 return config
-            }, logger: logger))],
+            }, logger: logger))] + (metricsServer.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         ))

@@ -215,6 +215,7 @@ enum ConfigSchema {
         .int("health.fire_after", \.health.fireAfter),
         .int("health.resolve_after", \.health.resolveAfter),
         .string("log.level", \.logLevel),
+        .string("metrics.listen", \.metricsListen),
     ]
 
     static let byName: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: keys.map { ($0.name, $0) })

@@ -43,6 +43,10 @@ struct DaemonConfiguration: Sendable, Equatable {
     var fallback = Fallback.average
 
     var logLevel = "info"
+    /// HOST:PORT of the Prometheus endpoint, or "off".
+    var metricsListen = "127.0.0.1:9464"
+
+    var metricsEnabled: Bool { !metricsListen.isEmpty && metricsListen != "off" }
 
     /// `log.level` as a swift-log level: case-insensitive, `warn` and `err` accepted.
     var logLevelValue: Logger.Level? {

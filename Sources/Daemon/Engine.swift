@@ -54,6 +54,8 @@ final class Engine: @unchecked Sendable {
     private static let topicAlert: StaticString = "alert"
 
     private let notifier = SystemdNotifier()
+    private let metrics = DaemonMetrics()
+    private var messageStarted: Int64 = 0
     private var nextWatchdog = Double.infinity
 
     private var nextHealth = 0.0
@@ -212,21 +214,25 @@ final class Engine: @unchecked Sendable {
                 return
             }
             counters.received &+= 1
+            messageStarted = Clock.nanoseconds()
             handleFrames()
         }
     }
 
     private func handleFrames() {
         guard frames.frameCount == 2 else {
+            metrics.receivedOther.increment()
             reject(DecodeError("expected 2 frames (topic, body), got \(frames.frameCount)", kind: "frames"))
             return
         }
         let topic: InputTopic? = frames.isTruncated(0) ? nil : frames.withFrame(0) { MessageDecoder.topic($0) }
         guard let topic else {
+            metrics.receivedOther.increment()
             let shown = frames.withFrame(0) { MessageDecoder.describeTopic($0) }
             reject(DecodeError("unknown topic '\(shown)' (expected pred or label)", kind: "topic"))
             return
         }
+        if topic == .pred { metrics.receivedPred.increment() } else { metrics.receivedLabel.increment() }
         if frames.isTruncated(1) {
             reject(DecodeError("body of \(frames.lengths[1]) bytes exceeds input.max_message_bytes (\(config.maxMessageBytes))",
                                kind: "size", topic: topic.rawValue))
@@ -242,7 +248,9 @@ final class Engine: @unchecked Sendable {
             return
         }
         switch topic {
-        case .pred: handlePred()
+        case .pred:
+            handlePred()
+            metrics.scoringDuration.recordNanoseconds(Clock.nanoseconds() - messageStarted)
         case .label: handleLabel()
         }
     }
@@ -303,6 +311,8 @@ final class Engine: @unchecked Sendable {
                      nPreds: entries.count, fallback: fallback).encode(into: &writer)
         publish(Self.topicScore, writer.bytes)
         counters.scored &+= 1
+        if fallback { metrics.scoredFallback.increment() } else { metrics.scored.increment() }
+        metrics.publishedScore.increment()
         if let label {
             // Replayed history: learnt from at once, never pending.
             quality.record(score: scored.score, baseline: scored.average, label: label)
@@ -325,6 +335,7 @@ final class Engine: @unchecked Sendable {
             learn(entries, label: label)
         } else {
             counters.unmatchedLabels &+= 1
+            metrics.labelsUnmatched.increment()
             logger.debug("unmatched label", metadata: ["id": "\(message.id)"])
         }
     }
@@ -339,6 +350,7 @@ final class Engine: @unchecked Sendable {
         if batch.isEmpty { batchStarted = Clock.monotonic() }
         batch.append(LabelledInstance(entries: entries, label: label))
         counters.labelled &+= 1
+        metrics.labelsLearnt.increment()
         if batch.count >= config.batchSize { update() }
     }
 
@@ -356,7 +368,9 @@ final class Engine: @unchecked Sendable {
                 "ms": "\(Int((Clock.monotonic() - t0) * 1000))",
             ])
         }
+        metrics.updateDuration.recordNanoseconds(Int64((Clock.monotonic() - t0) * 1e9))
         checkHealth(afterUpdate: true)
+        refreshMetrics()
         // After each update, rate-limited to one health message per second.
         if Clock.monotonic() - lastHealthPublished >= 1 { publishHealth() }
     }
@@ -377,11 +391,14 @@ final class Engine: @unchecked Sendable {
 
     private func reject(_ error: DecodeError) {
         counters.rejected[error.kind, default: 0] &+= 1
+        metrics.rejected(reason: error.kind)
         logger.debug("rejected input", metadata: ["reason": "\(error.reason)", "id": "\(error.id ?? "-")"])
         guard errorBucket.take(now: Clock.monotonic()) else {
             counters.errorsSuppressed &+= 1
+            metrics.errorsSuppressed.increment()
             return
         }
+        metrics.publishedError.increment()
         publish(Self.topicError, JSON.encode(ErrorBody(ts: Clock.wall(), topic: error.topic, id: error.id, reason: error.reason)))
     }
 
@@ -429,6 +446,7 @@ final class Engine: @unchecked Sendable {
                                  model_version: model.version, reason: alert.reason, metrics: alert.metrics,
                                  action: action, classifier: alert.classifier)
             publish(Self.topicAlert, JSON.encode(body))
+            metrics.publishedAlert.increment()
             let meta: Logger.Metadata = ["alert": "\(alert.name.rawValue)", "state": "\(alert.state)", "action": "\(action)"]
             if alert.severity == "critical" && alert.state == "firing" {
                 logger.critical("\(alert.reason)", metadata: meta)
@@ -446,9 +464,18 @@ final class Engine: @unchecked Sendable {
         }
     }
 
+    private func refreshMetrics() {
+        let names = model.registry.names
+        metrics.refresh(weights: names.indices.map { (names[$0], model.aggregator.w[$0]) }, bias: model.aggregator.b,
+                        version: model.version, pendingCount: pending.count, evicted: pending.evicted,
+                        expired: pending.expired, positives: model.classWeights.positives,
+                        negatives: model.classWeights.negatives, firing: Set(monitor.firing.map(\.name.rawValue)))
+    }
+
     private func publishHealth() {
         lastHealthPublished = Clock.monotonic()
         publish(Self.topicHealth, JSON.encode(healthBody()))
+        metrics.publishedHealth.increment()
     }
 
     // MARK: Timers
@@ -473,6 +500,7 @@ final class Engine: @unchecked Sendable {
         }
         if now >= nextHealth {
             checkHealth(afterUpdate: false)
+            refreshMetrics()
             publishHealth()
             nextHealth = now + config.healthIntervalSeconds
         }

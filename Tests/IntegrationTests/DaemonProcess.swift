@@ -45,7 +45,9 @@ final class DaemonProcess {
     /// waits until its control socket answers.
     func start(_ extra: [String] = [], inputType: String = "pull", environment: [String: String]? = nil) throws {
         let args = ["--input", "@" + input, "--output", "@" + output, "--state-dir", stateDir,
-                    "--input-type", inputType, "--log-level", "debug"] + extra
+                    "--input-type", inputType, "--log-level", "debug",
+                    // An ephemeral port: tests run in parallel; the URL is in the log.
+                    "--set", "metrics.listen=127.0.0.1:0"] + extra
         let p = try Self.launch(args, log: logPath, environment: environment)
         process = p
         let deadline = Date().addingTimeInterval(20)
@@ -92,6 +94,12 @@ final class DaemonProcess {
     }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// The Prometheus URL the daemon logged at start.
+    var metricsURL: URL? {
+        guard let range = log.range(of: #"url=http://[0-9.]+:[0-9]+/metrics"#, options: .regularExpression) else { return nil }
+        return URL(string: String(log[range].dropFirst(4)))
+    }
 
     /// SIGTERM and wait; returns the exit status.
     @discardableResult

@@ -253,7 +253,7 @@ class Daemon:
         self.dir = tempfile.mkdtemp(prefix="cfe-quality-")
         self.input, self.output = f"ipc://{self.dir}/in", f"ipc://{self.dir}/out"
         args = [binary, "--input-type", "pull", "--input", "@" + self.input, "--output", "@" + self.output,
-                "--state-dir", f"{self.dir}/state", "--log-level", "warning"]
+                "--state-dir", f"{self.dir}/state", "--log-level", "warning", "--set", "metrics.listen=127.0.0.1:0"]
         if config:
             args += ["--config", config]
         for s in sets:

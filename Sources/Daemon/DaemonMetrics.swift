@@ -1,0 +1,64 @@
+import Metrics
+
+/// The daemon's metrics, through swift-metrics (exported by swift-prometheus when
+/// `metrics.listen` is on; no-ops otherwise). Updated by the engine thread only.
+final class DaemonMetrics: @unchecked Sendable {
+    let receivedPred = Counter(label: "cfensembled_messages_received_total", dimensions: [("topic", "pred")])
+    let receivedLabel = Counter(label: "cfensembled_messages_received_total", dimensions: [("topic", "label")])
+    let receivedOther = Counter(label: "cfensembled_messages_received_total", dimensions: [("topic", "other")])
+    let scored = Counter(label: "cfensembled_scores_published_total", dimensions: [("fallback", "false")])
+    let scoredFallback = Counter(label: "cfensembled_scores_published_total", dimensions: [("fallback", "true")])
+    let publishedScore = Counter(label: "cfensembled_messages_published_total", dimensions: [("topic", "score")])
+    let publishedHealth = Counter(label: "cfensembled_messages_published_total", dimensions: [("topic", "health")])
+    let publishedAlert = Counter(label: "cfensembled_messages_published_total", dimensions: [("topic", "alert")])
+    let publishedError = Counter(label: "cfensembled_messages_published_total", dimensions: [("topic", "error")])
+    let labelsLearnt = Counter(label: "cfensembled_labels_learnt_total")
+    let labelsUnmatched = Counter(label: "cfensembled_labels_unmatched_total")
+    let errorsSuppressed = Counter(label: "cfensembled_error_events_suppressed_total")
+    let pendingEvicted = Counter(label: "cfensembled_pending_evicted_total")
+    let pendingExpired = Counter(label: "cfensembled_pending_expired_total")
+    let scoringDuration = Timer(label: "cfensembled_scoring_duration_seconds")
+    let updateDuration = Timer(label: "cfensembled_model_update_duration_seconds")
+    let pending = Gauge(label: "cfensembled_pending_instances")
+    let modelVersion = Gauge(label: "cfensembled_model_version")
+    let bias = Gauge(label: "cfensembled_aggregator_bias")
+    let classPositive = Gauge(label: "cfensembled_class_count", dimensions: [("class", "pos")])
+    let classNegative = Gauge(label: "cfensembled_class_count", dimensions: [("class", "neg")])
+
+    private var rejected: [String: Counter] = [:]
+    private var weights: [String: Gauge] = [:]
+    private var conditions: [String: Gauge] = [:]
+    private var lastEvicted: UInt64 = 0
+    private var lastExpired: UInt64 = 0
+
+    func rejected(reason: String) {
+        if rejected[reason] == nil {
+            rejected[reason] = Counter(label: "cfensembled_messages_rejected_total", dimensions: [("reason", reason)])
+        }
+        rejected[reason]!.increment()
+    }
+
+    /// Model and store gauges; called after updates and on the health timer.
+    func refresh(weights w: [(String, Double)], bias b: Double, version: Int64, pendingCount: Int, evicted: UInt64,
+                 expired: UInt64, positives: Double, negatives: Double, firing: Set<String>) {
+        for (name, value) in w {
+            if weights[name] == nil {
+                weights[name] = Gauge(label: "cfensembled_aggregator_weight", dimensions: [("classifier", name)])
+            }
+            weights[name]!.record(value)
+        }
+        bias.record(b)
+        modelVersion.record(Double(version))
+        pending.record(Double(pendingCount))
+        if evicted > lastEvicted { pendingEvicted.increment(by: Int64(evicted - lastEvicted)); lastEvicted = evicted }
+        if expired > lastExpired { pendingExpired.increment(by: Int64(expired - lastExpired)); lastExpired = expired }
+        classPositive.record(positives)
+        classNegative.record(negatives)
+        for name in ["weight_collapse", "weight_drift", "score_collapse", "quality_regression", "classifier_silent", "label_outage"] {
+            if conditions[name] == nil {
+                conditions[name] = Gauge(label: "cfensembled_health_condition_firing", dimensions: [("condition", name)])
+            }
+            conditions[name]!.record(firing.contains(name) ? 1 : 0)
+        }
+    }
+}

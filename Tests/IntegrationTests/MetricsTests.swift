@@ -1,0 +1,69 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// Prometheus metrics, scraped over real HTTP from the running daemon.
+@Suite(.serialized) struct MetricsTests {
+    private func scrape(_ url: URL) throws -> (Int, String) {
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: (Int, String) = (0, "")
+        URLSession.shared.dataTask(with: url) { data, response, _ in
+            result = ((response as? HTTPURLResponse)?.statusCode ?? 0, data.map { String(decoding: $0, as: UTF8.self) } ?? "")
+            done.signal()
+        }.resume()
+        _ = done.wait(timeout: .now() + 10)
+        return result
+    }
+
+    @Test func scrapeShowsTrafficModelAndHealth() throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "learning.batch_size=10", "--set", "health.interval_s=0.2"])
+        let url = try #require(d.metricsURL, "no metrics URL in the log: \(d.log)")
+        let push = try d.producer()
+        for i in 0..<30 { try push.send(strings: ["pred", predBody("m\(i)", ["xgb": Double(i % 10) / 10, "rf": 0.5])]) }
+        for i in 0..<20 { try push.send(strings: ["label", #"{"id":"m\#(i)","label":\#(i % 2)}"#]) }
+        try push.send(strings: ["pred", #"{"id":"bad","preds":{"xgb":7}}"#])
+        try push.send(strings: ["label", #"{"id":"nobody","label":1}"#])
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, (try d.status()["labelled"] as? Int ?? 0) < 20 { Thread.sleep(forTimeInterval: 0.05) }
+        Thread.sleep(forTimeInterval: 0.5)   // a health tick refreshes the gauges
+
+        let (status, text) = try scrape(url)
+        #expect(status == 200)
+        for line in [
+            #"cfensembled_messages_received_total{topic="pred"} 31"#,
+            #"cfensembled_messages_received_total{topic="label"} 21"#,
+            #"cfensembled_scores_published_total{fallback="false"} 30"#,
+            #"cfensembled_messages_published_total{topic="score"} 30"#,
+            #"cfensembled_messages_published_total{topic="error"} 1"#,
+            #"cfensembled_messages_rejected_total{reason="field"} 1"#,
+            "cfensembled_labels_learnt_total 20",
+            "cfensembled_labels_unmatched_total 1",
+            "cfensembled_model_version 2",
+            "cfensembled_pending_instances 10",
+            #"cfensembled_class_count{class="pos"} 10"#,
+            #"cfensembled_health_condition_firing{condition="weight_collapse"} 0"#,
+        ] {
+            #expect(text.contains(line), "missing '\(line)' in:\n\(text)")
+        }
+        #expect(text.contains(#"cfensembled_aggregator_weight{classifier="xgb"}"#))
+        #expect(text.contains("cfensembled_scoring_duration_seconds_count 30"))
+        #expect(text.contains("cfensembled_model_update_duration_seconds_count 2"))
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func metricsCanBeSwitchedOffAndABadAddressIsAConfigurationError() throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "metrics.listen=off"])
+        #expect(d.metricsURL == nil)
+        #expect(try d.stop() == 0)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cfe-m-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (status, out) = try DaemonProcess.runToExit(["--state-dir", dir, "--input", "@ipc://\(dir)/in", "--output", "@ipc://\(dir)/out",
+                                                         "--set", "metrics.listen=localhost"])
+        #expect(status == 78, "\(out)")
+        #expect(out.contains("metrics.listen"), "\(out)")
+    }
+}
