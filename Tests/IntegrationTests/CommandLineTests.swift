@@ -21,6 +21,15 @@ import Transport
         #expect(out.contains("lr: 0.2"))
     }
 
+    @Test func checkConfigNamesTheUnknownKeyAndExitsNonZero() throws {
+        let file = try tempFile("learning:\n  no_such_key: 1\n")
+        defer { unlink(file) }
+        let (status, out) = try DaemonProcess.runToExit(["--check-config", file])
+        #expect(status == 78, "\(out)")
+        #expect(out.contains("learning.no_such_key") && out.hasPrefix("cfensembled: error:"), "\(out)")
+        #expect(out.split(separator: "\n").count == 1)
+    }
+
     @Test(arguments: [
         ("learning:\n  no_such_key: 1\n", [String](), "learning.no_such_key"),
         ("learning:\n  batch_size: lots\n", [], "learning.batch_size: expected an integer"),
