@@ -43,7 +43,12 @@ struct CheckpointStore {
     static let formatVersion = 1
 
     let directory: String
+    /// How many generations to keep: checkpoint.cfe, checkpoint.1.cfe, ...
+    var generations: Int = 3
     var path: String { directory + "/checkpoint.cfe" }
+
+    /// The file of generation `g` (0 is the newest).
+    func path(generation g: Int) -> String { g == 0 ? path : directory + "/checkpoint.\(g).cfe" }
 
     /// Creates the state directory (mode 0700) if needed.
     func prepare() throws(CheckpointError) {
@@ -86,6 +91,14 @@ struct CheckpointStore {
             unlink(tmp)
             throw CheckpointError("cannot write \(tmp): \(String(cString: strerror(err)))")
         }
+        // Shift older generations down (each rename is atomic; a crash in between leaves
+        // every generation readable under some name), then publish the new one.
+        if generations > 1 {
+            unlink(self.path(generation: generations - 1))
+            for g in stride(from: generations - 2, through: 0, by: -1) where FileManager.default.fileExists(atPath: self.path(generation: g)) {
+                rename(self.path(generation: g), self.path(generation: g + 1))
+            }
+        }
         guard rename(tmp, path) == 0 else {
             let e = errno
             unlink(tmp)
@@ -96,8 +109,30 @@ struct CheckpointStore {
         return file.count
     }
 
+    /// Reads the newest generation that is intact; `rejected` lists the newer ones that
+    /// were not (path and reason). Nil when there is no checkpoint at all; throws when
+    /// checkpoints exist but none is intact (refusing to start from nothing silently).
+    func readNewestGood() throws(CheckpointError) -> (checkpoint: Checkpoint, path: String, rejected: [String])? {
+        var rejected: [String] = []
+        var found = false
+        for g in 0..<max(1, generations) {
+            let p = path(generation: g)
+            guard FileManager.default.fileExists(atPath: p) else { continue }
+            found = true
+            do {
+                if let cp = try read(at: p) { return (cp, p, rejected) }
+            } catch {
+                rejected.append(error.description)
+            }
+        }
+        if found { throw CheckpointError(rejected.joined(separator: "; ") + "; no intact checkpoint generation") }
+        return nil
+    }
+
     /// Reads the checkpoint; nil when there is none. Throws on a corrupt or unreadable one.
-    func read() throws(CheckpointError) -> Checkpoint? {
+    func read() throws(CheckpointError) -> Checkpoint? { try read(at: path) }
+
+    func read(at path: String) throws(CheckpointError) -> Checkpoint? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CheckpointError("cannot read \(path)")

@@ -175,6 +175,7 @@ enum ConfigSchema {
         .double("state.pending_ttl_s", \.pendingTTLSeconds),
         .int("state.max_pending", \.maxPending),
         .double("state.checkpoint_interval_s", \.checkpointIntervalSeconds),
+        .int("state.checkpoint_generations", \.checkpointGenerations),
         .int("model.latent_dim", \.model.latentDim),
         .double("model.lambda", \.model.lambda),
         .int("model.max_classifiers", \.model.maxClassifiers),

@@ -32,6 +32,7 @@ struct DaemonConfiguration: Sendable, Equatable {
     var pendingTTLSeconds = 2_592_000.0
     var maxPending = 1_000_000
     var checkpointIntervalSeconds = 300.0
+    var checkpointGenerations = 3
 
     var model = ModelConfiguration()
     var batchSize = 64
@@ -78,6 +79,7 @@ struct DaemonConfiguration: Sendable, Equatable {
         if !(pendingTTLSeconds > 0) { throw ConfigError("state.pending_ttl_s must be > 0") }
         if maxPending < 1 { throw ConfigError("state.max_pending must be >= 1") }
         if !(checkpointIntervalSeconds >= 0) { throw ConfigError("state.checkpoint_interval_s must be >= 0 (0: only at shutdown and on request)") }
+        if checkpointGenerations < 1 || checkpointGenerations > 100 { throw ConfigError("state.checkpoint_generations must be in 1...100") }
         if batchSize < 1 || batchSize > 1_000_000 { throw ConfigError("learning.batch_size must be in 1...1000000") }
         if !(maxBatchDelaySeconds >= 0) { throw ConfigError("learning.max_batch_delay_s must be >= 0 (0: only full batches)") }
         if logLevelValue == nil {

@@ -70,13 +70,24 @@ final class Engine: @unchecked Sendable {
     init(config: DaemonConfiguration, logger: Logger) throws(StartupError) {
         self.config = config
         self.logger = logger
-        checkpoints = CheckpointStore(directory: config.stateDir)
+        checkpoints = CheckpointStore(directory: config.stateDir, generations: config.checkpointGenerations)
         do { try checkpoints.prepare() } catch { throw StartupError(error.description) }
 
-        // Restore before binding: a corrupt checkpoint must stop the start, not lose state.
+        // Restore before binding: the newest intact generation; if checkpoints exist but
+        // none is intact, refuse to start rather than silently start from nothing.
         var restored: Checkpoint?
-        do { restored = try checkpoints.read() } catch {
-            throw StartupError("\(error.description); move it aside to start from a fresh model")
+        do {
+            if let found = try checkpoints.readNewestGood() {
+                restored = found.checkpoint
+                for why in found.rejected {
+                    logger.error("skipped a damaged checkpoint generation", metadata: ["reason": "\(why)"])
+                }
+                if !found.rejected.isEmpty {
+                    logger.warning("restored an older checkpoint generation", metadata: ["path": "\(found.path)"])
+                }
+            }
+        } catch {
+            throw StartupError("\(error.description); move the files aside to start from a fresh model")
         }
         pending = PendingStore(capacity: config.maxPending, ttl: config.pendingTTLSeconds)
         joins = JoinBuffer(windowMs: config.joinWindowMs, capacity: config.maxJoining)
@@ -93,8 +104,8 @@ final class Engine: @unchecked Sendable {
             counters = cp.head.counters
             if cp.head.quality.window == config.healthWindow { quality = cp.head.quality }
             logger.info("restored checkpoint", metadata: [
-                "path": "\(checkpoints.path)", "model_version": "\(model.version)",
-                "pending": "\(pending.count)", "classifiers": "\(model.classifierCount)",
+                "model_version": "\(model.version)", "pending": "\(pending.count)",
+                "classifiers": "\(model.classifierCount)",
             ])
         } else {
             model = CFEnsemble(config: config.model)
