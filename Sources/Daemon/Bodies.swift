@@ -27,6 +27,17 @@ struct HealthBody: Encodable {
     var quality_window: Int
     var alerts_firing: [String]
     var fallback_active: Bool
+    var accounting: Accounting
+
+    /// Where every received message went; `received` is the sum of the other four.
+    struct Accounting: Encodable {
+        var received: UInt64
+        var preds: UInt64
+        var labels_learnt: UInt64
+        var labels_unmatched: UInt64
+        var rejected: UInt64
+        var balanced: Bool
+    }
 }
 
 /// The `alert` body: one change of state of one health condition.

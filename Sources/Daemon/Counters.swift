@@ -17,6 +17,31 @@ struct Counters: Codable, Equatable, Sendable {
     var joinOverflow: UInt64 = 0
     /// Model updates performed.
     var updates: UInt64 = 0
+    /// Valid `pred` messages (each scored, alone or joined with others of its id).
+    var predMessages: UInt64 = 0
+    /// Valid `label` messages learnt from (matched to a pending instance, or carrying preds).
+    var labelMessages: UInt64 = 0
 
     var rejectedTotal: UInt64 { rejected.values.reduce(0, +) }
+
+    /// Every received message is in exactly one bucket.
+    var balanced: Bool { received == predMessages + labelMessages + unmatchedLabels + rejectedTotal }
+
+    init() {}
+
+    /// Decodes counters from any checkpoint version: fields added later default to 0.
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func get(_ k: CodingKeys) throws -> UInt64 { try c.decodeIfPresent(UInt64.self, forKey: k) ?? 0 }
+        received = try get(.received)
+        scored = try get(.scored)
+        labelled = try get(.labelled)
+        unmatchedLabels = try get(.unmatchedLabels)
+        rejected = try c.decodeIfPresent([String: UInt64].self, forKey: .rejected) ?? [:]
+        errorsSuppressed = try get(.errorsSuppressed)
+        joinOverflow = try get(.joinOverflow)
+        updates = try get(.updates)
+        predMessages = try get(.predMessages)
+        labelMessages = try get(.labelMessages)
+    }
 }

@@ -289,6 +289,7 @@ final class Engine: @unchecked Sendable {
 
     private func handlePred() {
         guard resolveEntries() else { return }
+        counters.predMessages &+= 1
         let now = Clock.monotonic()
         if joins.isEnabled && (joins.contains(message.id) || entries.count < model.classifierCount) {
             let joined = joins.add(id: message.id, entries: entries, ts: message.ts, label: message.label, now: now)
@@ -339,10 +340,12 @@ final class Engine: @unchecked Sendable {
             scoreAndPublish(id: message.id, entries: j.entries, ts: j.ts, label: j.label)
         }
         if let instance = pending.take(message.id) {
+            counters.labelMessages &+= 1
             quality.record(score: Double(instance.score), baseline: Double(instance.average), label: label)
             learn(instance.entries, label: label)
         } else if !message.preds.isEmpty {
             guard resolveEntries() else { return }
+            counters.labelMessages &+= 1
             learn(entries, label: label)
         } else {
             counters.unmatchedLabels &+= 1
@@ -429,7 +432,10 @@ final class Engine: @unchecked Sendable {
             evicted: pending.evicted, expired: pending.expired, errors_suppressed: counters.errorsSuppressed,
             pr_auc: quality.prAUC, baseline_pr_auc: quality.baselinePrAUC, quality_window: quality.count,
             alerts_firing: monitor.firing.map { f in f.classifier.map { "\(f.name.rawValue):\($0)" } ?? f.name.rawValue },
-            fallback_active: monitor.criticalFiring && config.fallback != .none)
+            fallback_active: monitor.criticalFiring && config.fallback != .none,
+            accounting: .init(received: counters.received, preds: counters.predMessages, labels_learnt: counters.labelMessages,
+                              labels_unmatched: counters.unmatchedLabels, rejected: counters.rejectedTotal,
+                              balanced: counters.balanced))
     }
 
     /// Runs the weight-health monitor, publishes every alert state change, and keeps the

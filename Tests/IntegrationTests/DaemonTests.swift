@@ -152,6 +152,11 @@ import Transport
         #expect(errors.contains { ($0.1["reason"] as? String)?.contains("preds.a: 1.5 is outside [0, 1]") == true })
         let status = try d.status()
         #expect(status["rejected"] as? Int == garbage.count)
+        // Loss accounting: every received message is in exactly one bucket.
+        let accounting = try #require(status["accounting"] as? [String: Any])
+        #expect(accounting["balanced"] as? Bool == true, "\(accounting)")
+        #expect(accounting["rejected"] as? Int == garbage.count)
+        #expect((accounting["received"] as? Int ?? 0) == (accounting["preds"] as? Int ?? 0) + garbage.count)
         #expect(status["model_version"] as? Int == versionBefore)
         #expect(d.isRunning)
         #expect(try d.stop() == 0)
@@ -187,6 +192,10 @@ import Transport
         let status = try waitFor(d) { ($0["labelled"] as? Int ?? 0) >= 2 && ($0["unmatched_labels"] as? Int ?? 0) >= 1 }
         #expect(status["unmatched_labels"] as? Int == 1)
         #expect(status["model_version"] as? Int == 1)
+        let accounting = try #require(status["accounting"] as? [String: Any])
+        #expect(accounting["received"] as? Int == 3 && accounting["preds"] as? Int == 1
+                && accounting["labels_learnt"] as? Int == 1 && accounting["labels_unmatched"] as? Int == 1
+                && accounting["balanced"] as? Bool == true, "\(accounting)")
         #expect(status["pending"] as? Int == 0)
         #expect(try d.stop() == 0)
     }
