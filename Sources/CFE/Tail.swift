@@ -19,18 +19,8 @@ struct Tail: ParsableCommand {
     var timeout: Double = 0
 
     func run() throws {
-        let target: Endpoint
-        do { target = try Endpoint(parsing: endpoint, defaultMode: .connect) } catch { throw ValidationError("\(error)") }
-        let context = try ZMQContext()
-        let sub = try ZMQSocket(context: context, kind: .sub)
-        for t in topics.isEmpty ? [""] : topics { try sub.subscribe(t) }
-        try sub.setReceiveTimeout(200)
-        try sub.attach(target)
-        let deadline = timeout > 0 ? Date().addingTimeInterval(timeout) : .distantFuture
-        var seen = 0
-        while Date() < deadline && (count == 0 || seen < count) {
-            guard let frames = try sub.receiveFrames() else { continue }
-            seen += 1
+        let subscription = try OutputSubscription(endpoint, topics: topics.isEmpty ? [""] : topics)
+        try subscription.read(count: count, timeout: timeout) { frames in
             let text = frames.map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
             FileHandle.standardOutput.write(Data((text + "\n").utf8))
         }

@@ -29,26 +29,17 @@ struct Watch: ParsableCommand {
     var timeout: Double = 0
 
     func run() throws {
-        let target: Endpoint
-        do { target = try Endpoint(parsing: endpoint, defaultMode: .connect) } catch {
-            throw ValidationError("\(error)")
-        }
-        let context = try ZMQContext()
-        let sub = try ZMQSocket(context: context, kind: .sub)
-        try sub.subscribe("alert")
-        try sub.subscribe("health")
-        try sub.setReceiveTimeout(200)
-        try sub.attach(target)
+        let subscription = try OutputSubscription(endpoint, topics: ["alert", "health"])
         let terminal = isatty(STDOUT_FILENO) != 0
         let useColor = color == "always" || (color == "auto" && terminal)
         let redraw = terminal && !json
         var state = WatchState()
-        let deadline = timeout > 0 ? Date().addingTimeInterval(timeout) : .distantFuture
-        if redraw { print("waiting for health and alerts from \(target.address) ...") }
-        while Date() < deadline && (count == 0 || state.messages < count) {
-            guard let frames = try sub.receiveFrames(), frames.count == 2 else { continue }
+        if redraw { print("waiting for health and alerts from \(subscription.endpoint.address) ...") }
+        // Messages that are not two frames of JSON are skipped, but count toward --count.
+        try subscription.read(count: count, timeout: timeout) { frames in
+            guard frames.count == 2,
+                  let body = (try? JSONSerialization.jsonObject(with: Data(frames[1]))) as? [String: Any] else { return }
             let topic = String(decoding: frames[0], as: UTF8.self)
-            guard let body = (try? JSONSerialization.jsonObject(with: Data(frames[1]))) as? [String: Any] else { continue }
             state.apply(topic: topic, body: body)
             if json {
                 let line = try JSONSerialization.data(withJSONObject: ["topic": topic, "body": body], options: [.sortedKeys])
