@@ -61,6 +61,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // libFuzzer over the input decoder (scripts/fuzz.sh builds it with -sanitize=fuzzer).
+        .target(name: "CFuzzerShim"),
+        .executableTarget(name: "DecoderFuzz", dependencies: ["Transport", "CFuzzerShim"]),
         .testTarget(name: "OnlineTests", dependencies: ["Online"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(

@@ -1,0 +1,43 @@
+// libFuzzer target for the input decoder: the first byte picks the topic, the rest is the
+// body. Every accepted message must satisfy PROTOCOL.md's rules; a violation or a crash is
+// a finding. Build and run with scripts/fuzz.sh (a normal build only prints how to).
+import CFuzzerShim
+import Foundation
+import Transport
+
+nonisolated(unsafe) var decoder = MessageDecoder(limits: InputLimits(maxIdBytes: 256, maxPreds: 64, maxDepth: 16))
+nonisolated(unsafe) var message = InputMessage()
+
+let callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32 = { data, size in
+    guard let data, size > 0 else { return 0 }
+    let topic: InputTopic = data[0] & 1 == 0 ? .pred : .label
+    let body = UnsafeRawBufferPointer(start: data + 1, count: size - 1)
+    do {
+        try decoder.decode(topic: topic, body: body, into: &message)
+    } catch let error as DecodeError {
+        precondition(!error.reason.isEmpty, "a reject without a reason")
+        return 0
+    } catch {
+        preconditionFailure("unexpected error type: \(error)")
+    }
+    precondition(!message.id.isEmpty && message.id.utf8.count <= 256, "accepted id of \(message.id.utf8.count) bytes")
+    precondition(topic == .label || !message.preds.isEmpty, "accepted a pred without preds")
+    precondition(topic == .pred || message.label != nil, "accepted a label without label")
+    precondition(message.preds.count <= 64, "accepted \(message.preds.count) classifiers")
+    for r in message.preds {
+        precondition(r.value >= 0 && r.value <= 1 && r.value.isFinite, "accepted \(r.name)=\(r.value)")
+        precondition((1...64).contains(r.name.utf8.count) && r.name.utf8.allSatisfy {
+            ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 95 || $0 == 46 || $0 == 45
+        }, "accepted classifier name \(r.name)")
+    }
+    if let ts = message.ts { precondition(ts >= 0 && ts.isFinite, "accepted ts \(ts)") }
+    return 0
+}
+
+guard cfe_fuzzer_available() != 0 else {
+    FileHandle.standardError.write(Data("decoder-fuzz: not linked with libFuzzer; run scripts/fuzz.sh\n".utf8))
+    exit(2)
+}
+var argc = CommandLine.argc
+var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+exit(LLVMFuzzerRunDriver(&argc, &argv, callback))
