@@ -215,6 +215,7 @@ enum ConfigSchema {
         .double("health.outage_expected_positives", \.health.outageExpectedPositives),
         .int("health.fire_after", \.health.fireAfter),
         .int("health.resolve_after", \.health.resolveAfter),
+        .double("health.min_firing_s", \.health.minFiringSeconds),
         .string("log.level", \.logLevel),
         .string("metrics.listen", \.metricsListen),
     ]

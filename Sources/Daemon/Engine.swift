@@ -455,7 +455,7 @@ final class Engine: @unchecked Sendable {
             prAUC: quality.prAUC, baselinePrAUC: quality.baselinePrAUC, qualityCount: quality.count,
             qualityPositives: quality.positives, silentSeconds: names.indices.map { $0 < lastSeen.count ? now - lastSeen[$0] : 0 },
             negativesInARow: negativesInARow, positiveRate: total > 0 ? cw.positives / total : 0,
-            afterUpdate: afterUpdate)
+            afterUpdate: afterUpdate, now: Clock.monotonic())
         let wasCritical = monitor.criticalFiring
         for alert in monitor.check(observation) {
             let action = alert.severity == "critical" && config.fallback != .none ? "fallback" : "none"

@@ -20,8 +20,11 @@ public struct HealthConfiguration: Sendable, Equatable, Codable {
     public var outageExpectedPositives = 10.0
     /// Consecutive checks a condition must hold before it fires...
     public var fireAfter = 2
-    /// ...and must be clear before it resolves.
+    /// ...and must be clear before it resolves...
     public var resolveAfter = 3
+    /// ...and a firing condition resolves no sooner than this many seconds after it fired
+    /// (checks run after every update, which can be many a second: no flapping).
+    public var minFiringSeconds = 10.0
 
     public init() {}
 
@@ -36,6 +39,7 @@ public struct HealthConfiguration: Sendable, Equatable, Codable {
         if !(silentAfterSeconds > 0) { return "health.silent_after_s must be > 0" }
         if !(outageExpectedPositives >= 1) { return "health.outage_expected_positives must be >= 1" }
         if fireAfter < 1 || resolveAfter < 1 { return "health.fire_after and health.resolve_after must be >= 1" }
+        if !(minFiringSeconds >= 0) { return "health.min_firing_s must be >= 0" }
         return nil
     }
 }
@@ -88,10 +92,12 @@ public struct HealthObservation: Sendable {
     public var positiveRate: Double
     /// Whether this check follows a model update (drift counts updates).
     public var afterUpdate: Bool
+    /// Monotonic time of the check, in seconds.
+    public var now: Double
 
     public init(weights: [Double], classifiers: [String], scoreStd: Double, scoreCount: Int, prAUC: Double?,
                 baselinePrAUC: Double?, qualityCount: Int, qualityPositives: Int = .max, silentSeconds: [Double], negativesInARow: Int,
-                positiveRate: Double, afterUpdate: Bool) {
+                positiveRate: Double, afterUpdate: Bool, now: Double = 0) {
         self.weights = weights
         self.classifiers = classifiers
         self.scoreStd = scoreStd
@@ -104,6 +110,7 @@ public struct HealthObservation: Sendable {
         self.negativesInARow = negativesInARow
         self.positiveRate = positiveRate
         self.afterUpdate = afterUpdate
+        self.now = now
     }
 }
 
@@ -115,6 +122,7 @@ public struct HealthMonitor: Sendable {
         var hits = 0
         var clears = 0
         var firing = false
+        var firedAt = 0.0
     }
 
     /// Thresholds; replaceable at run time (SIGHUP) without losing the conditions' state.
@@ -124,6 +132,7 @@ public struct HealthMonitor: Sendable {
     private var healthySums: [Double] = []
     /// Weight sums after recent updates, for drift.
     private var recentSums: [Double] = []
+    private var now = 0.0
 
     public init(config: HealthConfiguration) { self.config = config }
 
@@ -159,6 +168,7 @@ public struct HealthMonitor: Sendable {
     /// Evaluates every condition once; returns the alerts whose state changed.
     public mutating func check(_ o: HealthObservation) -> [HealthAlert] {
         var out: [HealthAlert] = []
+        now = o.now
         let m = o.weights.count
         let sum = o.weights.reduce(0, +)
         let nonPositive = o.weights.filter { $0 <= 0 }.count
@@ -237,12 +247,13 @@ public struct HealthMonitor: Sendable {
             c.clears = 0
             if !c.firing && c.hits >= config.fireAfter {
                 c.firing = true
+                c.firedAt = now
                 out.append(HealthAlert(name: name, state: "firing", reason: reason, metrics: metrics, classifier: classifier))
             }
         } else {
             c.clears += 1
             c.hits = 0
-            if c.firing && c.clears >= config.resolveAfter {
+            if c.firing && c.clears >= config.resolveAfter && now - c.firedAt >= config.minFiringSeconds {
                 c.firing = false
                 out.append(HealthAlert(name: name, state: "resolved", reason: reason, metrics: metrics, classifier: classifier))
             }

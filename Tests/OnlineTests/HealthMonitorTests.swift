@@ -4,15 +4,17 @@ import Testing
 @Suite struct HealthMonitorTests {
     private func observation(weights: [Double], scoreStd: Double = 0.2, prAUC: Double? = nil, baseline: Double? = nil,
                              quality: Int = 0, silent: [Double]? = nil, negatives: Int = 0, rate: Double = 0.1,
-                             afterUpdate: Bool = true) -> HealthObservation {
+                             afterUpdate: Bool = true, now: Double = 1000) -> HealthObservation {
         HealthObservation(weights: weights, classifiers: weights.indices.map { "c\($0)" }, scoreStd: scoreStd,
                           scoreCount: 1000, prAUC: prAUC, baselinePrAUC: baseline, qualityCount: quality,
                           silentSeconds: silent ?? weights.map { _ in 1 }, negativesInARow: negatives,
-                          positiveRate: rate, afterUpdate: afterUpdate)
+                          positiveRate: rate, afterUpdate: afterUpdate, now: now)
     }
 
     @Test func collapseFiresOnceWithHysteresisAndResolvesOnce() {
-        var monitor = HealthMonitor(config: HealthConfiguration())   // fire_after 2, resolve_after 3
+        var config = HealthConfiguration()   // fire_after 2, resolve_after 3
+        config.minFiringSeconds = 0          // counts alone here; the dwell time has its own test
+        var monitor = HealthMonitor(config: config)
         var events: [HealthAlert] = []
         for _ in 0..<5 { events += monitor.check(observation(weights: [0.5, 0.6, 0.4])) }
         #expect(events.isEmpty && monitor.status == "healthy")
@@ -30,6 +32,17 @@ import Testing
         events += monitor.check(observation(weights: [0.5, 0.6, 0.4]))
         #expect(events.map(\.state) == ["firing", "resolved"])
         #expect(!monitor.criticalFiring)
+    }
+
+    @Test func aFiringConditionStaysFiringForTheMinimumTime() {
+        var monitor = HealthMonitor(config: HealthConfiguration())   // min_firing_s 10
+        var events: [HealthAlert] = []
+        for t in 0..<2 { events += monitor.check(observation(weights: [-1, -1], now: Double(t) * 0.05)) }
+        #expect(events.map(\.state) == ["firing"])
+        for t in 2..<20 { events += monitor.check(observation(weights: [1, 1], now: Double(t) * 0.05)) }
+        #expect(events.count == 1, "resolved within a second of firing")
+        events += monitor.check(observation(weights: [1, 1], now: 10.1))
+        #expect(events.map(\.state) == ["firing", "resolved"])
     }
 
     @Test func collapseFiresOnAWeightSumFarBelowItsHealthyLevel() {
