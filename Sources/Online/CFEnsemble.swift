@@ -100,25 +100,11 @@ public final class CFEnsemble {
 
     public func score(_ entries: UnsafeBufferPointer<Entry>) -> ScoredInstance {
         precondition(!entries.isEmpty)
-        confidences.removeAll(keepingCapacity: true)
         var sum = 0.0
-        for e in entries {
-            let r = Double(e.value)
-            sum += r
-            confidences.append(Confidence.base(r, alpha: config.confidenceAlpha))
-        }
-        confidences.withUnsafeBufferPointer {
-            fold.fold(entries, confidences: $0, factors: factors, lambda: config.lambda)
-        }
-        let m = registry.count
-        rhat.removeAll(keepingCapacity: true)
-        fold.y.withUnsafeBufferPointer { yb in
-            for u in 0..<m { rhat.append(factors.reconstruct(u, yb.baseAddress!)) }
-        }
-        if config.aggregatorInput == .observed {
-            for e in entries { rhat[Int(e.classifier)] = Double(e.value) }
-        }
-        if config.missingFill == .mean && entries.count < m { fillMissingWithMean(&rhat, entries) }
+        for e in entries { sum += Double(e.value) }
+        // Unlabelled factor learning needs this instance's fold-in even when every
+        // classifier reported.
+        aggregatorRow(entries, into: &rhat, alwaysFold: config.unlabelledFactors)
         if config.unlabelledFactors { learnFactors(entries) }
         var z = rhat.withUnsafeBufferPointer { aggregator.logit($0.baseAddress!) } + priorShift
         if config.scoreOutput == .normalized {
@@ -128,6 +114,33 @@ public final class CFEnsemble {
             }
         }
         return ScoredInstance(score: Aggregator.sigmoid(z), average: sum / Double(entries.count))
+    }
+
+    /// What the aggregator reads for an instance, one value per known classifier, into `v`:
+    /// the reconstruction x_u . y, reported values as they are with observed input, missing
+    /// ones filled as configured. Afterwards `fold` and `confidences` hold the instance's
+    /// fold-in, unless `alwaysFold` is false and it was not needed (observed input, every
+    /// classifier reported).
+    private func aggregatorRow(_ entries: UnsafeBufferPointer<Entry>, into v: inout [Double], alwaysFold: Bool) {
+        let m = registry.count
+        if v.count != m { v = [Double](repeating: 0, count: m) }
+        let complete = entries.count == m
+        if config.aggregatorInput == .observed && complete && !alwaysFold {
+            for e in entries { v[Int(e.classifier)] = Double(e.value) }
+            return
+        }
+        confidences.removeAll(keepingCapacity: true)
+        for e in entries { confidences.append(Confidence.base(Double(e.value), alpha: config.confidenceAlpha)) }
+        confidences.withUnsafeBufferPointer {
+            fold.fold(entries, confidences: $0, factors: factors, lambda: config.lambda)
+        }
+        fold.y.withUnsafeBufferPointer { yb in
+            for u in 0..<m { v[u] = factors.reconstruct(u, yb.baseAddress!) }
+        }
+        if config.aggregatorInput == .observed {
+            for e in entries { v[Int(e.classifier)] = Double(e.value) }
+        }
+        if config.missingFill == .mean && !complete { fillMissingWithMean(&v, entries) }
     }
 
     /// Sets every classifier not in `entries` to the aggregator-weighted mean of the
@@ -260,33 +273,13 @@ public final class CFEnsemble {
     /// loss (the inverse-frequency weighting n / (2 n_c)); without, each class carries its
     /// share of the running counts, i.e. the plain unweighted loss of the stream.
     func replayProblem() -> (rows: [Double], labels: [Int8], omega: [Double]) {
-        let m = registry.count, d = config.latentDim
+        let m = registry.count
         let items = replay.positives + replay.negatives
         var rows = [Double](repeating: 0, count: items.count * m)
-        var y = [Double](repeating: 0, count: d)
+        var row = [Double](repeating: 0, count: m)
         for (i, item) in items.enumerated() {
-            if config.aggregatorInput == .observed && item.entries.count == m {
-                // Every classifier reported: the row is the observed values, no fold-in needed.
-                for e in item.entries { rows[i * m + Int(e.classifier)] = Double(e.value) }
-                continue
-            }
-            confidences.removeAll(keepingCapacity: true)
-            for e in item.entries { confidences.append(Confidence.base(Double(e.value), alpha: config.confidenceAlpha)) }
-            item.entries.withUnsafeBufferPointer { eb in
-                confidences.withUnsafeBufferPointer { fold.fold(eb, confidences: $0, factors: factors, lambda: config.lambda) }
-            }
-            y.withUnsafeMutableBufferPointer { fold.copy(to: $0.baseAddress!) }
-            y.withUnsafeBufferPointer { yb in
-                for u in 0..<m { rows[i * m + u] = factors.reconstruct(u, yb.baseAddress!) }
-            }
-            if config.aggregatorInput == .observed {
-                for e in item.entries { rows[i * m + Int(e.classifier)] = Double(e.value) }
-            }
-            if config.missingFill == .mean && item.entries.count < m {
-                var v = Array(rows[(i * m)..<((i + 1) * m)])
-                item.entries.withUnsafeBufferPointer { fillMissingWithMean(&v, $0) }
-                for u in 0..<m { rows[i * m + u] = v[u] }
-            }
+            item.entries.withUnsafeBufferPointer { aggregatorRow($0, into: &row, alwaysFold: false) }
+            for u in 0..<m { rows[i * m + u] = row[u] }
         }
         let p = Double(replay.positives.count), q = Double(replay.negatives.count)
         var share = 0.5
