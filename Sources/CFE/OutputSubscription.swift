@@ -10,12 +10,13 @@ struct OutputSubscription {
     private let socket: ZMQSocket
 
     /// Connects (or binds, with '@') to `text`, subscribed to `topics` ("" for all).
-    init(_ text: String, topics: [String]) throws {
+    init(_ text: String, topics: [String], curve: CurveOptions) throws {
         do { endpoint = try Endpoint(parsing: text, defaultMode: .connect) } catch { throw ValidationError("\(error)") }
         context = try ZMQContext()
         socket = try ZMQSocket(context: context, kind: .sub)
         for t in topics { try socket.subscribe(t) }
         try socket.setReceiveTimeout(200)
+        try curve.apply(to: socket)
         try socket.attach(endpoint)
     }
 

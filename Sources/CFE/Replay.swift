@@ -26,6 +26,8 @@ struct Replay: ParsableCommand {
     @Option(help: "Messages per second (0: as fast as possible).")
     var rate: Double = 0
 
+    @OptionGroup var curve: CurveOptions
+
     @Flag(help: "No progress display.")
     var quiet = false
 
@@ -40,6 +42,7 @@ struct Replay: ParsableCommand {
         let context = try ZMQContext()
         let socket = try ZMQSocket(context: context, kind: type == "push" ? .push : .pub)
         try socket.setSendHighWaterMark(0)
+        try curve.apply(to: socket)
         try socket.attach(target)
         if type == "pub" { Thread.sleep(forTimeInterval: 0.5) }   // PUB/SUB slow joiner
         var progress = Progress(total: messages.count, enabled: !quiet)

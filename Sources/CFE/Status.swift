@@ -12,6 +12,8 @@ struct Status: ParsableCommand {
     @Option(name: .customLong("state-dir"), help: "The daemon's state directory.")
     var stateDir: String = "./state"
 
+    @OptionGroup var curve: CurveOptions
+
     @Flag(help: "Print the raw JSON reply.")
     var json = false
 
@@ -26,6 +28,7 @@ struct Status: ParsableCommand {
         let req = try ZMQSocket(context: context, kind: .req)
         try req.setReceiveTimeout(Int32(timeout * 1000))
         try req.setSendTimeout(Int32(timeout * 1000))
+        try curve.apply(to: req)
         try req.attach(endpoint)
         try req.send(strings: [#"{"cmd":"status"}"#])
         guard let reply = try req.receiveFrames(), let body = reply.first else {

@@ -6,6 +6,8 @@ import Transport
 struct Tail: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print a daemon's output messages (score, health, alert, error).")
 
+    @OptionGroup var curve: CurveOptions
+
     @Argument(help: "The daemon's output endpoint (connects).")
     var endpoint: String = "tcp://127.0.0.1:5556"
 
@@ -19,7 +21,7 @@ struct Tail: ParsableCommand {
     var timeout: Double = 0
 
     func run() throws {
-        let subscription = try OutputSubscription(endpoint, topics: topics.isEmpty ? [""] : topics)
+        let subscription = try OutputSubscription(endpoint, topics: topics.isEmpty ? [""] : topics, curve: curve)
         try subscription.read(count: count, timeout: timeout) { frames in
             let text = frames.map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
             FileHandle.standardOutput.write(Data((text + "\n").utf8))

@@ -13,6 +13,8 @@ struct Watch: ParsableCommand {
         """
     )
 
+    @OptionGroup var curve: CurveOptions
+
     @Argument(help: "The daemon's output endpoint, e.g. tcp://127.0.0.1:5556 (connects; '>' optional).")
     var endpoint: String = "tcp://127.0.0.1:5556"
 
@@ -29,7 +31,7 @@ struct Watch: ParsableCommand {
     var timeout: Double = 0
 
     func run() throws {
-        let subscription = try OutputSubscription(endpoint, topics: ["alert", "health"])
+        let subscription = try OutputSubscription(endpoint, topics: ["alert", "health"], curve: curve)
         let terminal = isatty(STDOUT_FILENO) != 0
         let useColor = color == "always" || (color == "auto" && terminal)
         let redraw = terminal && !json

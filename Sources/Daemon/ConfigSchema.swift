@@ -218,6 +218,9 @@ enum ConfigSchema {
         .double("health.min_firing_s", \.health.minFiringSeconds),
         .string("log.level", \.logLevel),
         .string("metrics.listen", \.metricsListen),
+        .string("security.curve_secret_key_file", \.curveSecretKeyFile),
+        .string("security.allowed_clients", \.allowedClients),
+        .string("security.server_public_key_file", \.serverPublicKeyFile),
     ]
 
     static let byName: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: keys.map { ($0.name, $0) })

@@ -47,6 +47,16 @@ struct DaemonConfiguration: Sendable, Equatable {
     /// HOST:PORT of the Prometheus endpoint, or "off".
     var metricsListen = "127.0.0.1:9464"
 
+    /// The daemon's CURVE secret key (from `cfe keygen`); empty: CURVE off.
+    var curveSecretKeyFile = ""
+    /// Client public keys admitted by the ZAP handler: a file (one key per line) or a
+    /// directory of `*.pub` files.
+    var allowedClients = ""
+    /// The public key of the server at endpoints the daemon connects to ('>').
+    var serverPublicKeyFile = ""
+
+    var curveEnabled: Bool { !curveSecretKeyFile.isEmpty }
+
     var metricsEnabled: Bool { !metricsListen.isEmpty && metricsListen != "off" }
 
     /// `log.level` as a swift-log level: case-insensitive, `warn` and `err` accepted.
@@ -90,6 +100,30 @@ struct DaemonConfiguration: Sendable, Equatable {
         for e in inputEndpoints { try checkEndpoint(e, key: "input.endpoints") }
         try checkEndpoint(outputEndpoint, key: "output.endpoint")
         try checkEndpoint(resolvedControlEndpoint, key: "control.endpoint")
+        try checkSecurity()
+    }
+
+    /// CURVE needs an allow-list (encryption without authentication would admit anyone),
+    /// a server key wherever the daemon connects, and guards a TCP control socket.
+    private func checkSecurity() throws(ConfigError) {
+        let all = inputEndpoints + [outputEndpoint, resolvedControlEndpoint]
+        let endpoints = all.compactMap { try? Endpoint(parsing: $0, defaultMode: .bind) }
+        if !curveEnabled {
+            if !allowedClients.isEmpty || !serverPublicKeyFile.isEmpty {
+                throw ConfigError("security.allowed_clients and security.server_public_key_file need security.curve_secret_key_file")
+            }
+            if let control = try? Endpoint(parsing: resolvedControlEndpoint, defaultMode: .bind), control.ipcPath == nil,
+               !control.address.hasPrefix("inproc://") {
+                throw ConfigError("control.endpoint \(resolvedControlEndpoint) is on the network: it accepts commands (rollback, checkpoint), so it requires CURVE (security.curve_secret_key_file and security.allowed_clients); or use ipc:// inside the state directory")
+            }
+            return
+        }
+        if allowedClients.isEmpty {
+            throw ConfigError("security.allowed_clients: required with CURVE (a file of client public keys, one per line, or a directory of .pub files)")
+        }
+        if serverPublicKeyFile.isEmpty, let e = endpoints.first(where: { $0.mode == .connect }) {
+            throw ConfigError("security.server_public_key_file: required with CURVE because the daemon connects to \(e.address)")
+        }
     }
 
     private func checkEndpoint(_ text: String, key: String) throws(ConfigError) {

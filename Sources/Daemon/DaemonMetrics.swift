@@ -17,6 +17,9 @@ final class DaemonMetrics: @unchecked Sendable {
     let errorsSuppressed = Counter(label: "cfensembled_error_events_suppressed_total")
     let pendingEvicted = Counter(label: "cfensembled_pending_evicted_total")
     let pendingExpired = Counter(label: "cfensembled_pending_expired_total")
+    /// CURVE handshakes the ZAP handler admitted or refused (incremented on its thread).
+    let authAdmitted = Counter(label: "cfensembled_curve_handshakes_total", dimensions: [("result", "admitted")])
+    let authRefused = Counter(label: "cfensembled_curve_handshakes_total", dimensions: [("result", "refused")])
     let scoringDuration = Timer(label: "cfensembled_scoring_duration_seconds")
     let updateDuration = Timer(label: "cfensembled_model_update_duration_seconds")
     let pending = Gauge(label: "cfensembled_pending_instances")

@@ -25,6 +25,11 @@ final class Engine: @unchecked Sendable {
     private let output: ZMQSocket
     private let control: ZMQSocket
     private let checkpoints: CheckpointStore
+    /// CURVE: the daemon's keys, the server key for '>' endpoints, and the allow-list's handler.
+    private var curveKeys: CurveKeyPair?
+    private var curveServerKey: String?
+    private var zap: ZAPHandler?
+    private let zapDone = StopFlag()
 
     private var model: CFEnsemble
     private var pending: PendingStore
@@ -124,6 +129,7 @@ final class Engine: @unchecked Sendable {
         } catch {
             throw StartupError("libzmq: \(error)")
         }
+        if config.curveEnabled { try startCurve() }
         try attach(output, config.outputEndpoint, role: "output") { s throws(ZMQError) in
             try s.setSendHighWaterMark(Int32(clamping: config.outputSendHWM))
         }
@@ -147,11 +153,22 @@ final class Engine: @unchecked Sendable {
             // A stale socket file from an unclean stop would make bind fail.
             unlink(path)
         }
+        // The socket file is created 0600 (umask during bind, no window in which another
+        // user could connect) and chmod'ed again in case the path existed.
+        let oldMask = umask(0o077)
+        defer { umask(oldMask) }
         try attach(control, controlText, role: "control") { s throws(ZMQError) in
             try s.setSendTimeout(1000)
         }
+        umask(oldMask)
         if let path = try? Endpoint(parsing: controlText, defaultMode: .bind).ipcPath {
             chmod(path, 0o600)
+            let dir = (path as NSString).deletingLastPathComponent
+            var info = stat()
+            if stat(dir, &info) == 0, info.st_mode & 0o077 != 0 {
+                logger.warning("the control socket's directory is accessible to other users; state.dir should be mode 0700",
+                               metadata: ["dir": "\(dir)", "mode": "\(String(info.st_mode & 0o777, radix: 8))"])
+            }
         }
     }
 
@@ -163,17 +180,77 @@ final class Engine: @unchecked Sendable {
         }
         do {
             try configure(socket)
+            if let keys = curveKeys {
+                if endpoint.mode == .bind {
+                    try socket.makeCurveServer(secretKey: keys.secretKey)
+                } else if let server = curveServerKey {
+                    try socket.makeCurveClient(serverKey: server, keys: keys)
+                }
+            }
             try socket.attach(endpoint)
         } catch {
             throw StartupError("\(role) endpoint \(text): cannot \(endpoint.mode.rawValue): \(error.reason)")
         }
-        logger.info("\(role) socket ready", metadata: ["endpoint": "\(endpoint)", "bound": "\(socket.lastEndpoint ?? "-")"])
+        logger.info("\(role) socket ready", metadata: [
+            "endpoint": "\(endpoint)", "bound": "\(socket.lastEndpoint ?? "-")",
+            "security": "\(curveKeys == nil ? "none" : endpoint.mode == .bind ? "curve-server" : "curve-client")",
+        ])
+    }
+
+    /// Loads the keys and binds the ZAP handler before any CURVE socket exists, so no
+    /// handshake can slip through unchecked.
+    private func startCurve() throws(StartupError) {
+        guard CurveKeyPair.isAvailable else { throw StartupError("security: this libzmq was built without CURVE") }
+        let allow: [[UInt8]]
+        do {
+            curveKeys = try CurveKeyPair.load(secretKeyFile: config.curveSecretKeyFile)
+            allow = try CurveKey.readAllowList(config.allowedClients)
+            if !config.serverPublicKeyFile.isEmpty { curveServerKey = try CurveKey.readOne(config.serverPublicKeyFile) }
+        } catch {
+            throw StartupError("security: \(error.description)")
+        }
+        if allow.isEmpty {
+            logger.warning("security.allowed_clients lists no keys: no client can connect until keys are added and SIGHUP is sent",
+                           metadata: ["path": "\(config.allowedClients)"])
+        }
+        let log = logger, metrics = metrics, refusedLogged = RefusalLog()
+        do {
+            zap = try ZAPHandler(context: context, allowList: allow) { d in
+                if d.allowed {
+                    metrics.authAdmitted.increment()
+                    log.debug("CURVE client admitted", metadata: ["key": "\(d.clientKey)", "address": "\(d.address)"])
+                } else {
+                    metrics.authRefused.increment()
+                    // The first refusals in full, then one line per 1000: a scanner must not flood the log.
+                    let n = refusedLogged.next()
+                    if n <= 20 || n % 1000 == 0 {
+                        log.warning("CURVE client refused", metadata: [
+                            "key": "\(d.clientKey.isEmpty ? "-" : d.clientKey)", "mechanism": "\(d.mechanism)",
+                            "address": "\(d.address)", "refused_total": "\(n)",
+                        ])
+                    }
+                }
+            }
+        } catch {
+            throw StartupError("security: cannot start the ZAP handler: \(error)")
+        }
+        logger.info("CURVE on", metadata: ["public_key": "\(curveKeys!.publicKey)", "allowed_clients": "\(allow.count)"])
     }
 
     // MARK: Loop
 
     /// Runs until `stop` is set, then finishes the batch, checkpoints and closes the sockets.
     func run(until stop: StopFlag) -> Bool {
+        if let zap {
+            let thread = Thread { [zapDone] in
+                zap.serve(shouldStop: { stop.isSet })
+                zapDone.set()
+            }
+            thread.name = "cfensembled-zap"
+            thread.start()
+        } else {
+            zapDone.set()
+        }
         var poller = ZMQPoller()
         for s in inputs { poller.add(s) }
         let controlIndex = poller.add(control)
@@ -552,6 +629,18 @@ final class Engine: @unchecked Sendable {
             }
         }
         config = next
+        if let zap {
+            // The allow-list file is re-read even if its path is unchanged: adding a key is the usual edit.
+            if new.allowedClients != config.allowedClients { needRestart.removeAll { $0 == "security.allowed_clients" } }
+            do {
+                let keys = try CurveKey.readAllowList(new.allowedClients)
+                zap.replaceAllowList(keys)
+                config.allowedClients = new.allowedClients
+                changed.append("security.allowed_clients (\(keys.count) keys)")
+            } catch {
+                logger.error("SIGHUP: allow-list not reloaded, keeping the previous one: \(error.description)")
+            }
+        }
         monitor.config = config.health
         if let level = config.logLevelValue { logger.logLevel = level }
         errorBucket = TokenBucket(rate: config.errorRatePerSecond, burst: max(1, config.errorRatePerSecond), now: Clock.monotonic())
@@ -649,6 +738,9 @@ final class Engine: @unchecked Sendable {
         for s in inputs { s.close() }
         control.close()
         output.close()
+        // The ZAP thread closes its socket once it sees the stop flag; wait for that so
+        // the context is never terminated under it.
+        while !zapDone.isSet { usleep(1000) }
         if let path = try? Endpoint(parsing: config.resolvedControlEndpoint, defaultMode: .bind).ipcPath { unlink(path) }
         logger.info("stopped", metadata: ["model_version": "\(model.version)", "scored": "\(counters.scored)"])
         return ok
@@ -656,3 +748,9 @@ final class Engine: @unchecked Sendable {
 }
 
 let cfensembledVersion = "0.1.0"
+
+/// Counts refused handshakes across the ZAP thread's callbacks.
+private final class RefusalLog: Sendable {
+    private let count = Atomic<Int>(0)
+    func next() -> Int { count.add(1, ordering: .relaxed).newValue }
+}

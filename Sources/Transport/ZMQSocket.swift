@@ -123,6 +123,22 @@ public final class ZMQSocket {
     /// Send timeout for blocking sends, in milliseconds (-1: forever).
     public func setSendTimeout(_ ms: Int32) throws(ZMQError) { try setOption(ZMQ_SNDTIMEO, ms) }
 
+    /// Makes this socket a CURVE server: peers must complete a CURVE handshake (and pass
+    /// the ZAP handler, if one runs in this context). Set before bind or connect.
+    public func makeCurveServer(secretKey: String, domain: String = "cfensembled") throws(ZMQError) {
+        try setOption(ZMQ_CURVE_SERVER, Int32(1))
+        try setOption(ZMQ_CURVE_SECRETKEY, bytes: Array(secretKey.utf8))
+        try setOption(ZMQ_ZAP_DOMAIN, bytes: Array(domain.utf8))
+    }
+
+    /// Makes this socket a CURVE client of the server whose public key is `serverKey`.
+    /// Set before bind or connect.
+    public func makeCurveClient(serverKey: String, keys: CurveKeyPair) throws(ZMQError) {
+        try setOption(ZMQ_CURVE_SERVERKEY, bytes: Array(serverKey.utf8))
+        try setOption(ZMQ_CURVE_PUBLICKEY, bytes: Array(keys.publicKey.utf8))
+        try setOption(ZMQ_CURVE_SECRETKEY, bytes: Array(keys.secretKey.utf8))
+    }
+
     /// SUB only: receive messages whose first frame starts with `prefix` ("" for all).
     public func subscribe(_ prefix: String) throws(ZMQError) {
         try setOption(ZMQ_SUBSCRIBE, bytes: Array(prefix.utf8))

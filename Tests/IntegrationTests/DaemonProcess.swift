@@ -24,6 +24,13 @@ final class DaemonProcess {
     let logPath: String
     private(set) var process: Process?
     let context: ZMQContext
+    /// When the daemon runs with CURVE: its public key and this test client's key pair,
+    /// applied to every socket the helpers make.
+    var curveClient: (serverKey: String, keys: CurveKeyPair)?
+
+    private func secure(_ s: ZMQSocket) throws {
+        if let c = curveClient { try s.makeCurveClient(serverKey: c.serverKey, keys: c.keys) }
+    }
 
     init(directory: URL? = nil) throws {
         let dir = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("cfe-it-\(UUID().uuidString.prefix(8))")
@@ -126,6 +133,7 @@ final class DaemonProcess {
         let req = try ZMQSocket(context: context, kind: .req)
         try req.setReceiveTimeout(timeoutMs)
         try req.setSendTimeout(timeoutMs)
+        try secure(req)
         try req.connect(control)
         try req.send(frames: [Array(try JSONSerialization.data(withJSONObject: request))])
         guard let reply = try req.receiveFrames() else { throw DaemonError("no control reply") }
@@ -138,6 +146,7 @@ final class DaemonProcess {
     func producer(kind: ZMQSocket.Kind = .push) throws -> ZMQSocket {
         let s = try ZMQSocket(context: context, kind: kind)
         try s.setSendTimeout(5000)
+        try secure(s)
         try s.connect(input)
         return s
     }
@@ -146,6 +155,7 @@ final class DaemonProcess {
     func subscriber(_ topics: [String] = [""]) throws -> ZMQSocket {
         let s = try ZMQSocket(context: context, kind: .sub)
         for t in topics { try s.subscribe(t) }
+        try secure(s)
         try s.connect(output)
         return s
     }
