@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "cfensembled", targets: ["Daemon"]),
         .executable(name: "cfe", targets: ["CFE"]),
+        .executable(name: "cfe-loadgen", targets: ["LoadGen"]),
         .library(name: "Online", targets: ["Online"]),
         .library(name: "Transport", targets: ["Transport"]),
     ],
@@ -57,6 +58,15 @@ let package = Package(
         .executableTarget(
             name: "CFE",
             dependencies: [
+                "Transport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // bench/throughput: a do-nothing relay and a load generator (cfe-loadgen).
+        .executableTarget(
+            name: "LoadGen",
+            dependencies: [
+                "CZeroMQ",
                 "Transport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

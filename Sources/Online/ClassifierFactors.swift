@@ -71,15 +71,14 @@ public struct ClassifierFactors: Sendable, Equatable, Codable {
     /// data; `extraA`/`extraG` are the current batch's contributions (same layout).
     mutating func solve(lambda: Double, extraA: [Double], extraG: [Double], extraWeight: [Double]) {
         let d = dim
-        var m = [Double](repeating: 0, count: d * d)
-        var rhs = [Double](repeating: 0, count: d)
-        for u in 0..<count where weight[u] + extraWeight[u] > 0 {
-            for i in 0..<(d * d) { m[i] = a[u * d * d + i] + extraA[u * d * d + i] }
-            for i in 0..<d { m[i * d + i] += lambda; rhs[i] = g[u * d + i] + extraG[u * d + i] }
-            let ok = m.withUnsafeMutableBufferPointer { mb in
-                rhs.withUnsafeMutableBufferPointer { Cholesky.solve(mb.baseAddress!, $0.baseAddress!, n: d) }
+        // Stack scratch: this runs on the scoring path every factor_refresh_interval instances.
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: d * d + d) { scratch in
+            let m = scratch.baseAddress!, rhs = m + d * d
+            for u in 0..<count where weight[u] + extraWeight[u] > 0 {
+                for i in 0..<(d * d) { m[i] = a[u * d * d + i] + extraA[u * d * d + i] }
+                for i in 0..<d { m[i * d + i] += lambda; rhs[i] = g[u * d + i] + extraG[u * d + i] }
+                if Cholesky.solve(m, rhs, n: d) { for i in 0..<d { x[u * d + i] = rhs[i] } }
             }
-            if ok { for i in 0..<d { x[u * d + i] = rhs[i] } }
         }
     }
 }

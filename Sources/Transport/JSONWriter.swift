@@ -40,7 +40,15 @@ public struct JSONWriter {
         if m == 0 { bytes.append(48); return }
         let start = bytes.count
         while m > 0 { bytes.append(UInt8(48 + m % 10)); m /= 10 }
-        bytes[start...].reverse()
+        reverseTail(from: start)
+    }
+
+    /// Reverses bytes[start...] in place (a slice's `reverse()` can copy the buffer).
+    @inline(__always) private mutating func reverseTail(from start: Int) {
+        bytes.withUnsafeMutableBufferPointer { b in
+            var i = start, j = b.count - 1
+            while i < j { b.swapAt(i, j); i += 1; j -= 1 }
+        }
     }
 
     public mutating func bool(_ v: Bool) { if v { raw("true") } else { raw("false") } }
@@ -79,7 +87,7 @@ public struct JSONWriter {
         bytes.append(UInt8(ascii: "."))
         let start = bytes.count
         for _ in 0..<n { bytes.append(UInt8(48 + f % 10)); f /= 10 }
-        bytes[start...].reverse()
+        reverseTail(from: start)
     }
 
     private mutating func exponential(_ x: Double) {

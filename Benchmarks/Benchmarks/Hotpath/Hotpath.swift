@@ -1,0 +1,95 @@
+import Benchmark
+import Online
+import Transport
+
+/// The scoring path's stages one by one (decode, fold-in + score, encode), the three
+/// together as the engine runs them, and one batch update of 256 labels. Malloc counts
+/// are per iteration: the scoring path must show 0 in steady state.
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal],
+        warmupIterations: 1000,
+        scalingFactor: .kilo,
+        maxDuration: .seconds(2)
+    )
+
+    let body = Array(#"{"id":"txn-0000012345","ts":1767225600.25,"preds":{"gbm":0.8123,"rf":0.7791,"lr":0.6632,"svm":0.7001,"knn":0.6123,"nb":0.5512,"mlp":0.8421,"ada":0.7312,"et":0.7788,"xgb":0.8011}}"#.utf8)
+    let names = ["gbm", "rf", "lr", "svm", "knn", "nb", "mlp", "ada", "et", "xgb"]
+
+    func trainedModel() -> CFEnsemble {
+        let model = CFEnsemble(config: ModelConfiguration())
+        for n in names { _ = model.classifier(named: n) }
+        var batch: [LabelledInstance] = []
+        var state: UInt64 = 7
+        for i in 0..<2048 {
+            let y: Int8 = i % 10 == 0 ? 1 : 0
+            let entries = (0..<10).map { u -> Entry in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                let noise = Double(state >> 11) / Double(1 << 53) - 0.5
+                return Entry(classifier: u, value: min(0.999, max(0.001, (y == 1 ? 0.65 : 0.35) + noise * 0.5)))
+            }
+            batch.append(LabelledInstance(entries: entries, label: y))
+            if batch.count == 256 { _ = model.update(batch); batch.removeAll() }
+        }
+        return model
+    }
+
+    Benchmark("decode pred (10 classifiers)") { benchmark in
+        var decoder = MessageDecoder(limits: InputLimits())
+        var message = InputMessage()
+        for _ in benchmark.scaledIterations {
+            body.withUnsafeBytes { try? decoder.decode(topic: .pred, body: $0, into: &message) }
+            blackHole(message.preds.count)
+        }
+    }
+
+    Benchmark("fold-in + score") { benchmark in
+        let model = trainedModel()
+        let entries = (0..<10).map { Entry(classifier: $0, value: 0.3 + 0.05 * Double($0)) }
+        for _ in benchmark.scaledIterations {
+            blackHole(entries.withUnsafeBufferPointer { model.score($0).score })
+        }
+    }
+
+    Benchmark("encode score") { benchmark in
+        var writer = JSONWriter(capacity: 512)
+        let id = "txn-0000012345"
+        for i in benchmark.scaledIterations {
+            ScoreMessage(id: id, score: 0.8734512, ts: 1767225600.25, modelVersion: Int64(i), nPreds: 10, fallback: false)
+                .encode(into: &writer)
+            blackHole(writer.bytes.count)
+        }
+    }
+
+    Benchmark("decode + map names + score + encode") { benchmark in
+        let model = trainedModel()
+        var decoder = MessageDecoder(limits: InputLimits())
+        var message = InputMessage()
+        var writer = JSONWriter(capacity: 512)
+        var entries: [Entry] = []
+        entries.reserveCapacity(64)
+        for _ in benchmark.scaledIterations {
+            body.withUnsafeBytes { try? decoder.decode(topic: .pred, body: $0, into: &message) }
+            entries.removeAll(keepingCapacity: true)
+            for r in message.preds {
+                if let u = model.classifier(named: r.name, register: false) { entries.append(Entry(classifier: u, value: r.value)) }
+            }
+            let scored = entries.withUnsafeBufferPointer { model.score($0) }
+            ScoreMessage(id: message.id, score: scored.score, ts: message.ts ?? 0, modelVersion: model.version,
+                         nPreds: entries.count, fallback: false).encode(into: &writer)
+            blackHole(writer.bytes.count)
+        }
+    }
+
+    Benchmark("batch update (256 labels)", configuration: .init(scalingFactor: .one, maxDuration: .seconds(3))) { benchmark in
+        let model = trainedModel()
+        var batch: [LabelledInstance] = []
+        for i in 0..<256 {
+            let y: Int8 = i % 10 == 0 ? 1 : 0
+            batch.append(LabelledInstance(entries: (0..<10).map { Entry(classifier: $0, value: y == 1 ? 0.6 + 0.01 * Double($0) : 0.4 - 0.01 * Double($0)) }, label: y))
+        }
+        for _ in benchmark.scaledIterations {
+            blackHole(model.update(batch))
+        }
+    }
+}

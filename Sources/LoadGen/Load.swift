@@ -1,0 +1,172 @@
+import ArgumentParser
+import CZeroMQ
+import Glibc
+import Transport
+
+/// The load generator: sends `pred` messages with unique ids (10 classifiers by default)
+/// and times each one until its answer (a `score` from the daemon, the same `pred`
+/// from the relay) comes back. Throughput mode keeps a bounded window in flight;
+/// paced mode sends at a fixed rate for latency.
+struct Load: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Drive a relay or the daemon and print one JSON line of results.")
+
+    @Option(help: "Endpoint to send to (connects; '@' binds).")
+    var input: String
+
+    @Option(help: "Endpoint to receive answers from (connects).")
+    var output: String
+
+    @Option(help: "Topic of the answers: score (daemon) or pred (relay).")
+    var expect: String = "score"
+
+    @Option(help: "Messages to send.")
+    var count: Int = 200_000
+
+    @Option(help: "Most messages in flight (throughput mode).")
+    var window: Int = 1000
+
+    @Option(help: "Messages per second (0: throughput mode).")
+    var rate: Double = 0
+
+    @Option(help: "Classifiers per message.")
+    var classifiers: Int = 10
+
+    @Option(help: "Labels sent per pred, for earlier preds (0 to 1).")
+    var labels: Double = 0
+
+    @Option(help: "Id prefix: distinct per run against one daemon.")
+    var tag: String = "a"
+
+    @Option(help: "A name for this measurement in the output.")
+    var name: String = "load"
+
+    func run() throws {
+        guard classifiers >= 1 && classifiers <= 64 else { throw ValidationError("--classifiers must be in 1...64") }
+        guard tag.utf8.count == 1 else { throw ValidationError("--tag is one character") }
+        let context = try ZMQContext()
+        let pub = try ZMQSocket(context: context, kind: .pub)
+        let sub = try ZMQSocket(context: context, kind: .sub)
+        try pub.setSendHighWaterMark(0)
+        try sub.setReceiveHighWaterMark(0)
+        try sub.subscribe(expect)
+        try pub.attach(try Endpoint(parsing: input, defaultMode: .connect))
+        try sub.attach(try Endpoint(parsing: output, defaultMode: .connect))
+
+        var bodies = BodyTemplates(classifiers: classifiers, runTag: tag.utf8.first!)
+        try warmUp(pub: pub, sub: sub, bodies: &bodies)
+
+        var sendAt = [UInt64](repeating: 0, count: count)
+        var latencies = [UInt64]()
+        latencies.reserveCapacity(count)
+        var seen = [Bool](repeating: false, count: count)
+        var msg = zmq_msg_t()
+        zmq_msg_init(&msg)
+        defer { zmq_msg_close(&msg) }
+        var item = zmq_pollitem_t(socket: sub.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
+        let topic = Array("pred".utf8), labelTopic = Array("label".utf8)
+        var sent = 0, received = 0, labelsSent = 0
+        var labelDebt = 0.0
+        let start = now()
+        var lastProgress = start
+        let paced = rate > 0
+
+        func receiveAll() {
+            while true {
+                if zmq_msg_recv(&msg, sub.handle, ZMQ_DONTWAIT) < 0 { return }
+                // Frame 1 is the topic; frame 2 the body holding "id":"pRNNNNNNNNNN".
+                guard zmq_msg_more(&msg) != 0, zmq_msg_recv(&msg, sub.handle, 0) >= 0 else { continue }
+                let t = now()
+                if let i = BodyTemplates.index(in: zmq_msg_data(&msg), count: zmq_msg_size(&msg), runTag: bodies.runTag),
+                   i < count, !seen[i] {
+                    seen[i] = true
+                    latencies.append(t - sendAt[i])
+                    received += 1
+                    lastProgress = t
+                }
+                while zmq_msg_more(&msg) != 0 { zmq_msg_recv(&msg, sub.handle, 0) }
+            }
+        }
+
+        while received < count {
+            let t = now()
+            // Send what is due: in throughput mode up to the window, paced by the clock otherwise.
+            while sent < count {
+                if paced {
+                    if Double(t - start) < Double(sent) * 1e9 / rate { break }
+                } else if sent - received >= window {
+                    break
+                }
+                let ok = bodies.pred(sent) { body in
+                    sendAt[sent] = now()
+                    return send(pub, topic, body)
+                }
+                if !ok { break }
+                sent += 1
+                if labels > 0 {
+                    labelDebt += labels
+                    let lag = paced ? 1000 : window
+                    if labelDebt >= 1 && sent > lag {
+                        labelDebt -= 1
+                        _ = bodies.label(sent - 1 - lag) { send(pub, labelTopic, $0) }
+                        labelsSent += 1
+                    }
+                }
+            }
+            receiveAll()
+            if received >= count { break }
+            // Nothing more came back for 5 s: the rest were lost.
+            if now() - lastProgress > 5_000_000_000 && sent == count { break }
+            if paced && sent < count {
+                // Sleep until the next send is due (at most one inter-send gap), so the
+                // generator does not spin on a core the target needs.
+                let due = start + UInt64(Double(sent) * 1e9 / rate)
+                let t2 = now()
+                if due > t2 && zmq_poll(&item, 1, 0) == 0 {
+                    var ts = timespec(tv_sec: 0, tv_nsec: Int(min(due - t2, 1_000_000)))
+                    nanosleep(&ts, nil)
+                }
+            } else {
+                zmq_poll(&item, 1, 1)
+            }
+        }
+        let elapsed = Double((latencies.isEmpty ? now() : lastProgress) - start) / 1e9
+        latencies.sort()
+        func pct(_ p: Double) -> Double {
+            latencies.isEmpty ? 0 : Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) / 1000
+        }
+        let result = """
+        {"name":"\(name)","mode":"\(paced ? "paced" : "window")","rate":\(rate),"window":\(window),"sent":\(sent),\
+        "received":\(received),"lost":\(sent - received),"labels_sent":\(labelsSent),"seconds":\(elapsed),\
+        "msgs_per_s":\(Double(received) / max(elapsed, 1e-9)),"p50_us":\(pct(0.5)),"p99_us":\(pct(0.99)),"p999_us":\(pct(0.999))}
+        """
+        print(result)
+    }
+
+    /// Sends probes until an answer arrives (PUB/SUB joins late), then drains.
+    private func warmUp(pub: ZMQSocket, sub: ZMQSocket, bodies: inout BodyTemplates) throws {
+        try sub.setReceiveTimeout(100)
+        for k in 0..<200 {
+            try pub.send(strings: ["pred", #"{"id":"warm\#(k)","preds":{"c0":0.5}}"#])
+            if try sub.receiveFrames() != nil {
+                try sub.setReceiveTimeout(300)
+                while try sub.receiveFrames() != nil {}
+                return
+            }
+        }
+        throw ValidationError("no answer on \(output) after 200 probes: is the target running?")
+    }
+}
+
+private func now() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// Sends topic + body without blocking; false if the queue is full.
+private func send(_ socket: ZMQSocket, _ topic: [UInt8], _ body: UnsafeRawBufferPointer) -> Bool {
+    let h = socket.handle
+    let sentTopic = topic.withUnsafeBytes { zmq_send(h, $0.baseAddress, $0.count, ZMQ_SNDMORE | ZMQ_DONTWAIT) }
+    if sentTopic < 0 { return false }
+    return zmq_send(h, body.baseAddress, body.count, 0) >= 0
+}

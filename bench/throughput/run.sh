@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Throughput and latency of cfensembled against a do-nothing ZeroMQ relay (the ceiling:
+# one hop), back to back, same load generator, over ipc:// and tcp://127.0.0.1.
+# Also: scoring while learning from labels (batch 256), and RSS per pending instance.
+#
+#   bench/throughput/run.sh            # writes docs/throughput.md and docs/throughput.jsonl
+#   N=100000 bench/throughput/run.sh   # a shorter run
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+N=${N:-300000}            # messages per throughput run
+PACED=${PACED:-100000}    # messages per paced run (5 s at 20k/s)
+PENDING=${PENDING:-1000000}
+swift build -c release >/dev/null
+BIN=.build/release
+tmp=$(mktemp -d /tmp/cfe-tput-XXXXXX)
+out=docs/throughput.jsonl
+: > "$out"
+cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+load() { "$BIN/cfe-loadgen" load "$@" | tee -a "$out"; }
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+wait_control() {
+  for _ in $(seq 100); do
+    "$BIN/cfe" status --state-dir "$1" --json --timeout 0.2 >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "daemon did not start" >&2; exit 1
+}
+
+for transport in ipc tcp; do
+  if [ $transport = ipc ]; then in="ipc://$tmp/in"; outp="ipc://$tmp/out"
+  else in="tcp://127.0.0.1:$(free_port)"; outp="tcp://127.0.0.1:$(free_port)"; fi
+
+  "$BIN/cfe-loadgen" relay --input "$in" --output "$outp" > "$tmp/relay.log" &
+  relay=$!
+  until grep -q "relay ready" "$tmp/relay.log"; do sleep 0.05; done
+  load --input "$in" --output "$outp" --expect pred --count "$N" --tag a --name "relay-$transport"
+  load --input "$in" --output "$outp" --expect pred --count "$PACED" --rate 20000 --tag b --name "relay-$transport-20k"
+  kill $relay; wait $relay 2>/dev/null || true
+
+  state="$tmp/state-$transport"
+  "$BIN/cfensembled" --input "@$in" --output "@$outp" --input-type sub --state-dir "$state" \
+    --log-level error --set metrics.listen=off --set learning.batch_size=256 &
+  daemon=$!
+  wait_control "$state"
+  load --input "$in" --output "$outp" --count "$N" --tag a --name "daemon-$transport"
+  load --input "$in" --output "$outp" --count "$PACED" --rate 20000 --tag b --name "daemon-$transport-20k"
+  # Scoring while learning: one label (for an instance scored a window earlier) per pred.
+  load --input "$in" --output "$outp" --count "$N" --labels 1 --tag c --name "daemon-$transport-labels"
+  "$BIN/cfe" status --state-dir "$state" --json | python3 -c '
+import json,sys; s=json.load(sys.stdin); a=s.get("accounting",{})
+print(json.dumps({"name":"daemon-status-'$transport'","labels_learnt":a.get("labels_learnt"),"model_version":s.get("model_version")}))' | tee -a "$out"
+  kill -TERM $daemon; wait $daemon || true
+done
+
+# Memory: RSS per pending instance with 10 classifiers, PENDING unlabelled preds.
+in="ipc://$tmp/min"; outp="ipc://$tmp/mout"; state="$tmp/state-mem"
+"$BIN/cfensembled" --input "@$in" --output "@$outp" --input-type sub --state-dir "$state" \
+  --log-level error --set metrics.listen=off --set state.max_pending=$PENDING --set state.checkpoint_interval_s=0 &
+daemon=$!
+wait_control "$state"
+"$BIN/cfe-loadgen" load --input "$in" --output "$outp" --count 20000 --tag w --name warm >/dev/null
+before=$(rss_kib $daemon)
+"$BIN/cfe-loadgen" load --input "$in" --output "$outp" --count "$PENDING" --tag m --name "memory" >/dev/null
+sleep 1
+after=$(rss_kib $daemon)
+pending=$("$BIN/cfe" status --state-dir "$state" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pending"])')
+echo "{\"name\":\"memory\",\"pending\":$pending,\"rss_before_kib\":$before,\"rss_after_kib\":$after,\"bytes_per_pending\":$(( (after - before) * 1024 / (pending - 20000) ))}" | tee -a "$out"
+kill -TERM $daemon; wait $daemon || true
+
+python3 bench/throughput/summarise.py "$out" docs/throughput.md
+cat docs/throughput.md

@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""Turns bench/throughput/run.sh's JSON lines into docs/throughput.md (tables and ratios)."""
+import json, os, platform, subprocess, sys, datetime
+
+rows = {}
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if line.startswith("{"):
+        r = json.loads(line)
+        rows[r["name"]] = r
+
+def cpu():
+    try:
+        for l in open("/proc/cpuinfo"):
+            if l.startswith("model name"):
+                return l.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+out = []
+out.append(f"# Throughput and latency ({datetime.date.today()})\n")
+out.append(f"Produced by `bench/throughput/run.sh` on {os.cpu_count()} cores ({cpu()}), one run, "
+           "relay and daemon back to back with the same load generator (`cfe-loadgen`), 10 classifiers per `pred`.\n")
+out.append("| transport | relay msgs/s | daemon msgs/s | ratio | relay p50 / p99 / p999 µs at 20k/s | daemon p50 / p99 / p999 µs at 20k/s | daemon p99 bound (2 x relay p99 + 200 µs) |")
+out.append("|---|---|---|---|---|---|---|")
+for t in ("ipc", "tcp"):
+    r, d = rows.get(f"relay-{t}"), rows.get(f"daemon-{t}")
+    rp, dp = rows.get(f"relay-{t}-20k"), rows.get(f"daemon-{t}-20k")
+    if not (r and d and rp and dp):
+        continue
+    bound = 2 * rp["p99_us"] + 200
+    out.append(f"| {t} | {r['msgs_per_s']:,.0f} | {d['msgs_per_s']:,.0f} | {d['msgs_per_s']/r['msgs_per_s']:.2f} | "
+               f"{rp['p50_us']:.0f} / {rp['p99_us']:.0f} / {rp['p999_us']:.0f} | {dp['p50_us']:.0f} / {dp['p99_us']:.0f} / {dp['p999_us']:.0f} | "
+               f"{bound:.0f} ({'met' if dp['p99_us'] <= bound else 'NOT met'}) |")
+out.append("")
+out.append("Scoring while learning (one `label` per `pred`, `learning.batch_size` 256):\n")
+out.append("| transport | preds scored/s, no labels | preds scored/s with labels | ratio | labels sent/s | labels learnt | lost |")
+out.append("|---|---|---|---|---|---|---|")
+for t in ("ipc", "tcp"):
+    d, l, s = rows.get(f"daemon-{t}"), rows.get(f"daemon-{t}-labels"), rows.get(f"daemon-status-{t}")
+    if not (d and l):
+        continue
+    out.append(f"| {t} | {d['msgs_per_s']:,.0f} | {l['msgs_per_s']:,.0f} | {l['msgs_per_s']/d['msgs_per_s']:.2f} | "
+               f"{l['labels_sent']/l['seconds']:,.0f} | {s['labels_learnt'] if s else '?'} of {l['labels_sent']} | {l['lost']} |")
+m = rows.get("memory")
+if m:
+    out.append("")
+    out.append(f"Memory: {m['pending']:,} pending instances (10 classifiers): RSS {m['rss_before_kib']/1024:.0f} MiB -> "
+               f"{m['rss_after_kib']/1024:.0f} MiB, **{m['bytes_per_pending']} bytes per pending instance**.")
+open(sys.argv[2], "w").write("\n".join(out) + "\n")
