@@ -41,6 +41,11 @@ public struct PendingStore: Sendable {
     public init(capacity: Int, ttl: Double) {
         self.capacity = capacity
         self.ttl = ttl
+        // Sized for the cap at once: growing a hash table of hundreds of thousands of ids
+        // rehashes all of them in one go, a stall of tens of milliseconds on the scoring
+        // path. Untouched pages of the reservation cost address space, not memory.
+        slots.reserveCapacity(capacity)
+        order.reserveCapacity(min(capacity * 2, capacity + 1024))
     }
 
     public var count: Int { slots.count }
