@@ -48,4 +48,16 @@ if m:
     out.append("")
     out.append(f"Memory: {m['pending']:,} pending instances (10 classifiers): RSS {m['rss_before_kib']/1024:.0f} MiB -> "
                f"{m['rss_after_kib']/1024:.0f} MiB, **{m['bytes_per_pending']} bytes per pending instance**.")
+peers = [rows[k] for k in ("river-lr", "vowpal-wabbit") if k in rows]
+if peers:
+    out.append("")
+    out.append("Peers, same machine, same kind of stream, in-process (predict then learn each event; no network, no JSON):\n")
+    out.append("| system | events/s |")
+    out.append("|---|---|")
+    for t in ("ipc", "tcp"):
+        l = rows.get(f"daemon-{t}-labels")
+        if l:
+            out.append(f"| cfensembled over {t} (score each pred, learn one label per pred, JSON both ways) | {l['msgs_per_s']:,.0f} |")
+    for p in peers:
+        out.append(f"| {'River LogisticRegression' if p['name'] == 'river-lr' else 'Vowpal Wabbit (logistic)'} | {p['events_per_s']:,.0f} |")
 open(sys.argv[2], "w").write("\n".join(out) + "\n")
