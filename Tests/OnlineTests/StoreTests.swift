@@ -47,6 +47,67 @@ import Testing
         #expect(store.snapshot().isEmpty)
     }
 
+    /// The slab store against a plain reference (a dictionary and an arrival list) over a
+    /// long random mix of inserts (some repeated ids, some with more entries than fit
+    /// inline), takes, expiries and evictions.
+    @Test func slabStoreMatchesAPlainReference() {
+        var store = PendingStore(capacity: 50, ttl: 30, inlineEntries: 3)
+        var ref: [String: PendingInstance] = [:]
+        var arrivals: [String] = []
+        var evicted = 0, expired = 0
+        var state: UInt64 = 42
+        func next(_ n: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int(state >> 33) % n
+        }
+        for step in 0..<20_000 {
+            let now = Double(step) / 10
+            let id = "id\(next(120))"
+            switch next(10) {
+            case 0..<5:
+                let n = 1 + next(6)
+                let entries = (0..<n).map { Entry(classifier: ($0 * 7 + next(3)) % 9, value: Double(next(1000)) / 1000) }
+                var unique: [Entry] = []
+                for e in entries where !unique.contains(where: { $0.classifier == e.classifier }) { unique.append(e) }
+                let inst = PendingInstance(entries: unique, arrival: now, score: Double(next(100)) / 100, average: 0.5)
+                store.insert(id: id, inst)
+                if var old = ref[id] {
+                    for e in unique {
+                        if let k = old.entries.firstIndex(where: { $0.classifier == e.classifier }) { old.entries[k] = e } else { old.entries.append(e) }
+                    }
+                    old.score = inst.score
+                    old.average = inst.average
+                    ref[id] = old
+                } else {
+                    ref[id] = inst
+                    arrivals.append(id)
+                    while ref.count > 50 {
+                        let victim = arrivals.removeFirst()
+                        if ref.removeValue(forKey: victim) != nil { evicted += 1 }
+                    }
+                }
+            case 5..<8:
+                let got = store.take(id)
+                let want = ref.removeValue(forKey: id)
+                #expect(got == want, "step \(step) id \(id)")
+                arrivals.removeAll { $0 == id }
+            default:
+                let n = store.expire(now: now)
+                var m = 0
+                while let head = arrivals.first, let inst = ref[head], now - inst.arrival > 30 {
+                    ref.removeValue(forKey: head); arrivals.removeFirst(); m += 1
+                }
+                #expect(n == m, "step \(step)")
+                expired += m
+            }
+            #expect(store.count == ref.count)
+        }
+        #expect(store.evicted == UInt64(evicted) && store.expired == UInt64(expired))
+        let snap = store.snapshot()
+        #expect(snap.map(\.id) == arrivals.filter { ref[$0] != nil })
+        for (id, inst) in snap { #expect(ref[id] == inst) }
+    }
+
     @Test func averagePrecisionMatchesHandComputation() {
         // Ranked labels 1,0,1,0: AP = 1/2 * 1 + 1/2 * 2/3.
         let ap = RollingQuality.averagePrecision([0.9, 0.8, 0.7, 0.6] as [Double], [1, 0, 1, 0])!
