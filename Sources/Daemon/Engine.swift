@@ -52,6 +52,8 @@ final class Engine: @unchecked Sendable {
     private var recentScoreNext = 0
     /// Wall-clock time each classifier last reported, by index.
     private var lastSeen: [Double] = []
+    /// The last message's classifier names by position, with their model indices.
+    private var nameCache: [(name: String, index: Int)] = []
     private var negativesInARow = 0
     /// The model at the last healthy check after an update, for rollback and last_healthy.
     private var lastHealthy: ModelSnapshot?
@@ -348,21 +350,40 @@ final class Engine: @unchecked Sendable {
     private func resolveEntries() -> Bool {
         entries.removeAll(keepingCapacity: true)
         var newNames = 0
-        for r in message.preds where model.classifier(named: r.name, register: false) == nil { newNames += 1 }
-        if newNames > 0 && !model.hasRoom(for: newNames) {
-            reject(DecodeError("preds: \(newNames) new classifier(s) would exceed model.max_classifiers (\(config.model.maxClassifiers)); known: \(model.classifierCount)",
-                               kind: "limit", topic: message.topic.rawValue, id: message.id))
-            return false
+        for (k, r) in message.preds.enumerated() {
+            // Producers send the same names in the same order: compare with the last message's
+            // name at this position before hashing.
+            if k < nameCache.count, nameCache[k].name == r.name {
+                entries.append(Entry(classifier: nameCache[k].index, value: r.value))
+            } else if let u = model.classifier(named: r.name, register: false) {
+                if k < nameCache.count { nameCache[k] = (r.name, u) } else { nameCache.append((r.name, u)) }
+                entries.append(Entry(classifier: u, value: r.value))
+            } else {
+                newNames += 1
+                entries.append(Entry(classifier: Self.unregistered, value: r.value))
+            }
+        }
+        if newNames > 0 {
+            guard model.hasRoom(for: newNames) else {
+                reject(DecodeError("preds: \(newNames) new classifier(s) would exceed model.max_classifiers (\(config.model.maxClassifiers)); known: \(model.classifierCount)",
+                                   kind: "limit", topic: message.topic.rawValue, id: message.id))
+                return false
+            }
+            for (k, r) in message.preds.enumerated() where Int(entries[k].classifier) == Self.unregistered {
+                entries[k] = Entry(classifier: model.classifier(named: r.name)!, value: r.value)
+            }
         }
         let now = Clock.wall()
-        for r in message.preds {
-            let u = model.classifier(named: r.name)!
-            entries.append(Entry(classifier: u, value: r.value))
+        for e in entries {
+            let u = Int(e.classifier)
             while lastSeen.count <= u { lastSeen.append(now) }
             lastSeen[u] = now
         }
         return true
     }
+
+    /// A classifier index no model can have (max_classifiers <= 4096).
+    private static let unregistered = Int(UInt16.max)
 
     private func handlePred() {
         guard resolveEntries() else { return }
@@ -690,6 +711,7 @@ final class Engine: @unchecked Sendable {
                 logger.warning("rolled back to the last healthy model", metadata: [
                     "from_version": "\(model.version)", "healthy_version": "\(healthy.version)", "model_version": "\(restored.version)"])
                 model = restored
+                nameCache.removeAll()
                 return JSON.encode(ControlReply(ok: true, model_version: model.version))
             } catch {
                 return fail("rollback failed: \(error.description)")
