@@ -428,10 +428,9 @@ final class Engine: @unchecked Sendable {
             quality.record(score: scored.score, baseline: scored.average, label: label)
             learn(entries, label: label)
         } else {
-            // An exact-size copy: sharing the scratch buffer (capacity max_classifiers) would
-            // keep 64 slots per pending instance and reallocate the scratch for every message.
-            let kept = entries.withUnsafeBufferPointer { [Entry]($0) }
-            pending.insert(id: id, PendingInstance(entries: kept, arrival: wall, score: scored.score, average: scored.average))
+            // The store copies the entries into its slab (it keeps no reference to this
+            // buffer except for instances with more entries than fit inline).
+            pending.insert(id: id, PendingInstance(entries: entries, arrival: wall, score: scored.score, average: scored.average))
         }
     }
 

@@ -186,7 +186,7 @@ public struct PendingStore: Sendable {
     private mutating func write(_ row: Int, entries: [Entry]) {
         counts[row] = UInt16(clamping: entries.count)
         if entries.count > inlineEntries {
-            overflow[Int32(row)] = entries
+            overflow[Int32(row)] = entries.withUnsafeBufferPointer { [Entry]($0) }   // exact size, not the caller's buffer
             return
         }
         overflow.removeValue(forKey: Int32(row))
