@@ -102,6 +102,16 @@ final class DaemonProcess {
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    /// Waits until the daemon's log contains `text`; false after `timeout`.
+    func waitForLog(_ text: String, timeout: TimeInterval = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if log.contains(text) { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
+    }
+
     /// The Prometheus URL the daemon logged at start.
     var metricsURL: URL? {
         guard let range = log.range(of: #"url=http://[0-9.]+:[0-9]+/metrics"#, options: .regularExpression) else { return nil }

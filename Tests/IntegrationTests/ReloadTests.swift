@@ -3,14 +3,6 @@ import Testing
 
 /// SIGHUP re-reads the configuration: live keys apply, the others are named as needing a restart.
 @Suite(.serialized) struct ReloadTests {
-    private func waitForLog(_ d: DaemonProcess, _ text: String, timeout: TimeInterval = 10) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if d.log.contains(text) { return true }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        return false
-    }
 
     @Test func sighupAppliesLiveKeysAndNamesTheRest() throws {
         let d = try DaemonProcess()
@@ -21,7 +13,7 @@ import Testing
 
         try "health:\n  fire_after: 4\n  silent_after_s: 30\nmodel:\n  latent_dim: 3\n".write(toFile: file, atomically: true, encoding: .utf8)
         kill(pid, SIGHUP)
-        #expect(waitForLog(d, "configuration reloaded"), "\(d.log)")
+        #expect(d.waitForLog("configuration reloaded"), "\(d.log)")
         let line = d.log.split(separator: "\n").first { $0.contains("configuration reloaded") }.map(String.init) ?? ""
         #expect(line.contains("applied=health.silent_after_s,health.fire_after") || line.contains("applied=health.fire_after,health.silent_after_s"), "\(line)")
         #expect(line.contains("need_restart=model.latent_dim"), "\(line)")
@@ -29,7 +21,7 @@ import Testing
         // A broken file is refused; the daemon keeps running on its configuration.
         try "health:\n  fire_after: lots\n".write(toFile: file, atomically: true, encoding: .utf8)
         kill(pid, SIGHUP)
-        #expect(waitForLog(d, "configuration not reloaded"), "\(d.log)")
+        #expect(d.waitForLog("configuration not reloaded"), "\(d.log)")
         #expect(d.log.contains("health.fire_after: expected an integer"))
         #expect(d.isRunning)
         #expect(try d.status()["ok"] as? Bool == true)

@@ -18,14 +18,6 @@ import Transport
         return pair
     }
 
-    private func waitForLog(_ d: DaemonProcess, _ text: String, timeout: TimeInterval = 10) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if d.log.contains(text) { return true }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        return false
-    }
 
     /// Sends 30 labelled preds from a client that must not get in, over `producer`, and
     /// listens with `sub` for anything at all.
@@ -117,7 +109,7 @@ import Transport
         // SIGHUP re-reads the allow-list: the stranger's key added, a new connection of it works.
         try FileManager.default.copyItem(atPath: keys + "/stranger.pub", toPath: allowed + "/stranger.pub")
         kill(try #require(d.process?.processIdentifier), SIGHUP)
-        #expect(waitForLog(d, "security.allowed_clients (2 keys)"), "\(d.log)")
+        #expect(d.waitForLog("security.allowed_clients (2 keys)"), "\(d.log)")
         let req = try ZMQSocket(context: d.context, kind: .req)
         try req.setReceiveTimeout(5000)
         try req.makeCurveClient(serverKey: server.publicKey, keys: stranger)
