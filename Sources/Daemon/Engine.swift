@@ -158,11 +158,11 @@ final class Engine: @unchecked Sendable {
         // The socket file is created 0600 (umask during bind, no window in which another
         // user could connect) and chmod'ed again in case the path existed.
         let oldMask = umask(0o077)
-        defer { umask(oldMask) }
-        try attach(control, controlText, role: "control") { s throws(ZMQError) in
-            try s.setSendTimeout(1000)
+        let attached = Result { () throws(StartupError) in
+            try attach(control, controlText, role: "control") { s throws(ZMQError) in try s.setSendTimeout(1000) }
         }
         umask(oldMask)
+        try attached.get()
         if let path = try? Endpoint(parsing: controlText, defaultMode: .bind).ipcPath {
             chmod(path, 0o600)
             let dir = (path as NSString).deletingLastPathComponent

@@ -6,9 +6,8 @@ struct BodyTemplates {
     let runTag: UInt8
     private var preds: [[UInt8]]
     private var labelBodies: [[UInt8]]
-    private let labelsOf: [UInt8]
-    private let predIdOffset: Int
-    private let labelIdOffset: Int
+    /// Both bodies start with {"id":"<tag>: the 10 id digits follow at byte 8.
+    private static let idOffset = 7
 
     init(classifiers: Int, runTag: UInt8) {
         self.runTag = runTag
@@ -18,9 +17,7 @@ struct BodyTemplates {
             return Double(state >> 11) / Double(1 << 53)
         }
         let head = "{\"id\":\"" + String(UnicodeScalar(runTag)) + "0000000000\""
-        predIdOffset = 7
-        labelIdOffset = 7
-        var preds: [[UInt8]] = [], labelBodies: [[UInt8]] = [], labelsOf: [UInt8] = []
+        var preds: [[UInt8]] = [], labelBodies: [[UInt8]] = []
         for _ in 0..<Self.variants {
             let y: UInt8 = uniform() < 0.1 ? 1 : 0
             var text = head + ",\"preds\":{"
@@ -35,11 +32,9 @@ struct BodyTemplates {
             text += "}}"
             preds.append(Array(text.utf8))
             labelBodies.append(Array((head + ",\"label\":\(y)}").utf8))
-            labelsOf.append(y)
         }
         self.preds = preds
         self.labelBodies = labelBodies
-        self.labelsOf = labelsOf
     }
 
     private static func patch(_ bytes: inout [UInt8], at offset: Int, _ id: Int) {
@@ -53,14 +48,14 @@ struct BodyTemplates {
     /// Calls `body` with the pred of instance `i`.
     mutating func pred<R>(_ i: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
         let v = i % Self.variants
-        Self.patch(&preds[v], at: predIdOffset, i)
+        Self.patch(&preds[v], at: Self.idOffset, i)
         return preds[v].withUnsafeBytes(body)
     }
 
     /// Calls `body` with the label of instance `i`.
     mutating func label<R>(_ i: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
         let v = i % Self.variants
-        Self.patch(&labelBodies[v], at: labelIdOffset, i)
+        Self.patch(&labelBodies[v], at: Self.idOffset, i)
         return labelBodies[v].withUnsafeBytes(body)
     }
 

@@ -53,7 +53,7 @@ struct Load: ParsableCommand {
         try sub.attach(try Endpoint(parsing: output, defaultMode: .connect))
 
         var bodies = BodyTemplates(classifiers: classifiers, runTag: tag.utf8.first!)
-        try warmUp(pub: pub, sub: sub, bodies: &bodies)
+        try warmUp(pub: pub, sub: sub)
 
         var sendAt = [UInt64](repeating: 0, count: count)
         var latencies = [UInt64]()
@@ -143,7 +143,7 @@ struct Load: ParsableCommand {
     }
 
     /// Sends probes until an answer arrives (PUB/SUB joins late), then drains.
-    private func warmUp(pub: ZMQSocket, sub: ZMQSocket, bodies: inout BodyTemplates) throws {
+    private func warmUp(pub: ZMQSocket, sub: ZMQSocket) throws {
         try sub.setReceiveTimeout(100)
         for k in 0..<200 {
             try pub.send(strings: ["pred", #"{"id":"warm\#(k)","preds":{"c0":0.5}}"#])

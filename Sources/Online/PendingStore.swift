@@ -35,6 +35,7 @@ public struct PendingStore: Sendable {
     /// score and average, two per row.
     private var scores: [Float] = []
     private var seqs: [UInt32] = []
+    /// Entries per row; `freeRow` marks a row on the free list.
     private var counts: [UInt16] = []
     /// `inlineEntries` per row.
     private var classifiers: [UInt16] = []
@@ -163,10 +164,14 @@ public struct PendingStore: Sendable {
 
     // MARK: Rows
 
-    /// The row an order entry points to, if that row still holds the same instance.
+    /// A row's count while it is on the free list (instances have at most 4096 entries).
+    private static let freeRow = UInt16.max
+
+    /// The row an order entry points to, if that row still holds the same instance: a
+    /// taken or evicted row is marked free, and a reused one has a new sequence number.
     private func live(_ o: UInt64) -> Int? {
         let row = Int(o >> 32), seq = UInt32(truncatingIfNeeded: o)
-        guard row < seqs.count, seqs[row] == seq, index[ids[row]] == Int32(row) else { return nil }
+        guard row < seqs.count, seqs[row] == seq, counts[row] != Self.freeRow else { return nil }
         return row
     }
 
@@ -184,7 +189,7 @@ public struct PendingStore: Sendable {
     }
 
     private mutating func write(_ row: Int, entries: [Entry]) {
-        counts[row] = UInt16(clamping: entries.count)
+        counts[row] = UInt16(clamping: min(entries.count, Int(Self.freeRow) - 1))
         if entries.count > inlineEntries {
             overflow[Int32(row)] = entries.withUnsafeBufferPointer { [Entry]($0) }   // exact size, not the caller's buffer
             return
@@ -199,7 +204,7 @@ public struct PendingStore: Sendable {
 
     /// Frees a row whose id is already out of the index.
     private mutating func release(_ row: Int) {
-        counts[row] = 0
+        counts[row] = Self.freeRow
         if !overflow.isEmpty { overflow.removeValue(forKey: Int32(row)) }
         ids[row] = ""
         free.append(Int32(row))
