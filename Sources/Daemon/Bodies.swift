@@ -28,12 +28,32 @@ struct HealthBody: Encodable {
     var alerts_firing: [String]
     var fallback_active: Bool
     var accounting: Accounting
+    /// Scale-out roles only.
+    var cluster: Cluster?
+
+    /// The process's place in a learner/scorer deployment.
+    struct Cluster: Encodable {
+        var role: String
+        var lineage: String?
+        /// Scorer: model states applied, versions never received, snapshot requests sent.
+        var states_applied: UInt64?
+        var versions_missed: Int64?
+        var snapshot_requests: Int?
+        /// Scorer: labels forwarded to the learner; instances or labels dropped on the way.
+        var labels_forwarded: UInt64?
+        var forward_dropped: UInt64?
+        /// Learner: model states published and snapshots served.
+        var states_published: UInt64?
+        var snapshots_served: UInt64?
+    }
 
     /// Where every received message went; `received` is the sum of the other four.
     struct Accounting: Encodable {
         var received: UInt64
         var preds: UInt64
         var labels_learnt: UInt64
+        /// Scorer: labels passed on to the learner.
+        var labels_forwarded: UInt64
         var labels_unmatched: UInt64
         var rejected: UInt64
         var balanced: Bool
@@ -75,6 +95,7 @@ struct ConfigSummary: Encodable {
     var join_window_ms: Int
     var classifiers: [String]
     var version: String
+    var role: String
 }
 
 /// The reply to `{"cmd": "status"}`: `ok`, the health body's fields, and `config`.

@@ -42,8 +42,8 @@ struct CFEnsembledCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
-    @Option(name: .long, help: "Process role: all (learner and scorer in one process).")
-    var role: String = "all"
+    @Option(name: .long, help: "all (default), learner or scorer: see README \"Scale-out\" (same as cluster.role).")
+    var role: String?
 
     @Option(name: .customLong("check-config"), help: "Validate FILE, print the effective configuration and exit.")
     var checkConfig: String?
@@ -56,15 +56,13 @@ struct CFEnsembledCommand: AsyncParsableCommand {
         if let control { flags.append(("control.endpoint", control)) }
         if let stateDir { flags.append(("state.dir", stateDir)) }
         if let logLevel { flags.append(("log.level", logLevel)) }
+        if let role { flags.append(("cluster.role", role)) }
 
         var loader = ConfigLoader(file: checkConfig ?? config, environment: ProcessInfo.processInfo.environment,
                                   sets: sets, flags: flags)
         let effective: DaemonConfiguration
         do {
             effective = try loader.load()
-            guard role == "all" else {
-                throw ConfigError("--role \(role): only 'all' is available in this version (learner/scorer roles are not built yet)")
-            }
         } catch {
             Self.fail("\(error)", code: 78)
         }

@@ -221,6 +221,13 @@ enum ConfigSchema {
         .string("security.curve_secret_key_file", \.curveSecretKeyFile),
         .string("security.allowed_clients", \.allowedClients),
         .string("security.server_public_key_file", \.serverPublicKeyFile),
+        .choice("cluster.role", \.role),
+        .string("cluster.model_endpoint", \.modelEndpoint),
+        .string("cluster.snapshot_endpoint", \.snapshotEndpoint),
+        .string("cluster.forward_endpoint", \.forwardEndpoint),
+        .double("cluster.heartbeat_interval_s", \.heartbeatIntervalSeconds),
+        .double("cluster.snapshot_wait_s", \.snapshotWaitSeconds),
+        .int("cluster.forward_sndhwm", \.forwardSendHWM),
     ]
 
     static let byName: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: keys.map { ($0.name, $0) })

@@ -22,10 +22,15 @@ struct Counters: Codable, Equatable, Sendable {
     /// Valid `label` messages learnt from (matched to a pending instance, or carrying preds).
     var labelMessages: UInt64 = 0
 
+    /// Scorer: valid labels passed on to the learner (which matches and learns them).
+    var labelsForwarded: UInt64 = 0
+    /// Scorer: scored instances or labels not passed on because the learner's queue was full.
+    var forwardDropped: UInt64 = 0
+
     var rejectedTotal: UInt64 { rejected.values.reduce(0, +) }
 
     /// Every received message is in exactly one bucket.
-    var balanced: Bool { received == predMessages + labelMessages + unmatchedLabels + rejectedTotal }
+    var balanced: Bool { received == predMessages + labelMessages + labelsForwarded + unmatchedLabels + rejectedTotal }
 
     init() {}
 
@@ -43,5 +48,7 @@ struct Counters: Codable, Equatable, Sendable {
         updates = try get(.updates)
         predMessages = try get(.predMessages)
         labelMessages = try get(.labelMessages)
+        labelsForwarded = try get(.labelsForwarded)
+        forwardDropped = try get(.forwardDropped)
     }
 }

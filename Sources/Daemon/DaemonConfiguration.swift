@@ -55,6 +55,24 @@ struct DaemonConfiguration: Sendable, Equatable {
     /// The public key of the server at endpoints the daemon connects to ('>').
     var serverPublicKeyFile = ""
 
+    /// Which part of the pipeline this process runs (README "Scale-out").
+    var role = Role.all
+    /// Learner: PUB of versioned model states; scorer: SUB to it.
+    var modelEndpoint = "tcp://127.0.0.1:5557"
+    /// Learner: ROUTER answering snapshot requests; scorer: DEALER asking it.
+    var snapshotEndpoint = "tcp://127.0.0.1:5558"
+    /// Learner: PULL of scored instances and labels; scorer: PUSH to it.
+    var forwardEndpoint = "tcp://127.0.0.1:5559"
+    /// How often the learner announces its model version (scorers detect gaps by it).
+    var heartbeatIntervalSeconds = 1.0
+    /// How long a starting scorer waits for the learner's model before scoring with a fresh one.
+    var snapshotWaitSeconds = 5.0
+    /// Scorer: messages queued towards the learner before forwarding drops (0: no limit).
+    var forwardSendHWM = 1_000_000
+
+    /// Endpoints of the `cluster` keys as this role attaches them: the learner binds, a scorer connects.
+    var clusterEndpointMode: Endpoint.Mode { role == .scorer ? .connect : .bind }
+
     var curveEnabled: Bool { !curveSecretKeyFile.isEmpty }
 
     var metricsEnabled: Bool { !metricsListen.isEmpty && metricsListen != "off" }
@@ -100,14 +118,34 @@ struct DaemonConfiguration: Sendable, Equatable {
         for e in inputEndpoints { try checkEndpoint(e, key: "input.endpoints") }
         try checkEndpoint(outputEndpoint, key: "output.endpoint")
         try checkEndpoint(resolvedControlEndpoint, key: "control.endpoint")
+        if !(heartbeatIntervalSeconds > 0) { throw ConfigError("cluster.heartbeat_interval_s must be > 0") }
+        if !(snapshotWaitSeconds >= 0) { throw ConfigError("cluster.snapshot_wait_s must be >= 0") }
+        if forwardSendHWM < 0 { throw ConfigError("cluster.forward_sndhwm must be >= 0 (0: no limit)") }
+        if role != .all {
+            for (key, e) in clusterEndpoints {
+                do { _ = try Endpoint(parsing: e, defaultMode: clusterEndpointMode) } catch { throw ConfigError("\(key): \(error)") }
+            }
+        }
+        if role == .scorer && joinWindowMs > 0 {
+            throw ConfigError("input.join_window_ms: joining partial preds is not available with --role scorer (route all of an instance's preds to one process, or join upstream)")
+        }
         try checkSecurity()
+    }
+
+    /// The `cluster` endpoints by key.
+    var clusterEndpoints: [(String, String)] {
+        [("cluster.model_endpoint", modelEndpoint), ("cluster.snapshot_endpoint", snapshotEndpoint),
+         ("cluster.forward_endpoint", forwardEndpoint)]
     }
 
     /// CURVE needs an allow-list (encryption without authentication would admit anyone),
     /// a server key wherever the daemon connects, and guards a TCP control socket.
     private func checkSecurity() throws(ConfigError) {
         let all = inputEndpoints + [outputEndpoint, resolvedControlEndpoint]
-        let endpoints = all.compactMap { try? Endpoint(parsing: $0, defaultMode: .bind) }
+        var endpoints = all.compactMap { try? Endpoint(parsing: $0, defaultMode: .bind) }
+        if role != .all {
+            endpoints += clusterEndpoints.compactMap { try? Endpoint(parsing: $0.1, defaultMode: clusterEndpointMode) }
+        }
         if !curveEnabled {
             if !allowedClients.isEmpty || !serverPublicKeyFile.isEmpty {
                 throw ConfigError("security.allowed_clients and security.server_public_key_file need security.curve_secret_key_file")
@@ -136,6 +174,16 @@ struct DaemonConfiguration: Sendable, Equatable {
 }
 
 import Transport
+
+/// The part of the pipeline one process runs.
+enum Role: String, Sendable, CaseIterable {
+    /// Learner and scorer in one process.
+    case all
+    /// Learns from labels joined to forwarded instances; publishes model states.
+    case learner
+    /// Scores preds with the learner's model; forwards instances and labels to it.
+    case scorer
+}
 
 /// A configuration problem, phrased for one line on stderr.
 struct ConfigError: Error, CustomStringConvertible {

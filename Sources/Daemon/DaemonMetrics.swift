@@ -20,6 +20,17 @@ final class DaemonMetrics: @unchecked Sendable {
     /// CURVE handshakes the ZAP handler admitted or refused (incremented on its thread).
     let authAdmitted = Counter(label: "cfensembled_curve_handshakes_total", dimensions: [("result", "admitted")])
     let authRefused = Counter(label: "cfensembled_curve_handshakes_total", dimensions: [("result", "refused")])
+    /// Scale-out: model states the learner published / served on request, and applied by a scorer.
+    let modelStatesPublished = Counter(label: "cfensembled_model_states_total", dimensions: [("event", "published")])
+    let modelSnapshotsServed = Counter(label: "cfensembled_model_states_total", dimensions: [("event", "snapshot_served")])
+    let modelStatesApplied = Counter(label: "cfensembled_model_states_total", dimensions: [("event", "applied")])
+    let modelSnapshotRequests = Counter(label: "cfensembled_model_states_total", dimensions: [("event", "snapshot_requested")])
+    /// Versions a scorer never received (repaired by the next state it did receive).
+    let modelVersionsMissed = Counter(label: "cfensembled_model_versions_missed_total")
+    /// Scorer: instances and labels sent to the learner, and those dropped (learner down past forward_sndhwm).
+    let forwardedScored = Counter(label: "cfensembled_forwarded_total", dimensions: [("kind", "scored")])
+    let forwardedLabel = Counter(label: "cfensembled_forwarded_total", dimensions: [("kind", "label")])
+    let forwardDropped = Counter(label: "cfensembled_forward_dropped_total")
     let scoringDuration = Timer(label: "cfensembled_scoring_duration_seconds")
     let updateDuration = Timer(label: "cfensembled_model_update_duration_seconds")
     let pending = Gauge(label: "cfensembled_pending_instances")

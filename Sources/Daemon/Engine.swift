@@ -66,6 +66,27 @@ final class Engine: @unchecked Sendable {
     private var nextWatchdog = Double.infinity
 
     private var nextHealth = 0.0
+    // Scale-out (README "Scale-out"). Learner: model PUB, snapshot ROUTER, forward PULL.
+    private let role: Role
+    private var modelOut: ZMQSocket?
+    private var snapshotServer: ZMQSocket?
+    private var forwardIn: ZMQSocket?
+    private var lease: VersionLease?
+    /// The encoded full state last published, served to snapshot requests.
+    private var lastState: [UInt8] = []
+    private var publishedFallback = "none"
+    private var nextHeartbeat = Double.infinity
+    private var statesPublished: UInt64 = 0
+    private var snapshotsServed: UInt64 = 0
+    // Scorer: model SUB, snapshot DEALER, forward PUSH.
+    private var modelIn: ZMQSocket?
+    private var snapshotClient: ZMQSocket?
+    private var forwardOut: ZMQSocket?
+    private var follower = ModelFollower()
+    /// The learner's last word on status and fallback (heartbeat or state).
+    private var remote: ModelState?
+    private var statesApplied: UInt64 = 0
+    private var trailer = [UInt8](repeating: 0, count: ScoredTrailer.size)
     private var lastHealthPublished = -1e9
     private var nextCheckpoint = Double.infinity
     private var nextExpiry = 0.0
@@ -77,6 +98,7 @@ final class Engine: @unchecked Sendable {
     init(config: DaemonConfiguration, logger: Logger) throws(StartupError) {
         self.config = config
         self.logger = logger
+        role = config.role
         checkpoints = CheckpointStore(directory: config.stateDir, generations: config.checkpointGenerations)
         do { try checkpoints.prepare() } catch { throw StartupError(error.description) }
 
@@ -84,7 +106,8 @@ final class Engine: @unchecked Sendable {
         // none is intact, refuse to start rather than silently start from nothing.
         var restored: Checkpoint?
         do {
-            if let found = try checkpoints.readNewestGood() {
+            // A scorer keeps no state: its model comes from the learner.
+            if role != .scorer, let found = try checkpoints.readNewestGood() {
                 restored = found.checkpoint
                 for why in found.rejected {
                     logger.error("skipped a damaged checkpoint generation", metadata: ["reason": "\(why)"])
@@ -96,7 +119,7 @@ final class Engine: @unchecked Sendable {
         } catch {
             throw StartupError("\(error.description); move the files aside to start from a fresh model")
         }
-        pending = PendingStore(capacity: config.maxPending, ttl: config.pendingTTLSeconds)
+        pending = PendingStore(capacity: role == .scorer ? 1 : config.maxPending, ttl: config.pendingTTLSeconds)
         joins = JoinBuffer(windowMs: config.joinWindowMs, capacity: config.maxJoining)
         quality = RollingQuality(window: config.healthWindow)
         if let cp = restored {
@@ -117,10 +140,28 @@ final class Engine: @unchecked Sendable {
         } else {
             model = CFEnsemble(config: config.model)
         }
+        if role == .learner {
+            var lease = try VersionLease(directory: config.stateDir)
+            if restored == nil {
+                do { try lease.startLineage() } catch { throw StartupError("\(error)") }
+            } else {
+                let resume = lease.resumeVersion(after: model.version)
+                if resume > model.version {
+                    // Versions up to the reservation may have been published before a crash.
+                    logger.warning("continuing model versions after the reserved ones (the learner did not stop cleanly)",
+                                   metadata: ["checkpoint_version": "\(model.version)", "model_version": "\(resume)"])
+                    do { model = try CFEnsemble(config: config.model, restoring: model.snapshot(), version: resume) } catch {
+                        throw StartupError("cannot restore \(checkpoints.path): \(error.description)")
+                    }
+                }
+            }
+            self.lease = lease
+        }
 
         monitor = HealthMonitor(config: config.health)
         decoder = MessageDecoder(limits: InputLimits(maxIdBytes: 256, maxPreds: config.model.maxClassifiers, maxDepth: 16))
-        frames = MultipartMessage(capacities: [64, config.maxMessageBytes])
+        // The third buffer holds a scorer's `scored` trailer (learner's forward input).
+        frames = MultipartMessage(capacities: [64, config.maxMessageBytes, ScoredTrailer.size + 8])
         entries.reserveCapacity(config.model.maxClassifiers)
         errorBucket = TokenBucket(rate: config.errorRatePerSecond, burst: max(1, config.errorRatePerSecond), now: Clock.monotonic())
 
@@ -135,6 +176,7 @@ final class Engine: @unchecked Sendable {
         try attach(output, config.outputEndpoint, role: "output") { s throws(ZMQError) in
             try s.setSendHighWaterMark(Int32(clamping: config.outputSendHWM))
         }
+        if role != .all { try attachCluster() }
         for text in config.inputEndpoints {
             let socket: ZMQSocket
             do { socket = try ZMQSocket(context: context, kind: config.inputType == .sub ? .sub : .pull) } catch {
@@ -239,6 +281,43 @@ final class Engine: @unchecked Sendable {
         logger.info("CURVE on", metadata: ["public_key": "\(curveKeys!.publicKey)", "allowed_clients": "\(allow.count)"])
     }
 
+    /// The learner binds (by default) a PUB for model states, a ROUTER for snapshot
+    /// requests and a PULL for forwarded instances; a scorer connects the peers.
+    private func attachCluster() throws(StartupError) {
+        let mode = config.clusterEndpointMode
+        func endpoint(_ text: String) -> String {
+            // A bare endpoint takes the role's default: the learner binds, a scorer connects.
+            text.hasPrefix("@") || text.hasPrefix(">") ? text : (mode == .bind ? "@" : ">") + text
+        }
+        func socket(_ kind: ZMQSocket.Kind) throws(StartupError) -> ZMQSocket {
+            do { return try ZMQSocket(context: context, kind: kind) } catch { throw StartupError("libzmq: \(error)") }
+        }
+        let maxBytes = Int64(config.maxMessageBytes) * 16
+        if role == .learner {
+            let pub = try socket(.pub), router = try socket(.router), pull = try socket(.pull)
+            try attach(pub, endpoint(config.modelEndpoint), role: "model") { s throws(ZMQError) in try s.setSendHighWaterMark(10_000) }
+            try attach(router, endpoint(config.snapshotEndpoint), role: "snapshot") { s throws(ZMQError) in try s.setSendHighWaterMark(10_000) }
+            try attach(pull, endpoint(config.forwardEndpoint), role: "forward") { s throws(ZMQError) in
+                try s.setReceiveHighWaterMark(Int32(clamping: config.inputReceiveHWM))
+                try s.setMaxMessageSize(maxBytes)
+            }
+            modelOut = pub; snapshotServer = router; forwardIn = pull
+        } else {
+            let sub = try socket(.sub), dealer = try socket(.dealer), push = try socket(.push)
+            try attach(sub, endpoint(config.modelEndpoint), role: "model") { s throws(ZMQError) in
+                try s.subscribe("")
+                try s.setMaxMessageSize(64 << 20)
+            }
+            try attach(dealer, endpoint(config.snapshotEndpoint), role: "snapshot") { s throws(ZMQError) in
+                try s.setMaxMessageSize(64 << 20)
+            }
+            try attach(push, endpoint(config.forwardEndpoint), role: "forward") { s throws(ZMQError) in
+                try s.setSendHighWaterMark(Int32(clamping: config.forwardSendHWM))
+            }
+            modelIn = sub; snapshotClient = dealer; forwardOut = push
+        }
+    }
+
     // MARK: Loop
 
     /// Runs until `stop` is set, then finishes the batch, checkpoints and closes the sockets.
@@ -256,6 +335,14 @@ final class Engine: @unchecked Sendable {
         var poller = ZMQPoller()
         for s in inputs { poller.add(s) }
         let controlIndex = poller.add(control)
+        let clusterSockets = [forwardIn, snapshotServer, modelIn, snapshotClient].compactMap { $0 }
+        let clusterBase = inputs.count + 1
+        for s in clusterSockets { poller.add(s) }
+        if role == .scorer { awaitFirstModel(stop: stop) }
+        if role == .learner {
+            publishModelState()
+            nextHeartbeat = Clock.monotonic() + config.heartbeatIntervalSeconds
+        }
         let start = Clock.monotonic()
         nextHealth = start + config.healthIntervalSeconds
         if config.checkpointIntervalSeconds > 0 { nextCheckpoint = start + config.checkpointIntervalSeconds }
@@ -274,7 +361,7 @@ final class Engine: @unchecked Sendable {
                 apply(reload)
             }
             let now = Clock.monotonic()
-            var wake = min(now + 0.1, nextHealth, nextCheckpoint, nextExpiry, nextWatchdog)
+            var wake = min(now + 0.1, nextHealth, nextCheckpoint, nextExpiry, nextWatchdog, nextHeartbeat)
             if let j = joins.nextDeadline() { wake = min(wake, j) }
             if !batch.isEmpty && config.maxBatchDelaySeconds > 0 { wake = min(wake, batchStarted + config.maxBatchDelaySeconds) }
             let timeout = max(0, Int(((wake - now) * 1000).rounded(.up)))
@@ -288,6 +375,9 @@ final class Engine: @unchecked Sendable {
                 drain(socket)
             }
             if poller.isReadable(controlIndex) { serveControl() }
+            for (k, socket) in clusterSockets.enumerated() where poller.isReadable(clusterBase + k) {
+                serveCluster(socket)
+            }
             timers()
         }
         return shutdown()
@@ -386,8 +476,25 @@ final class Engine: @unchecked Sendable {
     private static let unregistered = Int(UInt16.max)
 
     private func handlePred() {
+        if role == .learner && message.label == nil {
+            reject(DecodeError("pred sent to a learner (--role learner): send preds to the scorers, which forward them here",
+                               kind: "role", topic: "pred", id: message.id))
+            return
+        }
         guard resolveEntries() else { return }
         counters.predMessages &+= 1
+        if role == .learner, let label = message.label {
+            // Replayed history sent straight to the learner: learnt at once, nothing published.
+            let s = model.score(entries)
+            quality.record(score: s.score, baseline: s.average, label: label)
+            learn(entries, label: label)
+            return
+        }
+        if role == .scorer {
+            let scored = scoreAndPublish(id: message.id, entries: entries, ts: message.ts, label: message.label)
+            forwardScored(scored)
+            return
+        }
         let now = Clock.monotonic()
         if joins.isEnabled && (joins.contains(message.id) || entries.count < model.classifierCount) {
             let joined = joins.add(id: message.id, entries: entries, ts: message.ts, label: message.label, now: now)
@@ -403,16 +510,28 @@ final class Engine: @unchecked Sendable {
         scoreAndPublish(id: message.id, entries: entries, ts: message.ts, label: message.label)
     }
 
-    private func scoreAndPublish(id: String, entries: [Entry], ts: Double?, label: Int8?) {
-        let scored = model.score(entries)
+    /// What is published instead of the live model's score, if anything: decided by the
+    /// health monitor here, or by the learner for a scorer.
+    private var activeFallback: DaemonConfiguration.Fallback? {
+        if role == .scorer {
+            guard let r = remote, r.fallback != "none" else { return nil }
+            return DaemonConfiguration.Fallback(rawValue: r.fallback) ?? .average
+        }
+        return monitor.criticalFiring && config.fallback != .none ? config.fallback : nil
+    }
+
+    @discardableResult
+    private func scoreAndPublish(id: String, entries: [Entry], ts: Double?, label: Int8?) -> ScoredInstance {
+        // A scorer's model is the learner's: it learns nothing locally.
+        let scored = model.score(entries, learnUnlabelled: role == .all)
         let wall = Clock.wall()
         recordScore(scored.score)
         var published = scored.score
         var fallback = false
-        if monitor.criticalFiring && config.fallback != .none {
+        if let mode = activeFallback {
             fallback = true
-            if config.fallback == .last_healthy, let healthy = fallbackModel {
-                published = healthy.score(entries).score
+            if mode == .last_healthy, let healthy = fallbackModel {
+                published = healthy.score(entries, learnUnlabelled: role == .all).score
             } else {
                 published = scored.average
             }
@@ -423,7 +542,10 @@ final class Engine: @unchecked Sendable {
         counters.scored &+= 1
         if fallback { metrics.scoredFallback.increment() } else { metrics.scored.increment() }
         metrics.publishedScore.increment()
-        if let label {
+        if role == .scorer {
+            // The learner keeps the pending instance and learns (see forwardScored).
+            return scored
+        } else if let label {
             // Replayed history: learnt from at once, never pending.
             quality.record(score: scored.score, baseline: scored.average, label: label)
             learn(entries, label: label)
@@ -432,10 +554,15 @@ final class Engine: @unchecked Sendable {
             // buffer except for instances with more entries than fit inline).
             pending.insert(id: id, PendingInstance(entries: entries, arrival: wall, score: scored.score, average: scored.average))
         }
+        return scored
     }
 
     private func handleLabel() {
         guard let label = message.label else { return }
+        if role == .scorer {
+            forwardLabel()
+            return
+        }
         if joins.contains(message.id), let j = joins.take(message.id) {
             scoreAndPublish(id: message.id, entries: j.entries, ts: j.ts, label: j.label)
         }
@@ -484,9 +611,299 @@ final class Engine: @unchecked Sendable {
         }
         metrics.updateDuration.recordNanoseconds(Int64((Clock.monotonic() - t0) * 1e9))
         checkHealth(afterUpdate: true)
+        if role == .learner { publishModelState() }
         refreshMetrics()
         // After each update, rate-limited to one health message per second.
         if Clock.monotonic() - lastHealthPublished >= 1 { publishHealth() }
+    }
+
+    // MARK: Scale-out
+
+    /// Scorer: passes the instance on to the learner, which keeps it pending and learns
+    /// from it when its label arrives. The body goes as received; the trailer adds what
+    /// was computed here.
+    private func forwardScored(_ scored: ScoredInstance) {
+        guard let out = forwardOut else { return }
+        ScoredTrailer.write(score: scored.score, average: scored.average, arrival: Clock.wall(), into: &trailer)
+        let sent = forward(out, topic: ScoredTrailer.topic, last: false) && (try? trailer.withUnsafeBytes { try out.send($0) }) == true
+        if sent {
+            metrics.forwardedScored.increment()
+        } else {
+            forwardDropped(kind: "scored instance")
+        }
+    }
+
+    /// Scorer: a label goes to the learner, which holds its instance.
+    private func forwardLabel() {
+        guard let out = forwardOut else { return }
+        if forward(out, topic: "label", last: true) {
+            counters.labelsForwarded &+= 1
+            metrics.forwardedLabel.increment()
+        } else {
+            forwardDropped(kind: "label")
+            reject(DecodeError("label not passed on: the learner's queue is full (cluster.forward_sndhwm); is the learner running?",
+                               kind: "forward", topic: "label", id: message.id))
+        }
+    }
+
+    /// Sends the topic and the received body frame; false when the queue is full. Once the
+    /// first frame is accepted the rest of the message is too (ZeroMQ multipart is atomic).
+    private func forward(_ out: ZMQSocket, topic: StaticString, last: Bool) -> Bool {
+        do {
+            let first = topic.withUTF8Buffer { t in
+                Result { () throws(ZMQError) -> Bool in try out.send(UnsafeRawBufferPointer(t), more: true, dontWait: true) }
+            }
+            guard try first.get() else { return false }
+            _ = try frames.withFrame(1) { body in try out.send(body, more: !last) }
+            return true
+        } catch {
+            logger.error("forward to the learner failed: \(error)")
+            return false
+        }
+    }
+
+    private func forwardDropped(kind: String) {
+        counters.forwardDropped &+= 1
+        metrics.forwardDropped.increment()
+        let n = counters.forwardDropped
+        if n <= 10 || n % 10_000 == 0 {
+            logger.warning("\(kind) not forwarded to the learner: its queue is full (learner down or slow)",
+                           metadata: ["forward_dropped_total": "\(n)"])
+        }
+    }
+
+    private func serveCluster(_ socket: ZMQSocket) {
+        if socket === forwardIn {
+            drainForward(socket)
+        } else if socket === snapshotServer {
+            serveSnapshots()
+        } else {
+            drainModel(socket)
+        }
+    }
+
+    /// Learner: scored instances and labels from the scorers.
+    private func drainForward(_ socket: ZMQSocket) {
+        for _ in 0..<4096 {
+            do {
+                guard try socket.receive(into: &frames, dontWait: true) else { return }
+            } catch {
+                logger.error("receive failed: \(error)")
+                return
+            }
+            counters.received &+= 1
+            messageStarted = Clock.nanoseconds()
+            if frames.frameCount == 3, !frames.isTruncated(0), frames.withFrame(0, { $0.elementsEqual("scored".utf8) }) {
+                handleScored()
+            } else {
+                handleFrames()
+            }
+        }
+    }
+
+    /// Learner: an instance a scorer scored. Kept pending (or learnt at once if it carries
+    /// its label), and learnt from unlabelled as if scored here.
+    private func handleScored() {
+        metrics.receivedPred.increment()
+        guard !frames.isTruncated(1), !frames.isTruncated(2), let t = frames.withFrame(2, { ScoredTrailer.read($0) }) else {
+            reject(DecodeError("scored: malformed message from a scorer (expected topic, pred body, 24-byte trailer)",
+                               kind: "frames", topic: "scored"))
+            return
+        }
+        do {
+            try frames.withFrame(1) { body in try decoder.decode(topic: .pred, body: body, into: &message) }
+        } catch let error as DecodeError {
+            reject(error)
+            return
+        } catch {
+            reject(DecodeError("\(error)", kind: "json", topic: "scored"))
+            return
+        }
+        guard resolveEntries() else { return }
+        counters.predMessages &+= 1
+        model.observe(entries)
+        recordScore(t.score)
+        if let label = message.label {
+            quality.record(score: t.score, baseline: t.average, label: label)
+            learn(entries, label: label)
+        } else {
+            pending.insert(id: message.id, PendingInstance(entries: entries, arrival: t.arrival, score: t.score, average: t.average))
+        }
+    }
+
+    /// Learner: the full state now, or a heartbeat (no model).
+    private func currentState(full: Bool) -> ModelState {
+        let fallback = activeFallback?.rawValue ?? "none"
+        return ModelState(
+            lineage: lease?.lineage ?? "", version: model.version, status: monitor.status, fallback: fallback,
+            ts: Clock.wall(), model: full ? model.scoringSnapshot() : nil,
+            healthy: full && fallback == "last_healthy" ? fallbackModel?.scoringSnapshot() : nil)
+    }
+
+    /// Learner: publishes the whole scoring model (after every update, rollback or change
+    /// of fallback) and keeps it for snapshot requests.
+    private func publishModelState() {
+        guard let out = modelOut else { return }
+        do { try lease?.cover(model.version) } catch {
+            logger.critical("cannot reserve model versions (\(error)); after a crash versions could repeat")
+        }
+        let state = currentState(full: true)
+        lastState = state.encoded()
+        publishedFallback = state.fallback
+        do { _ = try out.send(frames: [Array(ModelState.topicModel.utf8), lastState], dontWait: true) } catch {
+            logger.error("model state not published: \(error)")
+        }
+        statesPublished &+= 1
+        metrics.modelStatesPublished.increment()
+    }
+
+    private func heartbeat() {
+        guard let out = modelOut else { return }
+        _ = try? out.send(frames: [Array(ModelState.topicHeartbeat.utf8), currentState(full: false).encoded()], dontWait: true)
+    }
+
+    /// Learner: answers each `snapshot` request with the last published state.
+    private func serveSnapshots() {
+        guard let router = snapshotServer else { return }
+        for _ in 0..<1000 {
+            guard let request = try? router.receiveFrames(dontWait: true) else { return }
+            guard request.count == 2, request[1].elementsEqual(ModelState.snapshotRequest.utf8) else {
+                logger.warning("ignored a malformed snapshot request", metadata: ["frames": "\(request.count)"])
+                continue
+            }
+            _ = try? router.send(frames: [request[0], Array(ModelState.topicModel.utf8), lastState], dontWait: true)
+            snapshotsServed &+= 1
+            metrics.modelSnapshotsServed.increment()
+        }
+    }
+
+    /// Scorer: model states (PUB updates, snapshot replies) and heartbeats.
+    private func drainModel(_ socket: ZMQSocket) {
+        for _ in 0..<1000 {
+            let received: [[UInt8]]?
+            do { received = try socket.receiveFrames(dontWait: true) } catch {
+                logger.error("model receive failed: \(error)")
+                return
+            }
+            guard let f = received else { return }
+            guard f.count == 2, let state = try? ModelState.decode(f[1]) else {
+                logger.error("ignored a malformed model message from the learner", metadata: ["frames": "\(f.count)"])
+                continue
+            }
+            if f[0].elementsEqual(ModelState.topicModel.utf8) {
+                apply(state)
+            } else if f[0].elementsEqual(ModelState.topicHeartbeat.utf8) {
+                heard(state)
+            }
+        }
+    }
+
+    private func apply(_ state: ModelState) {
+        guard let snapshot = state.model else { return }
+        let missedBefore = follower.missedVersions, lineageBefore = follower.lineage
+        switch follower.offer(lineage: state.lineage, version: state.version) {
+        case .ignore:
+            return
+        case .same:
+            // Same model: only the learner's status or fallback may have changed.
+            remote = state.heartbeat
+            if state.fallback == "last_healthy", fallbackModel == nil, let h = state.healthy {
+                fallbackModel = try? CFEnsemble(config: config.model, restoring: h)
+            }
+            return
+        case .apply:
+            break
+        }
+        do {
+            model = try CFEnsemble(config: config.model, restoring: snapshot)
+        } catch {
+            logger.error("cannot use the learner's model: \(error.description) (learner and scorers must share model.*)")
+            return
+        }
+        nameCache.removeAll()
+        fallbackModel = state.healthy.flatMap { try? CFEnsemble(config: config.model, restoring: $0) }
+        remote = state.heartbeat
+        statesApplied &+= 1
+        metrics.modelStatesApplied.increment()
+        metrics.modelVersion.record(Double(model.version))
+        let missed = follower.missedVersions - missedBefore
+        if missed > 0 {
+            metrics.modelVersionsMissed.increment(by: missed)
+            logger.info("model versions missed, repaired by a newer state", metadata: ["missed": "\(missed)", "model_version": "\(model.version)"])
+        }
+        if let before = lineageBefore, before != state.lineage {
+            logger.warning("the learner started a new model lineage (fresh model); following it",
+                           metadata: ["lineage": "\(state.lineage)", "model_version": "\(state.version)"])
+        }
+        logger.debug("model state applied", metadata: ["model_version": "\(model.version)", "fallback": "\(state.fallback)"])
+    }
+
+    private func heard(_ heartbeat: ModelState) {
+        if follower.isBehind(lineage: heartbeat.lineage, version: heartbeat.version) {
+            requestSnapshot()
+        } else if heartbeat.version == follower.version {
+            remote = heartbeat
+            if heartbeat.fallback == "last_healthy" && fallbackModel == nil { requestSnapshot() }
+        }
+    }
+
+    /// Scorer: asks the learner for its current state (at most once per second).
+    private func requestSnapshot() {
+        guard let client = snapshotClient,
+              follower.shouldRequest(now: Clock.monotonic(), interval: min(1, config.heartbeatIntervalSeconds)) else { return }
+        _ = try? client.send(frames: [Array(ModelState.snapshotRequest.utf8)], dontWait: true)
+        metrics.modelSnapshotRequests.increment()
+    }
+
+    /// Scorer: before reading preds, waits up to `cluster.snapshot_wait_s` for the
+    /// learner's model, so a scorer that joins late scores with the current model at once.
+    private func awaitFirstModel(stop: StopFlag) {
+        guard let sub = modelIn, let client = snapshotClient else { return }
+        let t0 = Clock.monotonic()
+        var poller = ZMQPoller()
+        poller.add(sub)
+        poller.add(client)
+        while !follower.hasModel && !stop.isSet && Clock.monotonic() - t0 < config.snapshotWaitSeconds {
+            requestSnapshot()
+            _ = try? poller.poll(timeoutMs: 50)
+            if poller.isReadable(0) { drainModel(sub) }
+            if poller.isReadable(1) { drainModel(client) }
+        }
+        if follower.hasModel {
+            logger.info("model received from the learner", metadata: [
+                "model_version": "\(model.version)", "lineage": "\(follower.lineage ?? "-")",
+                "ms": "\(Int((Clock.monotonic() - t0) * 1000))"])
+        } else if !stop.isSet {
+            logger.warning("no model from the learner yet: scoring with a fresh model (the simple average) until it arrives",
+                           metadata: ["waited_s": "\(config.snapshotWaitSeconds)"])
+        }
+    }
+
+    private func clusterBody() -> HealthBody.Cluster? {
+        switch role {
+        case .all: return nil
+        case .learner:
+            return .init(role: "learner", lineage: lease?.lineage, states_published: statesPublished, snapshots_served: snapshotsServed)
+        case .scorer:
+            return .init(role: "scorer", lineage: follower.lineage, states_applied: statesApplied,
+                         versions_missed: follower.missedVersions, snapshot_requests: follower.requestsSent,
+                         labels_forwarded: counters.labelsForwarded, forward_dropped: counters.forwardDropped)
+        }
+    }
+
+    /// Scorer: stops reading, lets queued forwards reach the learner, closes. No state to save.
+    private func shutdownScorer() -> Bool {
+        notifier.notify("STOPPING=1\nSTATUS=passing queued instances to the learner")
+        for s in inputs { s.close() }
+        forwardOut?.close(linger: 5000)
+        for s in [modelIn, snapshotClient].compactMap({ $0 }) { s.close() }
+        control.close()
+        output.close()
+        while !zapDone.isSet { usleep(1000) }
+        if let path = try? Endpoint(parsing: config.resolvedControlEndpoint, defaultMode: .bind).ipcPath { unlink(path) }
+        logger.info("stopped", metadata: ["model_version": "\(model.version)", "scored": "\(counters.scored)",
+                                          "forward_dropped": "\(counters.forwardDropped)"])
+        return true
     }
 
     // MARK: Output
@@ -522,7 +939,8 @@ final class Engine: @unchecked Sendable {
         for (u, name) in names.enumerated() { weights[name] = model.aggregator.w[u] }
         let cw = model.classWeights
         return HealthBody(
-            ts: Clock.wall(), model_version: model.version, status: monitor.status, weights: weights,
+            ts: Clock.wall(), model_version: model.version,
+            status: role == .scorer ? (remote?.status ?? "waiting_for_model") : monitor.status, weights: weights,
             bias: model.aggregator.b,
             class_counts: .init(pos: cw.positives, neg: cw.negatives),
             class_weights: .init(pos: cw.weight(for: 1), neg: cw.weight(for: 0)),
@@ -532,10 +950,12 @@ final class Engine: @unchecked Sendable {
             evicted: pending.evicted, expired: pending.expired, errors_suppressed: counters.errorsSuppressed,
             pr_auc: quality.prAUC, baseline_pr_auc: quality.baselinePrAUC, quality_window: quality.count,
             alerts_firing: monitor.firing.map { f in f.classifier.map { "\(f.name.rawValue):\($0)" } ?? f.name.rawValue },
-            fallback_active: monitor.criticalFiring && config.fallback != .none,
+            fallback_active: activeFallback != nil,
             accounting: .init(received: counters.received, preds: counters.predMessages, labels_learnt: counters.labelMessages,
+                              labels_forwarded: counters.labelsForwarded,
                               labels_unmatched: counters.unmatchedLabels, rejected: counters.rejectedTotal,
-                              balanced: counters.balanced))
+                              balanced: counters.balanced),
+            cluster: clusterBody())
     }
 
     /// Runs the weight-health monitor, publishes every alert state change, and keeps the
@@ -604,6 +1024,18 @@ final class Engine: @unchecked Sendable {
             notifier.notify("WATCHDOG=1")
             nextWatchdog = now + interval
         }
+        if role == .scorer {
+            if now >= nextHealth {
+                refreshMetrics()
+                publishHealth()
+                nextHealth = now + config.healthIntervalSeconds
+            }
+            return
+        }
+        if role == .learner && now >= nextHeartbeat {
+            heartbeat()
+            nextHeartbeat = now + config.heartbeatIntervalSeconds
+        }
         while let due = joins.popDue(now: now) {
             scoreAndPublish(id: due.id, entries: due.joining.entries, ts: due.joining.ts, label: due.joining.label)
         }
@@ -617,6 +1049,8 @@ final class Engine: @unchecked Sendable {
         }
         if now >= nextHealth {
             checkHealth(afterUpdate: false)
+            // A fallback that starts or ends between updates reaches the scorers at once.
+            if role == .learner && (activeFallback?.rawValue ?? "none") != publishedFallback { publishModelState() }
             refreshMetrics()
             publishHealth()
             nextHealth = now + config.healthIntervalSeconds
@@ -693,6 +1127,9 @@ final class Engine: @unchecked Sendable {
             return fail("request is not a JSON object")
         }
         guard let cmd = object["cmd"] as? String else { return fail("missing \"cmd\" (status, checkpoint, rollback)") }
+        if role == .scorer && (cmd == "checkpoint" || cmd == "rollback") {
+            return fail("a scorer keeps no model state of its own (--role scorer): send '\(cmd)' to the learner")
+        }
         switch cmd {
         case "status":
             return JSON.encode(StatusReply(health: healthBody(), config: configSummary()))
@@ -711,6 +1148,7 @@ final class Engine: @unchecked Sendable {
                     "from_version": "\(model.version)", "healthy_version": "\(healthy.version)", "model_version": "\(restored.version)"])
                 model = restored
                 nameCache.removeAll()
+                if role == .learner { publishModelState() }
                 return JSON.encode(ControlReply(ok: true, model_version: model.version))
             } catch {
                 return fail("rollback failed: \(error.description)")
@@ -725,7 +1163,8 @@ final class Engine: @unchecked Sendable {
                       control: config.resolvedControlEndpoint, state_dir: config.stateDir,
                       latent_dim: config.model.latentDim, max_classifiers: config.model.maxClassifiers,
                       batch_size: config.batchSize, class_weights: config.model.classWeights,
-                      join_window_ms: config.joinWindowMs, classifiers: model.registry.names, version: cfensembledVersion)
+                      join_window_ms: config.joinWindowMs, classifiers: model.registry.names, version: cfensembledVersion,
+                      role: role.rawValue)
     }
 
     // MARK: State
@@ -752,6 +1191,7 @@ final class Engine: @unchecked Sendable {
 
     /// Scores what is still joining, learns the partial batch, checkpoints, closes.
     private func shutdown() -> Bool {
+        if role == .scorer { return shutdownScorer() }
         notifier.notify("STOPPING=1\nSTATUS=finishing the batch and writing a checkpoint")
         logger.info("stopping: finishing the batch and writing a checkpoint")
         for item in joins.drain() {
@@ -759,6 +1199,11 @@ final class Engine: @unchecked Sendable {
         }
         update()
         let ok = (try? writeCheckpoint()) != nil
+        if ok, lease != nil {
+            // Everything published is in the checkpoint: the next start continues at this version.
+            do { try lease!.settle(at: model.version) } catch { logger.error("cannot settle the version lease: \(error)") }
+        }
+        for s in [modelOut, snapshotServer, forwardIn].compactMap({ $0 }) { s.close() }
         for s in inputs { s.close() }
         control.close()
         output.close()

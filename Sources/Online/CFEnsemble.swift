@@ -94,18 +94,32 @@ public final class CFEnsemble {
     // MARK: Scoring (the hot path)
 
     /// Folds the instance in, reconstructs every known classifier and scores it.
-    public func score(_ entries: [Entry]) -> ScoredInstance {
-        entries.withUnsafeBufferPointer { score($0) }
+    public func score(_ entries: [Entry], learnUnlabelled: Bool = true) -> ScoredInstance {
+        entries.withUnsafeBufferPointer { score($0, learnUnlabelled: learnUnlabelled) }
     }
 
-    public func score(_ entries: UnsafeBufferPointer<Entry>) -> ScoredInstance {
+    /// Learns from an instance scored elsewhere (by a scorer process) what `score` would
+    /// have learnt from it here: the classifier-factor statistics, when unlabelled factor
+    /// learning is on.
+    public func observe(_ entries: [Entry]) {
+        guard config.unlabelledFactors, !entries.isEmpty else { return }
+        entries.withUnsafeBufferPointer { e in
+            aggregatorRow(e, into: &rhat, alwaysFold: true)
+            learnFactors(e)
+        }
+    }
+
+    /// `learnUnlabelled: false` leaves the model untouched (a scorer process, whose model
+    /// is the learner's; the learner `observe`s the instance instead).
+    public func score(_ entries: UnsafeBufferPointer<Entry>, learnUnlabelled: Bool = true) -> ScoredInstance {
         precondition(!entries.isEmpty)
         var sum = 0.0
         for e in entries { sum += Double(e.value) }
         // Unlabelled factor learning needs this instance's fold-in even when every
         // classifier reported.
-        aggregatorRow(entries, into: &rhat, alwaysFold: config.unlabelledFactors)
-        if config.unlabelledFactors { learnFactors(entries) }
+        let learn = learnUnlabelled && config.unlabelledFactors
+        aggregatorRow(entries, into: &rhat, alwaysFold: learn)
+        if learn { learnFactors(entries) }
         var z = rhat.withUnsafeBufferPointer { aggregator.logit($0.baseAddress!) } + priorShift
         if config.scoreOutput == .normalized {
             let sum = aggregator.w.reduce(0, +)
@@ -329,6 +343,14 @@ public final class CFEnsemble {
         ModelSnapshot(latentDim: config.latentDim, classifiers: registry.names, factors: factors,
                       aggregator: aggregator, classWeights: classWeights, replay: replay, priorShift: priorShift,
                       version: version, labelled: labelled)
+    }
+
+    /// What a scorer needs to score as this model does: the snapshot without the replay
+    /// buffer (learner-only state, and most of the bytes).
+    public func scoringSnapshot() -> ModelSnapshot {
+        var s = snapshot()
+        s.replay = ReplayBuffer(positives: replay.capacityPositive, negatives: replay.capacityNegative)
+        return s
     }
 
     /// Restores `s` but continues the version sequence at `version` (a rollback is a model

@@ -1,0 +1,27 @@
+/// The third frame of a `scored` message from a scorer to the learner: what the scorer
+/// computed for the instance whose `pred` body is the second frame (the body is passed on
+/// as received, so the learner decodes and validates it with the same decoder).
+///
+/// 24 bytes, little-endian IEEE 754: published score, simple average, arrival time
+/// (seconds since the Unix epoch).
+enum ScoredTrailer {
+    static let size = 24
+    static let topic: StaticString = "scored"
+
+    static func write(score: Double, average: Double, arrival: Double, into bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { b in
+            b.storeBytes(of: score.bitPattern.littleEndian, toByteOffset: 0, as: UInt64.self)
+            b.storeBytes(of: average.bitPattern.littleEndian, toByteOffset: 8, as: UInt64.self)
+            b.storeBytes(of: arrival.bitPattern.littleEndian, toByteOffset: 16, as: UInt64.self)
+        }
+    }
+
+    /// nil unless the frame is exactly 24 bytes holding a score and average in [0, 1].
+    static func read(_ frame: UnsafeRawBufferPointer) -> (score: Double, average: Double, arrival: Double)? {
+        guard frame.count == size else { return nil }
+        func at(_ k: Int) -> Double { Double(bitPattern: UInt64(littleEndian: frame.loadUnaligned(fromByteOffset: k, as: UInt64.self))) }
+        let score = at(0), average = at(8), arrival = at(16)
+        guard (0...1).contains(score), (0...1).contains(average), arrival.isFinite else { return nil }
+        return (score, average, arrival)
+    }
+}

@@ -1,0 +1,234 @@
+import Foundation
+import Testing
+import Transport
+
+/// Scale-out through the real binary: one `--role learner` and three `--role scorer`
+/// processes on ipc:// endpoints, a producer PUSHing to all scorers (round-robin) and
+/// a consumer SUBscribed to all their outputs.
+@Suite(.serialized) struct ClusterTests {
+    final class Cluster {
+        let learner: DaemonProcess
+        var scorers: [DaemonProcess] = []
+        let modelEndpoint, snapshotEndpoint, forwardEndpoint: String
+        let common = ["--set", "learning.batch_size=50", "--set", "learning.max_batch_delay_s=0.3",
+                      "--set", "cluster.heartbeat_interval_s=0.2", "--set", "health.interval_s=0.5"]
+
+        init(scorers n: Int) throws {
+            learner = try DaemonProcess()
+            let dir = learner.directory.path
+            modelEndpoint = "ipc://\(dir)/model.sock"
+            snapshotEndpoint = "ipc://\(dir)/snapshot.sock"
+            forwardEndpoint = "ipc://\(dir)/forward.sock"
+            try startLearner()
+            for _ in 0..<n { scorers.append(try DaemonProcess()) }
+            for k in 0..<n { try startScorer(k) }
+        }
+
+        var clusterArgs: [String] {
+            ["--set", "cluster.model_endpoint=\(modelEndpoint)", "--set", "cluster.snapshot_endpoint=\(snapshotEndpoint)",
+             "--set", "cluster.forward_endpoint=\(forwardEndpoint)"]
+        }
+
+        func startLearner() throws {
+            try learner.start(["--role", "learner", "--set", "state.checkpoint_interval_s=0"] + common + clusterArgs)
+        }
+
+        func startScorer(_ k: Int) throws {
+            try scorers[k].start(["--role", "scorer"] + common + clusterArgs)
+        }
+
+        /// A PUSH connected to every scorer's PULL input: preds and labels round-robin.
+        func producer() throws -> ZMQSocket {
+            let s = try ZMQSocket(context: learner.context, kind: .push)
+            try s.setSendTimeout(5000)
+            for d in scorers { try s.connect(d.input) }
+            return s
+        }
+
+        /// A SUB on every scorer's output, live (a probe scored by each scorer arrived).
+        func consumer() throws -> ZMQSocket {
+            let sub = try ZMQSocket(context: learner.context, kind: .sub)
+            try sub.subscribe("score")
+            for d in scorers { try sub.connect(d.output) }
+            for (k, d) in scorers.enumerated() {
+                let direct = try d.producer()
+                var live = false
+                for p in 0..<100 where !live {
+                    try direct.send(strings: ["pred", predBody("probe-\(k)-\(p)", tenPreds(p, label: 0))])
+                    live = try DaemonProcess.collect(sub, timeout: 0.2) { $0.contains { $0.0 == "score" } }.contains { $0.0 == "score" }
+                }
+                if !live { throw DaemonError("scorer \(k)'s output never became live") }
+            }
+            return sub
+        }
+
+        func version(_ d: DaemonProcess) throws -> Int { try d.status()["model_version"] as? Int ?? -1 }
+
+        /// Waits until `condition` holds or `timeout` passes; returns whether it held.
+        func wait(_ timeout: TimeInterval, _ condition: () throws -> Bool) rethrows -> Bool {
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline {
+                if try condition() { return true }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            return try condition()
+        }
+
+        func learnerNumber(_ key: String) throws -> Int { try learner.status()[key] as? Int ?? -1 }
+    }
+
+    static func send(_ push: ZMQSocket, preds ids: Range<Int>, prefix: String) throws {
+        for i in ids { try push.send(strings: ["pred", predBody("\(prefix)\(i)", tenPreds(i, label: i % 5 == 0 ? 1 : 0))]) }
+    }
+
+    static func send(_ push: ZMQSocket, labels ids: Range<Int>, prefix: String) throws {
+        for i in ids { try push.send(strings: ["label", #"{"id":"\#(prefix)\#(i)","label":\#(i % 5 == 0 ? 1 : 0)}"#]) }
+    }
+
+    /// Every pred is scored exactly once across three scorers; labels sent to the scorers
+    /// reach the learner with their instance's predictions; all scorers then hold the
+    /// learner's model version and weights; a scorer killed with SIGKILL and restarted
+    /// gets the current model at once and keeps up.
+    @Test func learnerAndThreeScorers() throws {
+        let c = try Cluster(scorers: 3)
+        let sub = try c.consumer()
+        let push = try c.producer()
+        let probes = try c.learnerNumber("pending")
+
+        // Every pred scored exactly once, spread over the three scorers.
+        let n = 600
+        try Self.send(push, preds: 0..<n, prefix: "a")
+        var seen: [String: Int] = [:]
+        _ = try DaemonProcess.collect(sub, timeout: 20) { got in
+            seen = [:]
+            for (_, body) in got { if let id = body["id"] as? String, id.hasPrefix("a") { seen[id, default: 0] += 1 } }
+            return seen.count >= n
+        }
+        // A little longer, to catch duplicates arriving after the last distinct id.
+        for (_, body) in try DaemonProcess.collect(sub, timeout: 0.5, until: { _ in false }) {
+            if let id = body["id"] as? String, id.hasPrefix("a") { seen[id, default: 0] += 1 }
+        }
+        #expect(seen.count == n, "distinct ids scored: \(seen.count) of \(n)")
+        #expect(seen.values.allSatisfy { $0 == 1 }, "ids scored more than once: \(seen.filter { $0.value > 1 }.count)")
+        for (k, s) in c.scorers.enumerated() {
+            let scored = try s.status()["scored"] as? Int ?? 0
+            #expect(scored > 100, "scorer \(k) scored \(scored) (round-robin should give each about \(n / 3))")
+        }
+
+        // The learner holds every instance, wherever it was scored; labels through the scorers reach it.
+        #expect(try c.wait(10) { try c.learnerNumber("pending") == probes + n }, "learner pending: \((try? c.learnerNumber("pending")) ?? -1)")
+        try Self.send(push, labels: 0..<n, prefix: "a")
+        #expect(try c.wait(15) { try c.learnerNumber("labelled") == n }, "learner labelled: \((try? c.learnerNumber("labelled")) ?? -1)")
+        #expect(try c.learnerNumber("unmatched_labels") == 0)
+        let learnt = try c.version(c.learner)
+        #expect(learnt >= n / 50, "learner model_version \(learnt)")
+
+        // All scorers reach the learner's version, with its weights, within a bound.
+        #expect(try c.wait(5) { try c.scorers.allSatisfy { try c.version($0) == learnt } },
+                "scorer versions \(c.scorers.map { (try? c.version($0)) ?? -1 }) vs learner \(learnt)")
+        let weights = try c.learner.status()["weights"] as? [String: Double] ?? [:]
+        #expect(weights.count == 10)
+        for s in c.scorers {
+            let w = try s.status()["weights"] as? [String: Double] ?? [:]
+            #expect(w.keys.sorted() == weights.keys.sorted() && w.allSatisfy { abs($0.value - weights[$0.key]!) < 1e-12 })
+        }
+        // Scores carry the learner's version once the scorers have it.
+        try Self.send(push, preds: 0..<30, prefix: "v")
+        let after = try DaemonProcess.collect(sub, timeout: 10) { $0.filter { ($0.1["id"] as? String)?.hasPrefix("v") == true }.count >= 30 }
+        #expect(after.filter { ($0.1["id"] as? String)?.hasPrefix("v") == true }.allSatisfy { $0.1["model_version"] as? Int == learnt })
+
+        // Scorer 1 killed mid-stream and restarted: it gets the current model at once.
+        try Self.send(push, preds: 0..<300, prefix: "b")
+        let pid = try #require(c.scorers[1].process?.processIdentifier)
+        kill(pid, SIGKILL)
+        c.scorers[1].process?.waitUntilExit()
+        try Self.send(push, preds: 300..<400, prefix: "b")
+        let before = try c.version(c.learner)
+        try c.startScorer(1)
+        #expect(try c.version(c.scorers[1]) == before, "restarted scorer should start at the learner's version \(before)")
+        let restarted = try c.scorers[1].status()["cluster"] as? [String: Any] ?? [:]
+        #expect(restarted["states_applied"] as? Int ?? 0 >= 1)
+
+        // More labels: every scorer, the restarted one included, follows the new versions.
+        #expect(try c.wait(10) { try c.learnerNumber("pending") >= probes + 300 })
+        try Self.send(push, labels: 0..<400, prefix: "b")
+        #expect(try c.wait(15) { try c.version(c.learner) > before })
+        #expect(try c.wait(10) {
+            let v = try c.version(c.learner)
+            return try c.learnerNumber("labelled") >= n + 300 && c.scorers.allSatisfy { try c.version($0) == v }
+        }, "versions: learner \((try? c.version(c.learner)) ?? -1), scorers \(c.scorers.map { (try? c.version($0)) ?? -1 })")
+        for s in c.scorers {
+            let accounting = try s.status()["accounting"] as? [String: Any] ?? [:]
+            #expect(accounting["balanced"] as? Bool == true)
+        }
+        #expect(try c.learner.status()["accounting"].flatMap { ($0 as? [String: Any])?["balanced"] as? Bool } == true)
+        for s in c.scorers { #expect(try s.stop() == 0) }
+        #expect(try c.learner.stop() == 0)
+    }
+
+    /// The learner restarted from its checkpoint continues its versions: after a clean
+    /// stop exactly where it was, after SIGKILL past every version it may have published;
+    /// the scorers accept the versions that follow.
+    @Test func learnerRestartNeverGoesBack() throws {
+        let c = try Cluster(scorers: 2)
+        let push = try c.producer()
+        _ = try c.consumer()
+        var next = 0
+        func round(_ count: Int) throws {
+            try Self.send(push, preds: next..<(next + count), prefix: "r")
+            #expect(try c.wait(10) { try c.learnerNumber("pending") >= count })
+            let labelled = try c.learnerNumber("labelled")
+            try Self.send(push, labels: next..<(next + count), prefix: "r")
+            #expect(try c.wait(15) { try c.learnerNumber("labelled") >= labelled + count })
+            next += count
+        }
+        try round(200)
+        let v1 = try c.version(c.learner)
+        #expect(v1 >= 4)
+        #expect(try c.wait(5) { try c.scorers.allSatisfy { try c.version($0) == v1 } })
+
+        // Clean stop: the checkpoint has everything published; the same version comes back.
+        #expect(try c.learner.stop() == 0)
+        try c.startLearner()
+        #expect(try c.version(c.learner) == v1)
+
+        // SIGKILL after updates that no checkpoint holds (checkpoints only at stop here).
+        try round(200)
+        let v2 = try c.version(c.learner)
+        #expect(try c.wait(5) { try c.scorers.allSatisfy { try c.version($0) == v2 } })
+        let pid = try #require(c.learner.process?.processIdentifier)
+        kill(pid, SIGKILL)
+        c.learner.process?.waitUntilExit()
+        try c.startLearner()
+        let v3 = try c.version(c.learner)
+        #expect(v3 > v2, "after SIGKILL the learner restarted at \(v3), not past the published \(v2)")
+        #expect(c.learner.log.contains("continuing model versions after the reserved ones"))
+
+        // The scorers follow the restarted learner's next versions.
+        try round(100)
+        let v4 = try c.version(c.learner)
+        #expect(v4 > v3)
+        #expect(try c.wait(5) { try c.scorers.allSatisfy { try c.version($0) == v4 } },
+                "scorers \(c.scorers.map { (try? c.version($0)) ?? -1 }) vs learner \(v4)")
+        for s in c.scorers { #expect(try s.stop() == 0) }
+        #expect(try c.learner.stop() == 0)
+    }
+
+    /// Misrouted input gets a clear answer: a pred sent to the learner is rejected with a
+    /// reason; checkpoint and rollback sent to a scorer are refused with where to send them.
+    @Test func misroutedInputIsRejectedWithAReason() throws {
+        let c = try Cluster(scorers: 1)
+        let direct = try c.learner.producer()
+        try direct.send(strings: ["pred", predBody("x1", tenPreds(1, label: 0))])
+        #expect(try c.wait(5) {
+            (try c.learner.status()["rejected_by_reason"] as? [String: Int])?["role"] == 1
+        })
+        #expect(try c.learner.status()["scored"] as? Int == 0)
+        let reply = try c.scorers[0].controlRequest(["cmd": "checkpoint"])
+        #expect(reply["ok"] as? Bool == false)
+        #expect((reply["error"] as? String ?? "").contains("learner"))
+        #expect(try c.scorers[0].controlRequest(["cmd": "rollback"])["ok"] as? Bool == false)
+        #expect(try c.scorers[0].stop() == 0)
+        #expect(try c.learner.stop() == 0)
+    }
+}
