@@ -45,6 +45,9 @@ import Transport
             return s
         }
 
+        /// Probe preds sent by `consumer()` (each becomes a pending instance on the learner).
+        var probes = 0
+
         /// A SUB on every scorer's output, live (a probe scored by each scorer arrived).
         func consumer() throws -> ZMQSocket {
             let sub = try ZMQSocket(context: learner.context, kind: .sub)
@@ -55,6 +58,7 @@ import Transport
                 var live = false
                 for p in 0..<100 where !live {
                     try direct.send(strings: ["pred", predBody("probe-\(k)-\(p)", tenPreds(p, label: 0))])
+                    probes += 1
                     live = try DaemonProcess.collect(sub, timeout: 0.2) { $0.contains { $0.0 == "score" } }.contains { $0.0 == "score" }
                 }
                 if !live { throw DaemonError("scorer \(k)'s output never became live") }
@@ -93,7 +97,7 @@ import Transport
         let c = try Cluster(scorers: 3)
         let sub = try c.consumer()
         let push = try c.producer()
-        let probes = try c.learnerNumber("pending")
+        let probes = c.probes
 
         // Every pred scored exactly once, spread over the three scorers.
         let n = 600
@@ -148,6 +152,11 @@ import Transport
         #expect(try c.version(c.scorers[1]) == before, "restarted scorer should start at the learner's version \(before)")
         let restarted = try c.scorers[1].status()["cluster"] as? [String: Any] ?? [:]
         #expect(restarted["states_applied"] as? Int ?? 0 >= 1)
+        // It had the model before it read its first pred.
+        let log = c.scorers[1].log
+        let received = try #require(log.range(of: "model received from the learner", options: .backwards))
+        let running = try #require(log.range(of: "cfensembled running", options: .backwards))
+        #expect(received.lowerBound < running.lowerBound)
 
         // More labels: every scorer, the restarted one included, follows the new versions.
         #expect(try c.wait(10) { try c.learnerNumber("pending") >= probes + 300 })

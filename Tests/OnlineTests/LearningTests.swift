@@ -312,3 +312,35 @@ private func spearman(_ a: [Double], _ b: [Double]) -> Double {
         #expect(throws: SnapshotError.self) { _ = try CFEnsemble(config: other, restoring: cfe.snapshot()) }
     }
 }
+
+/// A scorer process scores without touching its model and the learner `observe`s the
+/// same instance: together they must learn exactly what one process scoring it learns.
+@Test func scoringElsewhereThenObservingEqualsScoringHere() {
+    let window = makeWindow(n: 700, m: 6, seed: 41)
+    var config = ModelConfiguration()
+    config.unlabelledFactors = true
+    config.factorRefreshInterval = 64
+    let local = CFEnsemble(config: config), learner = CFEnsemble(config: config), scorer = CFEnsemble(config: config)
+    for u in 0..<6 { _ = local.classifier(named: "c\(u)"); _ = learner.classifier(named: "c\(u)"); _ = scorer.classifier(named: "c\(u)") }
+    for (k, item) in window.enumerated() {
+        let here = local.score(item.entries)
+        let there = scorer.score(item.entries, learnUnlabelled: false)
+        learner.observe(item.entries)
+        if k < 64 { #expect(here == there) }     // before the first refresh the models agree
+        if k % 100 == 99 {
+            _ = local.update(Array(window[(k - 99)...k]))
+            _ = learner.update(Array(window[(k - 99)...k]))
+        }
+    }
+    #expect(local.snapshot() == learner.snapshot())
+    // The scorer's own model never moved: only what it is sent changes it.
+    #expect(scorer.snapshot() == CFEnsemble(config: config, registering: (0..<6).map { "c\($0)" }).snapshot())
+    #expect(local.snapshot() != scorer.snapshot())
+}
+
+private extension CFEnsemble {
+    convenience init(config: ModelConfiguration, registering names: [String]) {
+        self.init(config: config)
+        for n in names { _ = classifier(named: n) }
+    }
+}
