@@ -10,11 +10,14 @@ import Transport
 struct Load: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Drive a relay or the daemon and print one JSON line of results.")
 
-    @Option(help: "Endpoint to send to (connects; '@' binds).")
+    @Option(help: "Endpoint(s) to send to, comma-separated (connects; '@' binds).")
     var input: String
 
-    @Option(help: "Endpoint to receive answers from (connects).")
+    @Option(help: "Endpoint(s) to receive answers from, comma-separated (connects).")
     var output: String
+
+    @Flag(help: "Send with PUSH (load-balanced over the inputs, blocking when full) instead of PUB.")
+    var push = false
 
     @Option(help: "Topic of the answers: score (daemon) or pred (relay).")
     var expect: String = "score"
@@ -44,16 +47,17 @@ struct Load: ParsableCommand {
         guard classifiers >= 1 && classifiers <= 64 else { throw ValidationError("--classifiers must be in 1...64") }
         guard tag.utf8.count == 1 else { throw ValidationError("--tag is one character") }
         let context = try ZMQContext()
-        let pub = try ZMQSocket(context: context, kind: .pub)
+        let pub = try ZMQSocket(context: context, kind: push ? .push : .pub)
         let sub = try ZMQSocket(context: context, kind: .sub)
-        try pub.setSendHighWaterMark(0)
+        try pub.setSendHighWaterMark(push ? 1000 : 0)
         try sub.setReceiveHighWaterMark(0)
         try sub.subscribe(expect)
-        try pub.attach(try Endpoint(parsing: input, defaultMode: .connect))
-        try sub.attach(try Endpoint(parsing: output, defaultMode: .connect))
+        let inputs = input.split(separator: ",").map(String.init), outputs = output.split(separator: ",").map(String.init)
+        for e in inputs { try pub.attach(try Endpoint(parsing: e, defaultMode: .connect)) }
+        for e in outputs { try sub.attach(try Endpoint(parsing: e, defaultMode: .connect)) }
 
         var bodies = BodyTemplates(classifiers: classifiers, runTag: tag.utf8.first!)
-        try warmUp(pub: pub, sub: sub)
+        try warmUp(pub: pub, sub: sub, answers: max(inputs.count, outputs.count))
 
         var sendAt = [UInt64](repeating: 0, count: count)
         var latencies = [UInt64]()
@@ -142,12 +146,15 @@ struct Load: ParsableCommand {
         print(result)
     }
 
-    /// Sends probes until an answer arrives (PUB/SUB joins late), then drains.
-    private func warmUp(pub: ZMQSocket, sub: ZMQSocket) throws {
+    /// Sends probes until answers arrive (PUB/SUB joins late; with several targets, one
+    /// answer per target in a row), then drains.
+    private func warmUp(pub: ZMQSocket, sub: ZMQSocket, answers: Int) throws {
         try sub.setReceiveTimeout(100)
-        for k in 0..<200 {
+        var inARow = 0
+        for k in 0..<400 {
             try pub.send(strings: ["pred", #"{"id":"warm\#(k)","preds":{"c0":0.5}}"#])
-            if try sub.receiveFrames() != nil {
+            inARow = try sub.receiveFrames() != nil ? inARow + 1 : 0
+            if inARow >= 3 * answers {
                 try sub.setReceiveTimeout(300)
                 while try sub.receiveFrames() != nil {}
                 return

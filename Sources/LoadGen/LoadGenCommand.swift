@@ -7,6 +7,6 @@ struct LoadGenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cfe-loadgen",
         abstract: "Throughput and latency benchmark tools (bench/throughput/run.sh drives them).",
-        subcommands: [Relay.self, Load.self]
+        subcommands: [Relay.self, Load.self, Feed.self]
     )
 }

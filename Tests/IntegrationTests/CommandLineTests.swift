@@ -40,7 +40,8 @@ import Transport
         ("", ["--set", "model.latent_dim=0"], "model.latent_dim"),
         ("", ["--input-type", "req"], "input.type"),
         ("", ["--input", "nonsense"], "input.endpoints"),
-        ("", ["--role", "scorer"], "--role scorer"),
+        ("", ["--role", "boss"], "cluster.role: expected one of all, learner, scorer"),
+        ("", ["--role", "scorer", "--set", "input.join_window_ms=50"], "join_window_ms"),
         ("learning: [1, 2\n", [], "invalid YAML"),
         ("", ["--log-level", "loud"], "log.level"),
     ] as [(String, [String], String)])
