@@ -42,9 +42,12 @@ struct HealthBody: Encodable {
         /// Scorer: labels forwarded to the learner; instances or labels dropped on the way.
         var labels_forwarded: UInt64?
         var forward_dropped: UInt64?
-        /// Learner: model states published and snapshots served.
+        /// Learner: model states published and snapshots served; the size of one state and
+        /// the mean time to build and publish it (the per-update cost of fanning out).
         var states_published: UInt64?
         var snapshots_served: UInt64?
+        var state_bytes: Int?
+        var publish_us_mean: Double?
     }
 
     /// Where every received message went; `received` is the sum of the other four.

@@ -78,6 +78,7 @@ final class Engine: @unchecked Sendable {
     private var nextHeartbeat = Double.infinity
     private var statesPublished: UInt64 = 0
     private var snapshotsServed: UInt64 = 0
+    private var publishSeconds = 0.0
     // Scorer: model SUB, snapshot DEALER, forward PUSH.
     private var modelIn: ZMQSocket?
     private var snapshotClient: ZMQSocket?
@@ -744,6 +745,8 @@ final class Engine: @unchecked Sendable {
     /// of fallback) and keeps it for snapshot requests.
     private func publishModelState() {
         guard let out = modelOut else { return }
+        let t0 = Clock.monotonic()
+        defer { publishSeconds += Clock.monotonic() - t0 }
         do { try lease?.cover(model.version) } catch {
             logger.critical("cannot reserve model versions (\(error)); after a crash versions could repeat")
         }
@@ -883,7 +886,9 @@ final class Engine: @unchecked Sendable {
         switch role {
         case .all: return nil
         case .learner:
-            return .init(role: "learner", lineage: lease?.lineage, states_published: statesPublished, snapshots_served: snapshotsServed)
+            return .init(role: "learner", lineage: lease?.lineage, states_published: statesPublished, snapshots_served: snapshotsServed,
+                         state_bytes: lastState.count,
+                         publish_us_mean: statesPublished > 0 ? publishSeconds / Double(statesPublished) * 1e6 : nil)
         case .scorer:
             return .init(role: "scorer", lineage: follower.lineage, states_applied: statesApplied,
                          versions_missed: follower.missedVersions, snapshot_requests: follower.requestsSent,

@@ -37,6 +37,10 @@ struct Feed: ParsableCommand {
         let h = push.handle
         var debt = 0.0
         for i in 0..<count {
+            // Varied scores, so the learner's score-variance check sees a live scorer.
+            trailer.withUnsafeMutableBytes { b in
+                b.storeBytes(of: (Double(i % 97) / 97).bitPattern.littleEndian, toByteOffset: 0, as: UInt64.self)
+            }
             bodies.pred(i) { body in
                 _ = scored.withUnsafeBytes { zmq_send(h, $0.baseAddress, $0.count, ZMQ_SNDMORE) }
                 _ = zmq_send(h, body.baseAddress, body.count, ZMQ_SNDMORE)
