@@ -57,6 +57,8 @@ struct HealthBody: Encodable {
         var labels_learnt: UInt64
         /// Scorer: labels passed on to the learner.
         var labels_forwarded: UInt64
+        /// Learner: labels waiting for their instance (`cluster.label_wait_s`).
+        var labels_waiting: Int
         var labels_unmatched: UInt64
         var rejected: UInt64
         var balanced: Bool

@@ -228,6 +228,7 @@ enum ConfigSchema {
         .double("cluster.heartbeat_interval_s", \.heartbeatIntervalSeconds),
         .double("cluster.snapshot_wait_s", \.snapshotWaitSeconds),
         .int("cluster.forward_sndhwm", \.forwardSendHWM),
+        .double("cluster.label_wait_s", \.labelWaitSeconds),
     ]
 
     static let byName: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: keys.map { ($0.name, $0) })

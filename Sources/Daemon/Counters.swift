@@ -29,8 +29,11 @@ struct Counters: Codable, Equatable, Sendable {
 
     var rejectedTotal: UInt64 { rejected.values.reduce(0, +) }
 
-    /// Every received message is in exactly one bucket.
-    var balanced: Bool { received == predMessages + labelMessages + labelsForwarded + unmatchedLabels + rejectedTotal }
+    /// Every received message is in exactly one bucket; `waiting`: labels held by a
+    /// learner for their instance (not in any other bucket yet).
+    func balanced(waiting: Int = 0) -> Bool {
+        received == predMessages + labelMessages + labelsForwarded + unmatchedLabels + rejectedTotal + UInt64(waiting)
+    }
 
     init() {}
 

@@ -67,6 +67,8 @@ struct DaemonConfiguration: Sendable, Equatable {
     var heartbeatIntervalSeconds = 1.0
     /// How long a starting scorer waits for the learner's model before scoring with a fresh one.
     var snapshotWaitSeconds = 5.0
+    /// Learner: how long a label that arrived before its instance waits for it.
+    var labelWaitSeconds = 5.0
     /// Scorer: messages queued towards the learner before forwarding drops (0: no limit).
     var forwardSendHWM = 1_000_000
 
@@ -120,6 +122,7 @@ struct DaemonConfiguration: Sendable, Equatable {
         try checkEndpoint(resolvedControlEndpoint, key: "control.endpoint")
         if !(heartbeatIntervalSeconds > 0) { throw ConfigError("cluster.heartbeat_interval_s must be > 0") }
         if !(snapshotWaitSeconds >= 0) { throw ConfigError("cluster.snapshot_wait_s must be >= 0") }
+        if !(labelWaitSeconds >= 0) { throw ConfigError("cluster.label_wait_s must be >= 0") }
         if forwardSendHWM < 0 { throw ConfigError("cluster.forward_sndhwm must be >= 0 (0: no limit)") }
         if role != .all {
             for (key, e) in clusterEndpoints {

@@ -84,6 +84,7 @@ final class Engine: @unchecked Sendable {
     private var snapshotClient: ZMQSocket?
     private var forwardOut: ZMQSocket?
     private var follower = ModelFollower()
+    private var earlyLabels: EarlyLabels
     /// The learner's last word on status and fallback (heartbeat or state).
     private var remote: ModelState?
     private var statesApplied: UInt64 = 0
@@ -122,6 +123,7 @@ final class Engine: @unchecked Sendable {
         }
         pending = PendingStore(capacity: role == .scorer ? 1 : config.maxPending, ttl: config.pendingTTLSeconds)
         joins = JoinBuffer(windowMs: config.joinWindowMs, capacity: config.maxJoining)
+        earlyLabels = EarlyLabels(wait: config.role == .learner ? config.labelWaitSeconds : 0, capacity: 100_000)
         quality = RollingQuality(window: config.healthWindow)
         if let cp = restored {
             do { model = try CFEnsemble(config: config.model, restoring: cp.head.model) } catch {
@@ -575,6 +577,8 @@ final class Engine: @unchecked Sendable {
             guard resolveEntries() else { return }
             counters.labelMessages &+= 1
             learn(entries, label: label)
+        } else if role == .learner && earlyLabels.add(id: message.id, label: label, now: Clock.monotonic()) {
+            // Its instance may still be on its way from another scorer.
         } else {
             counters.unmatchedLabels &+= 1
             metrics.labelsUnmatched.increment()
@@ -724,7 +728,12 @@ final class Engine: @unchecked Sendable {
         counters.predMessages &+= 1
         model.observe(entries)
         recordScore(t.score)
-        if let label = message.label {
+        if message.label == nil, let early = earlyLabels.take(message.id) {
+            // Its label overtook it (sent through another scorer).
+            counters.labelMessages &+= 1
+            quality.record(score: t.score, baseline: t.average, label: early)
+            learn(entries, label: early)
+        } else if let label = message.label {
             quality.record(score: t.score, baseline: t.average, label: label)
             learn(entries, label: label)
         } else {
@@ -957,9 +966,9 @@ final class Engine: @unchecked Sendable {
             alerts_firing: monitor.firing.map { f in f.classifier.map { "\(f.name.rawValue):\($0)" } ?? f.name.rawValue },
             fallback_active: activeFallback != nil,
             accounting: .init(received: counters.received, preds: counters.predMessages, labels_learnt: counters.labelMessages,
-                              labels_forwarded: counters.labelsForwarded,
+                              labels_forwarded: counters.labelsForwarded, labels_waiting: earlyLabels.count,
                               labels_unmatched: counters.unmatchedLabels, rejected: counters.rejectedTotal,
-                              balanced: counters.balanced),
+                              balanced: counters.balanced(waiting: earlyLabels.count)),
             cluster: clusterBody())
     }
 
@@ -1036,6 +1045,13 @@ final class Engine: @unchecked Sendable {
                 nextHealth = now + config.healthIntervalSeconds
             }
             return
+        }
+        if role == .learner {
+            let n = earlyLabels.expire(now: now)
+            if n > 0 {
+                counters.unmatchedLabels &+= UInt64(n)
+                metrics.labelsUnmatched.increment(by: Int64(n))
+            }
         }
         if role == .learner && now >= nextHeartbeat {
             heartbeat()
@@ -1174,12 +1190,20 @@ final class Engine: @unchecked Sendable {
 
     // MARK: State
 
+    /// Labels still waiting for their instance are not checkpointed: a restart finds
+    /// them counted unmatched, so the restored accounting balances.
+    private var checkpointCounters: Counters {
+        var c = counters
+        c.unmatchedLabels &+= UInt64(earlyLabels.count)
+        return c
+    }
+
     @discardableResult
     private func writeCheckpoint() throws(CheckpointError) -> Int {
         let t0 = Clock.monotonic()
         let cp = Checkpoint(
             head: .init(writtenAt: Clock.wall(), model: model.snapshot(), evicted: pending.evicted,
-                        expired: pending.expired, counters: counters, quality: quality),
+                        expired: pending.expired, counters: checkpointCounters, quality: quality),
             pending: pending.snapshot().map { .init(id: $0.id, instance: $0.instance) })
         do {
             let bytes = try checkpoints.write(cp)

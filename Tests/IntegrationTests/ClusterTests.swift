@@ -11,7 +11,8 @@ import Transport
         var scorers: [DaemonProcess] = []
         let modelEndpoint, snapshotEndpoint, forwardEndpoint: String
         let common = ["--set", "learning.batch_size=50", "--set", "learning.max_batch_delay_s=0.3",
-                      "--set", "cluster.heartbeat_interval_s=0.2", "--set", "health.interval_s=0.5"]
+                      "--set", "cluster.heartbeat_interval_s=0.2", "--set", "health.interval_s=0.5",
+                      "--set", "cluster.label_wait_s=1"]
 
         init(scorers n: Int) throws {
             learner = try DaemonProcess()
@@ -198,8 +199,13 @@ import Transport
 
         // Clean stop: the checkpoint has everything published; the same version comes back.
         #expect(try c.learner.stop() == 0)
+        // While the learner is down the scorers go on scoring and queue what they forward.
+        try Self.send(push, preds: 0..<100, prefix: "down")
+        Thread.sleep(forTimeInterval: 0.3)
         try c.startLearner()
         #expect(try c.version(c.learner) == v1)
+        #expect(try c.wait(10) { try c.learnerNumber("pending") >= c.probes + 100 },
+                "forwarded while the learner was down: pending \((try? c.learnerNumber("pending")) ?? -1)")
 
         // SIGKILL after updates that no checkpoint holds (checkpoints only at stop here).
         try round(200)
@@ -220,6 +226,25 @@ import Transport
         #expect(try c.wait(5) { try c.scorers.allSatisfy { try c.version($0) == v4 } },
                 "scorers \(c.scorers.map { (try? c.version($0)) ?? -1 }) vs learner \(v4)")
         for s in c.scorers { #expect(try s.stop() == 0) }
+        #expect(try c.learner.stop() == 0)
+    }
+
+    /// A label that overtakes its instance (here: sent straight to the learner before the
+    /// pred reaches a scorer) waits for it and is learnt; one whose instance never comes
+    /// is counted unmatched after `cluster.label_wait_s`, and the accounting balances.
+    @Test func labelBeforeItsInstanceWaitsForIt() throws {
+        let c = try Cluster(scorers: 1)
+        let toLearner = try c.learner.producer()
+        try toLearner.send(strings: ["label", #"{"id":"early-1","label":1}"#])
+        try toLearner.send(strings: ["label", #"{"id":"never","label":0}"#])
+        #expect(try c.wait(5) { (try c.learner.status()["accounting"] as? [String: Any])?["labels_waiting"] as? Int == 2 })
+        let toScorer = try c.scorers[0].producer()
+        try toScorer.send(strings: ["pred", predBody("early-1", tenPreds(1, label: 1))])
+        #expect(try c.wait(5) { try c.learnerNumber("labelled") == 1 })
+        #expect(try c.wait(5) { try c.learnerNumber("unmatched_labels") == 1 })
+        let accounting = try c.learner.status()["accounting"] as? [String: Any] ?? [:]
+        #expect(accounting["labels_waiting"] as? Int == 0 && accounting["balanced"] as? Bool == true, "\(accounting)")
+        #expect(try c.scorers[0].stop() == 0)
         #expect(try c.learner.stop() == 0)
     }
 

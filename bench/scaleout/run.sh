@@ -68,7 +68,7 @@ for K in 1 2 3; do
   labels=$(python3 -c "print(int(($N - 1000) * 0.1))")
   t0=$(date +%s.%N)
   for _ in $(seq 600); do
-    got=$(status "$tmp/L$K" | python3 -c 'import json,sys; print(json.load(sys.stdin)["accounting"]["labels_learnt"])')
+    got=$(status "$tmp/L$K" | python3 -c 'import json,sys; a=json.load(sys.stdin)["accounting"]; print(a["labels_learnt"] + a["labels_unmatched"])')
     [ "$got" -ge "$labels" ] && break
     sleep 0.05
   done
@@ -80,7 +80,8 @@ for K in 1 2 3; do
   done
   status "$tmp/L$K" | python3 -c '
 import json,sys; s=json.load(sys.stdin); c=s["cluster"]
-print(json.dumps({"name":"learner-'$K'","catch_up_s":'$lag',"labels_learnt":s["accounting"]["labels_learnt"],"model_version":s["model_version"],
+print(json.dumps({"name":"learner-'$K'","catch_up_s":'$lag',"labels_learnt":s["accounting"]["labels_learnt"],
+  "labels_unmatched":s["accounting"]["labels_unmatched"],"model_version":s["model_version"],
   "scorer_versions":[int(v) for v in "'"$versions"'".strip(",").split(",")],
   "state_bytes":c["state_bytes"],"publish_us_mean":c["publish_us_mean"],"states_published":c["states_published"]}))' | tee -a "$out"
   kill -TERM $(jobs -p); wait || true
