@@ -3,15 +3,17 @@ import Testing
 
 /// The systemd integration: the unit file verifies, and the daemon speaks sd_notify.
 @Suite(.serialized) struct SystemdTests {
-    @Test func unitFileVerifiesWithoutWarnings() throws {
-        let unit = try String(contentsOf: ExampleConfigTests.root.appendingPathComponent("systemd/cfensembled.service"), encoding: .utf8)
+    /// The daemon's unit and the scorers' template unit (verified as instance 1).
+    @Test(arguments: [("cfensembled.service", "cfensembled.service"), ("cfensembled-scorer@.service", "cfensembled-scorer@1.service")])
+    func unitFileVerifiesWithoutWarnings(file: String, verifiedAs name: String) throws {
+        let unit = try String(contentsOf: ExampleConfigTests.root.appendingPathComponent("systemd/\(file)"), encoding: .utf8)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cfe-unit-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         // verify needs the ExecStart binary to exist: point it at the one just built.
         try unit.replacingOccurrences(of: "/usr/local/bin/cfensembled", with: DaemonProcess.binary.path)
-            .write(to: dir.appendingPathComponent("cfensembled.service"), atomically: true, encoding: .utf8)
-        let (status, out) = try DaemonProcess.runToExit(["systemd-analyze", "verify", dir.appendingPathComponent("cfensembled.service").path],
+            .write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        let (status, out) = try DaemonProcess.runToExit(["systemd-analyze", "verify", dir.appendingPathComponent(name).path],
                                                         executable: URL(fileURLWithPath: "/usr/bin/env"))
         #expect(status == 0, "\(out)")
         // Unknown keys only warn (exit 0), so any output is a failure.
