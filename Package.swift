@@ -1,6 +1,11 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+// Release builds of the per-message code skip Swift's run-time exclusivity checks
+// (compile-time checks stay): the engine is confined to one thread, and the checks were
+// about 10% of the learner's profile (swift_beginAccess and its thread-local lookups).
+let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "cfensembled",
     platforms: [.macOS(.v15)],
@@ -31,12 +36,14 @@ let package = Package(
         // The learning core: pure Swift, no I/O.
         .target(
             name: "Online",
-            dependencies: [.product(name: "DequeModule", package: "swift-collections")]
+            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: hotPath
         ),
         // ZeroMQ sockets and the wire codecs of PROTOCOL.md.
         .target(
             name: "Transport",
-            dependencies: ["CZeroMQ"]
+            dependencies: ["CZeroMQ"],
+            swiftSettings: hotPath
         ),
         // The cfensembled executable: configuration, wiring, lifecycle, state.
         .executableTarget(
@@ -52,7 +59,8 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "FlyingFox", package: "FlyingFox"),
-            ]
+            ],
+            swiftSettings: hotPath
         ),
         // The cfe operator tool: watch (and later replay, tail, status, keygen).
         .executableTarget(
