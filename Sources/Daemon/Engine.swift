@@ -180,6 +180,9 @@ final class Engine: @unchecked Sendable {
             try s.setSendHighWaterMark(Int32(clamping: config.outputSendHWM))
         }
         if role != .all { try attachCluster() }
+        if role == .scorer && config.inputType == .sub {
+            logger.warning("scorer with a SUB input: every scorer subscribed to the same producer scores every pred (use --input-type pull to load-balance, or give each scorer its own producers)")
+        }
         for text in config.inputEndpoints {
             let socket: ZMQSocket
             do { socket = try ZMQSocket(context: context, kind: config.inputType == .sub ? .sub : .pull) } catch {
