@@ -401,7 +401,13 @@ final class Engine: @unchecked Sendable {
             }
             counters.received &+= 1
             messageStarted = Clock.nanoseconds()
-            handleFrames()
+            // A learner's forward input also carries scorers' `scored` instances.
+            if socket === forwardIn, frames.frameCount == 3, !frames.isTruncated(0),
+               frames.withFrame(0, ScoredTrailer.isTopic) {
+                handleScored()
+            } else {
+                handleFrames()
+            }
         }
     }
 
@@ -682,30 +688,11 @@ final class Engine: @unchecked Sendable {
 
     private func serveCluster(_ socket: ZMQSocket) {
         if socket === forwardIn {
-            drainForward(socket)
+            drain(socket)     // scored instances and labels from the scorers
         } else if socket === snapshotServer {
             serveSnapshots()
         } else {
             drainModel(socket)
-        }
-    }
-
-    /// Learner: scored instances and labels from the scorers.
-    private func drainForward(_ socket: ZMQSocket) {
-        for _ in 0..<4096 {
-            do {
-                guard try socket.receive(into: &frames, dontWait: true) else { return }
-            } catch {
-                logger.error("receive failed: \(error)")
-                return
-            }
-            counters.received &+= 1
-            messageStarted = Clock.nanoseconds()
-            if frames.frameCount == 3, !frames.isTruncated(0), frames.withFrame(0, { $0.elementsEqual("scored".utf8) }) {
-                handleScored()
-            } else {
-                handleFrames()
-            }
         }
     }
 

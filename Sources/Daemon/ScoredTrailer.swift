@@ -8,6 +8,11 @@ enum ScoredTrailer {
     static let size = 24
     static let topic: StaticString = "scored"
 
+    /// Whether a topic frame is `scored`.
+    static func isTopic(_ frame: UnsafeRawBufferPointer) -> Bool {
+        frame.elementsEqual(UnsafeRawBufferPointer(start: topic.utf8Start, count: topic.utf8CodeUnitCount))
+    }
+
     static func write(score: Double, average: Double, arrival: Double, into bytes: inout [UInt8]) {
         bytes.withUnsafeMutableBytes { b in
             b.storeBytes(of: score.bitPattern.littleEndian, toByteOffset: 0, as: UInt64.self)
