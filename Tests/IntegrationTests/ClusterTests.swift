@@ -248,6 +248,47 @@ import Transport
         #expect(try c.learner.stop() == 0)
     }
 
+    /// Garbage on the learner's cluster sockets is rejected with a reason and counted; it
+    /// changes nothing, and the learner goes on serving valid forwards and snapshots.
+    @Test func garbageOnTheLearnersClusterSocketsIsRejected() throws {
+        let c = try Cluster(scorers: 0)
+        let push = try ZMQSocket(context: c.learner.context, kind: .push)
+        try push.setSendTimeout(5000)
+        try push.connect(c.forwardEndpoint)
+        var trailer = [UInt8](repeating: 0, count: 24)
+        trailer.withUnsafeMutableBytes { b in
+            b.storeBytes(of: (0.7).bitPattern.littleEndian, toByteOffset: 0, as: UInt64.self)
+            b.storeBytes(of: (0.6).bitPattern.littleEndian, toByteOffset: 8, as: UInt64.self)
+            b.storeBytes(of: (1.7e9).bitPattern.littleEndian, toByteOffset: 16, as: UInt64.self)
+        }
+        let body = Array(predBody("g1", tenPreds(1, label: 0)).utf8)
+        var outOfRange = trailer
+        outOfRange.withUnsafeMutableBytes { $0.storeBytes(of: (3.0).bitPattern.littleEndian, toByteOffset: 0, as: UInt64.self) }
+        _ = try push.send(frames: [Array("scored".utf8), body, [1, 2, 3, 4, 5]])              // short trailer
+        _ = try push.send(frames: [Array("scored".utf8), body, outOfRange])                   // score 3.0
+        _ = try push.send(frames: [Array("scored".utf8), Array(#"{"id":"g2","preds":{"#.utf8), trailer])  // bad JSON
+        _ = try push.send(frames: [Array("bogus".utf8), Array("x".utf8)])                     // unknown topic
+        _ = try push.send(frames: [Array("scored".utf8), body, trailer])                       // valid
+        #expect(try c.wait(5) { try c.learnerNumber("pending") == 1 })
+        let status = try c.learner.status()
+        let reasons = status["rejected_by_reason"] as? [String: Int] ?? [:]
+        #expect(reasons["frames"] == 2 && reasons["json"] == 1 && reasons["topic"] == 1, "\(reasons)")
+        #expect((status["accounting"] as? [String: Any])?["balanced"] as? Bool == true)
+
+        // A malformed snapshot request is ignored; a proper one is still answered.
+        let dealer = try ZMQSocket(context: c.learner.context, kind: .dealer)
+        try dealer.setReceiveTimeout(5000)
+        try dealer.connect(c.snapshotEndpoint)
+        _ = try dealer.send(frames: [Array("hello".utf8), Array("x".utf8)])
+        _ = try dealer.send(frames: [Array("snapshot".utf8)])
+        let reply = try #require(try dealer.receiveFrames())
+        #expect(reply.count == 2 && String(decoding: reply[0], as: UTF8.self) == "model")
+        let state = try JSONSerialization.jsonObject(with: Data(reply[1])) as? [String: Any] ?? [:]
+        #expect(state["version"] as? Int == (try c.version(c.learner)) && state["model"] != nil && state["lineage"] as? String != nil)
+        #expect(c.learner.log.contains("ignored a malformed snapshot request"))
+        #expect(try c.learner.stop() == 0)
+    }
+
     /// Misrouted input gets a clear answer: a pred sent to the learner is rejected with a
     /// reason; checkpoint and rollback sent to a scorer are refused with where to send them.
     @Test func misroutedInputIsRejectedWithAReason() throws {
