@@ -42,6 +42,8 @@ struct HealthBody: Encodable {
         /// Scorer: labels forwarded to the learner; instances or labels dropped on the way.
         var labels_forwarded: UInt64?
         var forward_dropped: UInt64?
+        /// Scorer: mean time to decode and install one model state (µs).
+        var apply_us_mean: Double?
         /// Learner: model states published and snapshots served; the size of one state and
         /// the mean time to build and publish it (the per-update cost of fanning out).
         var states_published: UInt64?

@@ -88,6 +88,7 @@ final class Engine: @unchecked Sendable {
     /// The learner's last word on status and fallback (heartbeat or state).
     private var remote: ModelState?
     private var statesApplied: UInt64 = 0
+    private var applySeconds = 0.0
     private var trailer = [UInt8](repeating: 0, count: ScoredTrailer.size)
     private var lastHealthPublished = -1e9
     private var nextCheckpoint = Double.infinity
@@ -788,6 +789,8 @@ final class Engine: @unchecked Sendable {
                 return
             }
             guard let f = received else { return }
+            let t0 = Clock.monotonic()
+            defer { applySeconds += Clock.monotonic() - t0 }
             guard f.count == 2, let state = try? ModelState.decode(f[1]) else {
                 logger.error("ignored a malformed model message from the learner", metadata: ["frames": "\(f.count)"])
                 continue
@@ -891,7 +894,8 @@ final class Engine: @unchecked Sendable {
         case .scorer:
             return .init(role: "scorer", lineage: follower.lineage, states_applied: statesApplied,
                          versions_missed: follower.missedVersions, snapshot_requests: follower.requestsSent,
-                         labels_forwarded: counters.labelsForwarded, forward_dropped: counters.forwardDropped)
+                         labels_forwarded: counters.labelsForwarded, forward_dropped: counters.forwardDropped,
+                         apply_us_mean: statesApplied > 0 ? applySeconds / Double(statesApplied) * 1e6 : nil)
         }
     }
 

@@ -74,15 +74,17 @@ for K in 1 2 3; do
   done
   lag=$(python3 -c "import time; print(round(time.time() - $t0, 2))")
   sleep 0.5
-  versions=""
+  versions=""; applies=""
   for k in $(seq "$K"); do
     versions+="$(status "$tmp/L$K-s$k" | python3 -c 'import json,sys; print(json.load(sys.stdin)["model_version"])'),"
+    applies+="$(status "$tmp/L$K-s$k" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["cluster"]["apply_us_mean"]))'),"
   done
   status "$tmp/L$K" | python3 -c '
 import json,sys; s=json.load(sys.stdin); c=s["cluster"]
 print(json.dumps({"name":"learner-'$K'","catch_up_s":'$lag',"labels_learnt":s["accounting"]["labels_learnt"],
   "labels_unmatched":s["accounting"]["labels_unmatched"],"model_version":s["model_version"],
   "scorer_versions":[int(v) for v in "'"$versions"'".strip(",").split(",")],
+  "scorer_apply_us":[int(v) for v in "'"$applies"'".strip(",").split(",")],
   "state_bytes":c["state_bytes"],"publish_us_mean":c["publish_us_mean"],"states_published":c["states_published"]}))' | tee -a "$out"
   kill -TERM $(jobs -p); wait || true
 done

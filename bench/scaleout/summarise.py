@@ -31,13 +31,13 @@ for name, label in [("all", "one `--role all`"), ("scorers-1", "learner + 1 scor
         continue
     out.append(f"| {label} | {r['msgs_per_s']:,.0f} | {r['msgs_per_s'] / base:.2f} | {r['lost']} | "
                f"{l['msgs_per_s']:,.0f} | {l['msgs_per_s'] / base_l:.2f} | {r['p50_us']:.0f} | {r['p99_us']:.0f} |" if l else "")
-out += ["", "| learner | labels learnt | unmatched | caught up after the last score (s) | model_version | scorers' versions | state bytes | publish µs (mean) |",
-        "|---|---|---|---|---|---|---|---|"]
+out += ["", "| learner | labels learnt | unmatched | caught up after the last score (s) | model_version | scorers' versions | state bytes | publish µs (mean) | scorers' apply µs (mean) |",
+        "|---|---|---|---|---|---|---|---|---|"]
 for k in (1, 2, 3):
     r = rows.get(f"learner-{k}")
     if r:
         out.append(f"| with {k} scorer(s) | {r['labels_learnt']:,} | {r['labels_unmatched']} | {r['catch_up_s']} | {r['model_version']} | {r['scorer_versions']} | "
-                   f"{r['state_bytes']:,} | {r['publish_us_mean']:.0f} |")
+                   f"{r['state_bytes']:,} | {r['publish_us_mean']:.0f} | {r.get('scorer_apply_us', '-')} |")
 f = rows.get("learner-feed")
 if f:
     out += ["", f"Learner alone, fed scored instances directly (`cfe-loadgen feed`, 0.1 label each): "
