@@ -223,10 +223,10 @@ final class Engine: @unchecked Sendable {
         }
     }
 
-    private func attach(_ socket: ZMQSocket, _ text: String, role: String,
+    private func attach(_ socket: ZMQSocket, _ text: String, role: String, defaultMode: Endpoint.Mode = .bind,
                         configure: (ZMQSocket) throws(ZMQError) -> Void) throws(StartupError) {
         let endpoint: Endpoint
-        do { endpoint = try Endpoint(parsing: text, defaultMode: .bind) } catch {
+        do { endpoint = try Endpoint(parsing: text, defaultMode: defaultMode) } catch {
             throw StartupError("\(role): \(error)")
         }
         do {
@@ -291,34 +291,31 @@ final class Engine: @unchecked Sendable {
     /// The learner binds (by default) a PUB for model states, a ROUTER for snapshot
     /// requests and a PULL for forwarded instances; a scorer connects the peers.
     private func attachCluster() throws(StartupError) {
+        // A bare endpoint takes the role's default: the learner binds, a scorer connects.
         let mode = config.clusterEndpointMode
-        func endpoint(_ text: String) -> String {
-            // A bare endpoint takes the role's default: the learner binds, a scorer connects.
-            text.hasPrefix("@") || text.hasPrefix(">") ? text : (mode == .bind ? "@" : ">") + text
-        }
         func socket(_ kind: ZMQSocket.Kind) throws(StartupError) -> ZMQSocket {
             do { return try ZMQSocket(context: context, kind: kind) } catch { throw StartupError("libzmq: \(error)") }
         }
         let maxBytes = Int64(config.maxMessageBytes) * 16
         if role == .learner {
             let pub = try socket(.pub), router = try socket(.router), pull = try socket(.pull)
-            try attach(pub, endpoint(config.modelEndpoint), role: "model") { s throws(ZMQError) in try s.setSendHighWaterMark(10_000) }
-            try attach(router, endpoint(config.snapshotEndpoint), role: "snapshot") { s throws(ZMQError) in try s.setSendHighWaterMark(10_000) }
-            try attach(pull, endpoint(config.forwardEndpoint), role: "forward") { s throws(ZMQError) in
+            try attach(pub, config.modelEndpoint, role: "model", defaultMode: mode) { s throws(ZMQError) in try s.setSendHighWaterMark(10_000) }
+            try attach(router, config.snapshotEndpoint, role: "snapshot", defaultMode: mode) { s throws(ZMQError) in try s.setSendHighWaterMark(10_000) }
+            try attach(pull, config.forwardEndpoint, role: "forward", defaultMode: mode) { s throws(ZMQError) in
                 try s.setReceiveHighWaterMark(Int32(clamping: config.inputReceiveHWM))
                 try s.setMaxMessageSize(maxBytes)
             }
             modelOut = pub; snapshotServer = router; forwardIn = pull
         } else {
             let sub = try socket(.sub), dealer = try socket(.dealer), push = try socket(.push)
-            try attach(sub, endpoint(config.modelEndpoint), role: "model") { s throws(ZMQError) in
+            try attach(sub, config.modelEndpoint, role: "model", defaultMode: mode) { s throws(ZMQError) in
                 try s.subscribe("")
                 try s.setMaxMessageSize(64 << 20)
             }
-            try attach(dealer, endpoint(config.snapshotEndpoint), role: "snapshot") { s throws(ZMQError) in
+            try attach(dealer, config.snapshotEndpoint, role: "snapshot", defaultMode: mode) { s throws(ZMQError) in
                 try s.setMaxMessageSize(64 << 20)
             }
-            try attach(push, endpoint(config.forwardEndpoint), role: "forward") { s throws(ZMQError) in
+            try attach(push, config.forwardEndpoint, role: "forward", defaultMode: mode) { s throws(ZMQError) in
                 try s.setSendHighWaterMark(Int32(clamping: config.forwardSendHWM))
             }
             modelIn = sub; snapshotClient = dealer; forwardOut = push
