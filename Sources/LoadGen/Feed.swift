@@ -27,20 +27,13 @@ struct Feed: ParsableCommand {
         try push.setSendHighWaterMark(10_000)
         try push.attach(try Endpoint(parsing: forward, defaultMode: .connect))
         var bodies = BodyTemplates(classifiers: 10, runTag: tag.utf8.first!)
-        var trailer = [UInt8](repeating: 0, count: 24)
-        trailer.withUnsafeMutableBytes { b in
-            b.storeBytes(of: (0.5).bitPattern.littleEndian, toByteOffset: 0, as: UInt64.self)
-            b.storeBytes(of: (0.5).bitPattern.littleEndian, toByteOffset: 8, as: UInt64.self)
-            b.storeBytes(of: (1.7e9).bitPattern.littleEndian, toByteOffset: 16, as: UInt64.self)
-        }
-        let scored = Array("scored".utf8), label = Array("label".utf8)
+        var trailer = [UInt8](repeating: 0, count: ScoredTrailer.size)
+        let scored = ScoredTrailer.topic.withUTF8Buffer { Array($0) }, label = Array("label".utf8)
         let h = push.handle
         var debt = 0.0
         for i in 0..<count {
             // Varied scores, so the learner's score-variance check sees a live scorer.
-            trailer.withUnsafeMutableBytes { b in
-                b.storeBytes(of: (Double(i % 97) / 97).bitPattern.littleEndian, toByteOffset: 0, as: UInt64.self)
-            }
+            ScoredTrailer.write(score: Double(i % 97) / 97, average: 0.5, arrival: 1.7e9, into: &trailer)
             bodies.pred(i) { body in
                 _ = scored.withUnsafeBytes { zmq_send(h, $0.baseAddress, $0.count, ZMQ_SNDMORE) }
                 _ = zmq_send(h, body.baseAddress, body.count, ZMQ_SNDMORE)

@@ -4,16 +4,16 @@
 ///
 /// 24 bytes, little-endian IEEE 754: published score, simple average, arrival time
 /// (seconds since the Unix epoch).
-enum ScoredTrailer {
-    static let size = 24
-    static let topic: StaticString = "scored"
+public enum ScoredTrailer {
+    public static let size = 24
+    public static let topic: StaticString = "scored"
 
     /// Whether a topic frame is `scored`.
-    static func isTopic(_ frame: UnsafeRawBufferPointer) -> Bool {
+    public static func isTopic(_ frame: UnsafeRawBufferPointer) -> Bool {
         frame.elementsEqual(UnsafeRawBufferPointer(start: topic.utf8Start, count: topic.utf8CodeUnitCount))
     }
 
-    static func write(score: Double, average: Double, arrival: Double, into bytes: inout [UInt8]) {
+    public static func write(score: Double, average: Double, arrival: Double, into bytes: inout [UInt8]) {
         bytes.withUnsafeMutableBytes { b in
             b.storeBytes(of: score.bitPattern.littleEndian, toByteOffset: 0, as: UInt64.self)
             b.storeBytes(of: average.bitPattern.littleEndian, toByteOffset: 8, as: UInt64.self)
@@ -22,7 +22,7 @@ enum ScoredTrailer {
     }
 
     /// nil unless the frame is exactly 24 bytes holding a score and average in [0, 1].
-    static func read(_ frame: UnsafeRawBufferPointer) -> (score: Double, average: Double, arrival: Double)? {
+    public static func read(_ frame: UnsafeRawBufferPointer) -> (score: Double, average: Double, arrival: Double)? {
         guard frame.count == size else { return nil }
         func at(_ k: Int) -> Double { Double(bitPattern: UInt64(littleEndian: frame.loadUnaligned(fromByteOffset: k, as: UInt64.self))) }
         let score = at(0), average = at(8), arrival = at(16)

@@ -255,15 +255,11 @@ import Transport
         let push = try ZMQSocket(context: c.learner.context, kind: .push)
         try push.setSendTimeout(5000)
         try push.connect(c.forwardEndpoint)
-        var trailer = [UInt8](repeating: 0, count: 24)
-        trailer.withUnsafeMutableBytes { b in
-            b.storeBytes(of: (0.7).bitPattern.littleEndian, toByteOffset: 0, as: UInt64.self)
-            b.storeBytes(of: (0.6).bitPattern.littleEndian, toByteOffset: 8, as: UInt64.self)
-            b.storeBytes(of: (1.7e9).bitPattern.littleEndian, toByteOffset: 16, as: UInt64.self)
-        }
+        var trailer = [UInt8](repeating: 0, count: ScoredTrailer.size)
+        ScoredTrailer.write(score: 0.7, average: 0.6, arrival: 1.7e9, into: &trailer)
         let body = Array(predBody("g1", tenPreds(1, label: 0)).utf8)
         var outOfRange = trailer
-        outOfRange.withUnsafeMutableBytes { $0.storeBytes(of: (3.0).bitPattern.littleEndian, toByteOffset: 0, as: UInt64.self) }
+        ScoredTrailer.write(score: 3.0, average: 0.6, arrival: 1.7e9, into: &outOfRange)
         _ = try push.send(frames: [Array("scored".utf8), body, [1, 2, 3, 4, 5]])              // short trailer
         _ = try push.send(frames: [Array("scored".utf8), body, outOfRange])                   // score 3.0
         _ = try push.send(frames: [Array("scored".utf8), Array(#"{"id":"g2","preds":{"#.utf8), trailer])  // bad JSON
