@@ -30,6 +30,7 @@ let callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32 = { data, siz
             ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 95 || $0 == 46 || $0 == 45
         }, "accepted classifier name \(r.name)")
     }
+    precondition(Set(message.preds.map(\.name)).count == message.preds.count, "accepted duplicate classifier names")
     if let ts = message.ts { precondition(ts >= 0 && ts.isFinite, "accepted ts \(ts)") }
     return 0
 }

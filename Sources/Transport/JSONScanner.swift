@@ -89,13 +89,32 @@ struct JSONScanner: ~Copyable {
 
     // MARK: Strings
 
-    /// Reads a string, unescaped, into `out` (cleared first). The input was already
-    /// checked to be valid UTF-8, so raw bytes are copied as they are.
-    mutating func readString(into out: inout [UInt8]) throws(ScanError) {
-        out.removeAll(keepingCapacity: true)
+    /// Reads a string and returns its unescaped bytes: a view into the input when the
+    /// string has no escapes (the common case, nothing copied), else `scratch`'s contents.
+    /// The input was already checked to be valid UTF-8, so raw bytes are taken as they are.
+    /// The view is valid until the next read into `scratch` and while the input lives.
+    mutating func readString(scratch: ByteScratch) throws(ScanError) -> UnsafeBufferPointer<UInt8> {
         skipWhitespace()
         guard pos < end, base[pos] == UInt8(ascii: "\"") else { throw .syntax("expected a string at byte \(pos)") }
         pos += 1
+        let first = pos
+        while pos < end {
+            let c = base[pos]
+            if c == UInt8(ascii: "\"") {
+                pos += 1
+                return UnsafeBufferPointer(start: base + first, count: pos - 1 - first)
+            }
+            if c == UInt8(ascii: "\\") || c < 0x20 { break }
+            pos += 1
+        }
+        scratch.removeAll()
+        scratch.append(UnsafeBufferPointer(start: base + first, count: pos - first))
+        try readEscaped(into: scratch)
+        return scratch.bytes
+    }
+
+    /// The rest of a string that has escapes, from `pos`, unescaped into `out`.
+    private mutating func readEscaped(into out: ByteScratch) throws(ScanError) {
         while pos < end {
             let c = base[pos]
             pos += 1
@@ -125,7 +144,7 @@ struct JSONScanner: ~Copyable {
                 } else if scalar >= 0xDC00 && scalar < 0xE000 {
                     throw .syntax("unpaired surrogate in string at byte \(pos)")
                 }
-                appendUTF8(scalar, to: &out)
+                appendUTF8(scalar, to: out)
             default:
                 throw .syntax("invalid escape in string at byte \(pos - 1)")
             }
@@ -151,7 +170,7 @@ struct JSONScanner: ~Copyable {
         return v
     }
 
-    private func appendUTF8(_ s: UInt32, to out: inout [UInt8]) {
+    private func appendUTF8(_ s: UInt32, to out: ByteScratch) {
         switch s {
         case 0..<0x80: out.append(UInt8(s))
         case 0x80..<0x800:
@@ -310,6 +329,11 @@ func isValidUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
     var i = 0
     let n = bytes.count
     while i < n {
+        // ASCII, the common case, eight bytes at a time.
+        if n - i >= 8, bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
+            i += 8
+            continue
+        }
         let c = bytes[i]
         if c < 0x80 { i += 1; continue }
         var need = 0

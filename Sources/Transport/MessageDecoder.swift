@@ -21,11 +21,17 @@ public struct InputLimits: Sendable {
 /// duplicate classifier names and trailing bytes are rejected.
 public struct MessageDecoder {
     public let limits: InputLimits
-    private var scratch: [UInt8] = []
+    private let scratch = ByteScratch()
+    /// Packed names of the current message's readings, for the duplicate check.
+    private var keys: [NameKey] = []
+    /// The last message's names by position: producers repeat the same names in the
+    /// same order, so a name whose bytes match is reused instead of validated and built again.
+    private var recentNames: [(key: NameKey, name: String)] = []
 
     public init(limits: InputLimits = InputLimits()) {
         self.limits = limits
-        scratch.reserveCapacity(1024)
+        keys.reserveCapacity(64)
+        recentNames.reserveCapacity(64)
     }
 
     /// Recognises the topic frame.
@@ -84,19 +90,19 @@ public struct MessageDecoder {
         var seenId = false, seenTs = false, seenPreds = false, seenLabel = false
         if !s.consume(UInt8(ascii: "}")) {
             repeat {
-                try s.readString(into: &scratch)
+                let field = NameKey(try s.readString(scratch: scratch))
                 try s.expect(UInt8(ascii: ":"), "':'")
-                if scratch.elementsEqual("id".utf8) {
+                if field == .id {
                     if seenId { throw fail("duplicate field 'id'") }
                     seenId = true
                     guard s.nextKind() == .string else { throw fail("id: expected a string") }
-                    try s.readString(into: &scratch)
-                    if scratch.isEmpty { throw fail("id: must not be empty") }
-                    if scratch.count > limits.maxIdBytes {
-                        throw fail("id: \(scratch.count) bytes is longer than \(limits.maxIdBytes)", "limit")
+                    let id = try s.readString(scratch: scratch)
+                    if id.isEmpty { throw fail("id: must not be empty") }
+                    if id.count > limits.maxIdBytes {
+                        throw fail("id: \(id.count) bytes is longer than \(limits.maxIdBytes)", "limit")
                     }
-                    m.id = String(decoding: scratch, as: UTF8.self)
-                } else if scratch.elementsEqual("ts".utf8) {
+                    m.id = String(decoding: id, as: UTF8.self)
+                } else if field == .ts {
                     if seenTs { throw fail("duplicate field 'ts'") }
                     seenTs = true
                     switch s.nextKind() {
@@ -107,11 +113,11 @@ public struct MessageDecoder {
                         m.ts = v
                     default: throw fail("ts: expected a number of seconds since the Unix epoch")
                     }
-                } else if scratch.elementsEqual("label".utf8) {
+                } else if field == .label {
                     if seenLabel { throw fail("duplicate field 'label'") }
                     seenLabel = true
                     m.label = try readLabel(&s, fail: fail)
-                } else if scratch.elementsEqual("preds".utf8) {
+                } else if field == .preds {
                     if seenPreds { throw fail("duplicate field 'preds'") }
                     seenPreds = true
                     try readPreds(&s, into: &m)
@@ -160,10 +166,22 @@ public struct MessageDecoder {
         guard s.nextKind() == .object else { throw fail("preds: expected an object of classifier name to probability", "field") }
         s.pos += 1
         if s.consume(UInt8(ascii: "}")) { throw fail("preds: at least one classifier is required", "field") }
+        keys.removeAll(keepingCapacity: true)
         repeat {
-            try s.readString(into: &scratch)
-            guard let name = validName(scratch) else {
-                throw fail("preds: invalid classifier name \"\(printable(scratch))\": 1-64 characters of [A-Za-z0-9_.-]", "field")
+            let bytes = try s.readString(scratch: scratch)
+            let key = NameKey(bytes)
+            let k = m.preds.count
+            let name: String
+            if key.isPacked, k < recentNames.count, recentNames[k].key == key {
+                name = recentNames[k].name
+            } else {
+                guard let valid = validName(bytes) else {
+                    throw fail("preds: invalid classifier name \"\(printable(bytes))\": 1-64 characters of [A-Za-z0-9_.-]", "field")
+                }
+                name = valid
+                if key.isPacked {
+                    if k < recentNames.count { recentNames[k] = (key, name) } else if k == recentNames.count { recentNames.append((key, name)) }
+                }
             }
             try s.expect(UInt8(ascii: ":"), "':'")
             let kind = s.nextKind()
@@ -183,13 +201,16 @@ public struct MessageDecoder {
             if m.preds.count >= limits.maxPreds {
                 throw fail("preds: more than \(limits.maxPreds) classifiers in one message", "limit")
             }
-            for r in m.preds where r.name == name { throw fail("preds: duplicate classifier '\(name)'", "field") }
+            for (j, other) in keys.enumerated() where other == key && (key.isPacked || m.preds[j].name == name) {
+                throw fail("preds: duplicate classifier '\(name)'", "field")
+            }
+            keys.append(key)
             m.preds.append(Reading(name: name, value: v))
         } while s.consume(UInt8(ascii: ","))
         try s.expect(UInt8(ascii: "}"), "',' or '}'")
     }
 
-    private func validName(_ bytes: [UInt8]) -> String? {
+    private func validName(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
         guard !bytes.isEmpty, bytes.count <= 64 else { return nil }
         for c in bytes {
             let ok = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
@@ -199,7 +220,7 @@ public struct MessageDecoder {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    private func printable(_ bytes: [UInt8]) -> String {
+    private func printable(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
         let s = String(decoding: bytes.prefix(64), as: UTF8.self)
         let cleaned = s.unicodeScalars.map { $0.value < 0x20 || $0 == "\"" || $0 == "\\" ? "?" : String($0) }.joined()
         return bytes.count > 64 ? cleaned + "..." : cleaned
@@ -208,4 +229,29 @@ public struct MessageDecoder {
     private func format(_ v: Double) -> String {
         v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : "\(v)"
     }
+}
+
+/// A classifier name of up to 16 bytes packed into two words with its length, so that
+/// comparing two names is two integer comparisons. Longer names keep only their length
+/// (`isPacked` is false) and are compared as strings.
+struct NameKey: Equatable {
+    var low: UInt64 = 0
+    var high: UInt64 = 0
+    var count: Int
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>) {
+        count = bytes.count
+        guard count <= 16 else { return }
+        for (i, b) in bytes.enumerated() {
+            if i < 8 { low |= UInt64(b) << (8 * UInt64(i)) } else { high |= UInt64(b) << (8 * UInt64(i - 8)) }
+        }
+    }
+
+    init(_ text: StaticString) {
+        self.init(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    var isPacked: Bool { count <= 16 }
+
+    static let id = NameKey("id"), ts = NameKey("ts"), label = NameKey("label"), preds = NameKey("preds")
 }

@@ -89,6 +89,51 @@ private func rejects(_ topic: InputTopic, _ body: String, _ fragment: String, li
         rejects(.pred, "{\"id\":\"a\u{1}\",\"preds\":{\"x\":0.5}}", "control character")
     }
 
+    /// One decoder reused across messages (as the daemon does): names remembered from the
+    /// last message by position must never stand in for different bytes, and duplicates
+    /// are found however the names are written (escaped, longer than 16 bytes).
+    @Test func reusedDecoderKeepsNamesAndDuplicatesExact() throws {
+        var decoder = MessageDecoder()
+        var message = InputMessage()
+        func run(_ body: String) -> Result<InputMessage, DecodeError> {
+            do {
+                try Array(body.utf8).withUnsafeBytes { try decoder.decode(topic: .pred, body: $0, into: &message) }
+                return .success(message)
+            } catch let e as DecodeError { return .failure(e) } catch { return .failure(DecodeError("\(error)", kind: "test")) }
+        }
+        let long = "classifier-with-a-long-name"   // 27 bytes
+        let cases: [(String, [String]?)] = [
+            (#"{"id":"a","preds":{"gbm":0.1,"rf":0.2,"lr":0.3}}"#, ["gbm", "rf", "lr"]),
+            (#"{"id":"b","preds":{"gbm":0.1,"rf":0.2,"lr":0.3}}"#, ["gbm", "rf", "lr"]),
+            (#"{"id":"b2","preds":{"gbn":0.1,"rg":0.2,"lr":0.3}}"#, ["gbn", "rg", "lr"]),
+            (#"{"id":"b3","preds":{"gbm":0.1,"rf":0.2,"lr":0.3}}"#, ["gbm", "rf", "lr"]),
+            (#"{"id":"c","preds":{"rf":0.1,"gbm":0.2,"lr":0.3}}"#, ["rf", "gbm", "lr"]),
+            (#"{"id":"d","preds":{"gbn":0.1,"rf":0.2}}"#, ["gbn", "rf"]),
+            (#"{"id":"e","preds":{"\u0067bn":0.1,"r\u0066":0.2,"lr":0.3}}"#, ["gbn", "rf", "lr"]),
+            (#"{"id":"f","preds":{"gbn":0.1,"\u0067bn":0.2}}"#, nil),
+            ("{\"id\":\"g\",\"preds\":{\"\(long)\":0.1,\"\(long)2\":0.2}}", [long, long + "2"]),
+            ("{\"id\":\"h\",\"preds\":{\"\(long)\":0.1,\"x\":0.5,\"\(long)\":0.2}}", nil),
+            (#"{"id":"i","preds":{"abcdefghijklmnop":0.1,"abcdefghijklmnoq":0.2}}"#, ["abcdefghijklmnop", "abcdefghijklmnoq"]),
+            (#"{"id":"j","preds":{"abcdefghijklmnop":0.1,"abcdefghijklmnop":0.2}}"#, nil),
+            (#"{"id":"k","preds":{"gbm":0.1,"r f":0.2}}"#, nil),
+            (#"{"id":"l","preds":{"gbm":0.1,"rf":0.2}}"#, ["gbm", "rf"]),
+            (#"{"\u0069d":"m","pr\u0065ds":{"gbm":0.4}}"#, ["gbm"]),
+        ]
+        for (body, names) in cases {
+            switch (run(body), names) {
+            case (.success(let m), let names?):
+                #expect(m.preds.map(\.name) == names, "\(body)")
+                let reference = try JSONSerialization.jsonObject(with: Data(body.utf8)) as! [String: Any]
+                #expect(Set((reference["preds"] as! [String: Any]).keys) == Set(names))
+                #expect(m.id == reference["id"] as? String)
+            case (.failure(let e), nil):
+                #expect(e.reason.contains("duplicate classifier") || e.reason.contains("invalid classifier name"), "\(e.reason)")
+            case (let got, let names):
+                Issue.record("\(body): got \(got), expected \(names.map { "\($0)" } ?? "a rejection")")
+            }
+        }
+    }
+
     @Test func rejectsInvalidUTF8() {
         var decoder = MessageDecoder()
         var message = InputMessage()
