@@ -57,6 +57,7 @@ public struct Aggregator: Sendable, Equatable, Codable {
         // log p_t computed stably from the logit.
         let s = label == 1 ? z : -z
         let logPt = s >= 0 ? -log1p(exp(-s)) : s - log1p(exp(s))
+        if gamma == 0 { return -logPt }
         let pt = exp(logPt)
         return -pow(1 - pt, gamma) * logPt
     }

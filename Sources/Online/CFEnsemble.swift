@@ -216,30 +216,33 @@ public final class CFEnsemble {
         // 1. Running class counts.
         for item in batch { classWeights.observe(item.label) }
 
-        // 2. Label-aware confidences, flattened per instance.
-        var conf: [[Double]] = batch.map { item in
-            item.entries.map {
-                Confidence.labelled(Double($0.value), label: item.label, alpha: config.confidenceAlpha,
-                                    strength: config.labelConfidence)
+        // 2. Label-aware confidences, flattened: instance i's start at offsets[i].
+        var offsets = [Int](repeating: 0, count: n + 1)
+        for (i, item) in batch.enumerated() { offsets[i + 1] = offsets[i] + item.entries.count }
+        var conf = [Double](repeating: 0, count: offsets[n])
+        for (i, item) in batch.enumerated() {
+            for (k, e) in item.entries.enumerated() {
+                conf[offsets[i] + k] = Confidence.labelled(Double(e.value), label: item.label, alpha: config.confidenceAlpha,
+                                                           strength: config.labelConfidence)
             }
         }
 
         // 3. Classifier factors: forget, then ALS sweeps over (history + batch).
         factors.forget(config.forgetting)
         var y = [Double](repeating: 0, count: n * d)
-        foldBatch(batch, conf: &conf, into: &y)
+        foldBatch(batch, conf: conf, offsets: offsets, into: &y)
         var extraA = [Double](repeating: 0, count: m * d * d)
         var extraG = [Double](repeating: 0, count: m * d)
         var extraW = [Double](repeating: 0, count: m)
         for _ in 0..<config.innerSweeps {
-            contributions(batch, conf: conf, y: y, a: &extraA, g: &extraG, w: &extraW)
+            contributions(batch, conf: conf, offsets: offsets, y: y, a: &extraA, g: &extraG, w: &extraW)
             factors.solve(lambda: config.lambda, extraA: extraA, extraG: extraG, extraWeight: extraW)
-            foldBatch(batch, conf: &conf, into: &y)
+            foldBatch(batch, conf: conf, offsets: offsets, into: &y)
         }
         y.withUnsafeBufferPointer { yb in
             for (i, item) in batch.enumerated() {
                 for (k, e) in item.entries.enumerated() {
-                    factors.accumulate(Int(e.classifier), y: yb.baseAddress! + i * d, r: Double(e.value), c: conf[i][k])
+                    factors.accumulate(Int(e.classifier), y: yb.baseAddress! + i * d, r: Double(e.value), c: conf[offsets[i] + k])
                 }
             }
         }
@@ -288,12 +291,18 @@ public final class CFEnsemble {
     /// share of the running counts, i.e. the plain unweighted loss of the stream.
     func replayProblem() -> (rows: [Double], labels: [Int8], omega: [Double]) {
         let m = registry.count
-        let items = replay.positives + replay.negatives
-        var rows = [Double](repeating: 0, count: items.count * m)
+        let count = replay.positives.count + replay.negatives.count
+        var rows = [Double](repeating: 0, count: count * m)
+        var labels = [Int8](repeating: 0, count: count)
         var row = [Double](repeating: 0, count: m)
-        for (i, item) in items.enumerated() {
-            item.entries.withUnsafeBufferPointer { aggregatorRow($0, into: &row, alwaysFold: false) }
-            for u in 0..<m { rows[i * m + u] = row[u] }
+        var i = 0
+        for part in [replay.positives, replay.negatives] {
+            for item in part {
+                item.entries.withUnsafeBufferPointer { aggregatorRow($0, into: &row, alwaysFold: false) }
+                for u in 0..<m { rows[i * m + u] = row[u] }
+                labels[i] = item.label
+                i += 1
+            }
         }
         let p = Double(replay.positives.count), q = Double(replay.negatives.count)
         var share = 0.5
@@ -301,15 +310,16 @@ public final class CFEnsemble {
             let total = classWeights.positives + classWeights.negatives
             share = total > 0 ? classWeights.positives / total : 0.5
         }
-        let omega = items.map { $0.label == 1 ? share / p : (1 - share) / q }
-        return (rows, items.map(\.label), omega)
+        let omega = labels.map { $0 == 1 ? share / p : (1 - share) / q }
+        return (rows, labels, omega)
     }
 
-    private func foldBatch(_ batch: [LabelledInstance], conf: inout [[Double]], into y: inout [Double]) {
+    private func foldBatch(_ batch: [LabelledInstance], conf: [Double], offsets: [Int], into y: inout [Double]) {
         let d = config.latentDim
         for (i, item) in batch.enumerated() {
             item.entries.withUnsafeBufferPointer { eb in
-                conf[i].withUnsafeBufferPointer { cb in
+                conf.withUnsafeBufferPointer { all in
+                    let cb = UnsafeBufferPointer(rebasing: all[offsets[i]..<offsets[i + 1]])
                     fold.fold(eb, confidences: cb, factors: factors, lambda: config.lambda)
                 }
             }
@@ -317,7 +327,7 @@ public final class CFEnsemble {
         }
     }
 
-    private func contributions(_ batch: [LabelledInstance], conf: [[Double]], y: [Double],
+    private func contributions(_ batch: [LabelledInstance], conf: [Double], offsets: [Int], y: [Double],
                                a: inout [Double], g: inout [Double], w: inout [Double]) {
         let d = config.latentDim
         for i in a.indices { a[i] = 0 }
@@ -325,7 +335,7 @@ public final class CFEnsemble {
         for i in w.indices { w[i] = 0 }
         for (i, item) in batch.enumerated() {
             for (k, e) in item.entries.enumerated() {
-                let u = Int(e.classifier), c = conf[i][k], r = Double(e.value)
+                let u = Int(e.classifier), c = conf[offsets[i] + k], r = Double(e.value)
                 for p in 0..<d {
                     let cy = c * y[i * d + p]
                     for q in 0..<d { a[u * d * d + p * d + q] += cy * y[i * d + q] }

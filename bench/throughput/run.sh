@@ -10,6 +10,10 @@ cd "$(dirname "$0")/../.."
 N=${N:-300000}            # messages per throughput run
 PACED=${PACED:-100000}    # messages per paced run (5 s at 20k/s)
 PENDING=${PENDING:-1000000}
+REPEAT=${REPEAT:-3}       # throughput runs per configuration (1-5); the table shows the median
+# Each run's ids carry a one-character tag so that no id repeats within a daemon's life.
+wtag() { echo adefg | cut -c"$1"; }
+ltag() { echo chijk | cut -c"$1"; }
 swift build -c release >/dev/null
 BIN=.build/release
 tmp=$(mktemp -d /tmp/cfe-tput-XXXXXX)
@@ -37,7 +41,9 @@ for transport in ipc tcp; do
   "$BIN/cfe-loadgen" relay --input "$in" --output "$outp" > "$tmp/relay.log" &
   relay=$!
   until grep -q "relay ready" "$tmp/relay.log"; do sleep 0.05; done
-  load --input "$in" --output "$outp" --expect pred --count "$N" --tag a --name "relay-$transport"
+  for r in $(seq "$REPEAT"); do
+    load --input "$in" --output "$outp" --expect pred --count "$N" --tag "$(wtag $r)" --name "relay-$transport"
+  done
   load --input "$in" --output "$outp" --expect pred --count "$PACED" --rate 20000 --tag b --name "relay-$transport-20k"
   kill $relay; wait $relay 2>/dev/null || true
 
@@ -46,10 +52,14 @@ for transport in ipc tcp; do
     --log-level error --set metrics.listen=off --set learning.batch_size=256 &
   daemon=$!
   wait_control "$state"
-  load --input "$in" --output "$outp" --count "$N" --tag a --name "daemon-$transport"
+  for r in $(seq "$REPEAT"); do
+    load --input "$in" --output "$outp" --count "$N" --tag "$(wtag $r)" --name "daemon-$transport"
+  done
   load --input "$in" --output "$outp" --count "$PACED" --rate 20000 --tag b --name "daemon-$transport-20k"
   # Scoring while learning: one label (for an instance scored a window earlier) per pred.
-  load --input "$in" --output "$outp" --count "$N" --labels 1 --tag c --name "daemon-$transport-labels"
+  for r in $(seq "$REPEAT"); do
+    load --input "$in" --output "$outp" --count "$N" --labels 1 --tag "$(ltag $r)" --name "daemon-$transport-labels"
+  done
   "$BIN/cfe" status --state-dir "$state" --json | python3 -c '
 import json,sys; s=json.load(sys.stdin); a=s.get("accounting",{})
 print(json.dumps({"name":"daemon-status-'$transport'","labels_learnt":a.get("labels_learnt"),"model_version":s.get("model_version")}))' | tee -a "$out"
