@@ -34,36 +34,36 @@ wait_control() {
   echo "daemon did not start" >&2; exit 1
 }
 
+# Relay and daemon run side by side (each idle while the other is loaded) and their
+# throughput runs alternate, so that every relay/daemon pair shares the machine's
+# conditions of the moment: on a shared machine the relay alone varied 2x between runs.
 for transport in ipc tcp; do
-  if [ $transport = ipc ]; then in="ipc://$tmp/in"; outp="ipc://$tmp/out"
-  else in="tcp://127.0.0.1:$(free_port)"; outp="tcp://127.0.0.1:$(free_port)"; fi
+  if [ $transport = ipc ]; then rin="ipc://$tmp/rin"; rout="ipc://$tmp/rout"; in="ipc://$tmp/in"; outp="ipc://$tmp/out"
+  else rin="tcp://127.0.0.1:$(free_port)"; rout="tcp://127.0.0.1:$(free_port)"
+       in="tcp://127.0.0.1:$(free_port)"; outp="tcp://127.0.0.1:$(free_port)"; fi
 
-  "$BIN/cfe-loadgen" relay --input "$in" --output "$outp" > "$tmp/relay.log" &
+  "$BIN/cfe-loadgen" relay --input "$rin" --output "$rout" > "$tmp/relay.log" &
   relay=$!
   until grep -q "relay ready" "$tmp/relay.log"; do sleep 0.05; done
-  for r in $(seq "$REPEAT"); do
-    load --input "$in" --output "$outp" --expect pred --count "$N" --tag "$(wtag $r)" --name "relay-$transport"
-  done
-  load --input "$in" --output "$outp" --expect pred --count "$PACED" --rate 20000 --tag b --name "relay-$transport-20k"
-  kill $relay; wait $relay 2>/dev/null || true
-
   state="$tmp/state-$transport"
   "$BIN/cfensembled" --input "@$in" --output "@$outp" --input-type sub --state-dir "$state" \
     --log-level error --set metrics.listen=off --set learning.batch_size=256 &
   daemon=$!
   wait_control "$state"
+
   for r in $(seq "$REPEAT"); do
+    load --input "$rin" --output "$rout" --expect pred --count "$N" --tag "$(wtag $r)" --name "relay-$transport"
     load --input "$in" --output "$outp" --count "$N" --tag "$(wtag $r)" --name "daemon-$transport"
-  done
-  load --input "$in" --output "$outp" --count "$PACED" --rate 20000 --tag b --name "daemon-$transport-20k"
-  # Scoring while learning: one label (for an instance scored a window earlier) per pred.
-  for r in $(seq "$REPEAT"); do
+    # Scoring while learning: one label (for an instance scored a window earlier) per pred.
     load --input "$in" --output "$outp" --count "$N" --labels 1 --tag "$(ltag $r)" --name "daemon-$transport-labels"
   done
+  load --input "$rin" --output "$rout" --expect pred --count "$PACED" --rate 20000 --tag b --name "relay-$transport-20k"
+  load --input "$in" --output "$outp" --count "$PACED" --rate 20000 --tag b --name "daemon-$transport-20k"
   "$BIN/cfe" status --state-dir "$state" --json | python3 -c '
 import json,sys; s=json.load(sys.stdin); a=s.get("accounting",{})
 print(json.dumps({"name":"daemon-status-'$transport'","labels_learnt":a.get("labels_learnt"),"model_version":s.get("model_version")}))' | tee -a "$out"
   kill -TERM $daemon; wait $daemon || true
+  kill $relay; wait $relay 2>/dev/null || true
 done
 
 # Memory: RSS per pending instance with 10 classifiers, PENDING unlabelled preds.

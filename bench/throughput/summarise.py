@@ -19,6 +19,12 @@ for name, rs in runs.items():
     if name.endswith("-labels"):
         rows[name]["labels_sent_total"] = sum(r["labels_sent"] for r in rs)
 
+def paired(num, den):
+    """Median over the alternating runs of num's rate / den's rate (same-moment pairs)."""
+    a, b = runs.get(num, []), runs.get(den, [])
+    ratios = sorted(x["msgs_per_s"] / y["msgs_per_s"] for x, y in zip(a, b))
+    return ratios[len(ratios) // 2] if ratios else rows[num]["msgs_per_s"] / rows[den]["msgs_per_s"]
+
 def cpu():
     try:
         for l in open("/proc/cpuinfo"):
@@ -32,8 +38,9 @@ out = []
 out.append(f"# Throughput and latency ({datetime.date.today()})\n")
 repeats = max((n for _, _, n in spread.values()), default=1)
 out.append(f"Produced by `bench/throughput/run.sh` on {os.cpu_count()} cores ({cpu()}), one invocation, "
-           "relay and daemon back to back with the same load generator (`cfe-loadgen`), 10 classifiers per `pred`; "
-           f"throughput is the median of {repeats} runs (range in brackets).\n")
+           "relay and daemon side by side with the same load generator (`cfe-loadgen`), 10 classifiers per `pred`; "
+           f"throughput is the median of {repeats} runs (range in brackets), relay, daemon and daemon with labels "
+           f"alternating; ratios are the median of the {repeats} same-moment pairs.\n")
 def rate(name):
     lo, hi, n = spread.get(name, (None, None, 1))
     text = f"{rows[name]['msgs_per_s']:,.0f}"
@@ -46,7 +53,7 @@ for t in ("ipc", "tcp"):
     if not (r and d and rp and dp):
         continue
     bound = 2 * rp["p99_us"] + 200
-    out.append(f"| {t} | {rate(f'relay-{t}')} | {rate(f'daemon-{t}')} | {d['msgs_per_s']/r['msgs_per_s']:.2f} | "
+    out.append(f"| {t} | {rate(f'relay-{t}')} | {rate(f'daemon-{t}')} | {paired(f'daemon-{t}', f'relay-{t}'):.2f} | "
                f"{rp['p50_us']:.0f} / {rp['p99_us']:.0f} / {rp['p999_us']:.0f} | {dp['p50_us']:.0f} / {dp['p99_us']:.0f} / {dp['p999_us']:.0f} | "
                f"{bound:.0f} ({'met' if dp['p99_us'] <= bound else 'NOT met'}) |")
 out.append("")
@@ -57,7 +64,7 @@ for t in ("ipc", "tcp"):
     d, l, s = rows.get(f"daemon-{t}"), rows.get(f"daemon-{t}-labels"), rows.get(f"daemon-status-{t}")
     if not (d and l):
         continue
-    out.append(f"| {t} | {rate(f'daemon-{t}')} | {rate(f'daemon-{t}-labels')} | {l['msgs_per_s']/d['msgs_per_s']:.2f} | "
+    out.append(f"| {t} | {rate(f'daemon-{t}')} | {rate(f'daemon-{t}-labels')} | {paired(f'daemon-{t}-labels', f'daemon-{t}'):.2f} | "
                f"{l['labels_sent']/l['seconds']:,.0f} | {s['labels_learnt'] if s else '?'} of {l['labels_sent_total']} | {l['lost']} |")
 m = rows.get("memory")
 if m:
