@@ -3,14 +3,14 @@ import Online
 
 /// Everything the daemon persists: the model, the pending instances (so labels that
 /// arrive after a restart still find their instance), counters and quality window.
-struct Checkpoint {
-    struct PendingRecord {
+struct Checkpoint: Sendable {
+    struct PendingRecord: Sendable {
         var id: String
         var instance: PendingInstance
     }
 
     /// Everything but the pending instances: small, stored as JSON.
-    struct Head: Codable {
+    struct Head: Codable, Sendable {
         var writtenAt: Double
         var model: ModelSnapshot
         var evicted: UInt64

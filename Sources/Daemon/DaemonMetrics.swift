@@ -33,6 +33,11 @@ final class DaemonMetrics: @unchecked Sendable {
     let forwardDropped = Counter(label: "cfensembled_forward_dropped_total")
     let scoringDuration = Timer(label: "cfensembled_scoring_duration_seconds")
     let updateDuration = Timer(label: "cfensembled_model_update_duration_seconds")
+    /// Checkpoints written (periodic ones in the background, on request, at shutdown) or failed.
+    let checkpointsWritten = Counter(label: "cfensembled_checkpoints_total", dimensions: [("result", "ok")])
+    let checkpointsFailed = Counter(label: "cfensembled_checkpoints_total", dimensions: [("result", "failed")])
+    let checkpointDuration = Timer(label: "cfensembled_checkpoint_duration_seconds")
+    let checkpointBytes = Gauge(label: "cfensembled_checkpoint_bytes")
     let pending = Gauge(label: "cfensembled_pending_instances")
     let modelVersion = Gauge(label: "cfensembled_model_version")
     let bias = Gauge(label: "cfensembled_aggregator_bias")
@@ -44,6 +49,16 @@ final class DaemonMetrics: @unchecked Sendable {
     private var conditions: [String: Gauge] = [:]
     private var lastEvicted: UInt64 = 0
     private var lastExpired: UInt64 = 0
+
+    func recordCheckpoint(seconds: Double, bytes: Int?) {
+        checkpointDuration.recordNanoseconds(Int64(seconds * 1e9))
+        if let bytes {
+            checkpointsWritten.increment()
+            checkpointBytes.record(Double(bytes))
+        } else {
+            checkpointsFailed.increment()
+        }
+    }
 
     func rejected(reason: String) {
         if rejected[reason] == nil {

@@ -92,6 +92,9 @@ final class Engine: @unchecked Sendable {
     private var trailer = [UInt8](repeating: 0, count: ScoredTrailer.size)
     private var lastHealthPublished = -1e9
     private var nextCheckpoint = Double.infinity
+    /// Periodic checkpoints are written on this thread; nil until `run` starts it.
+    private var checkpointWriter: CheckpointWriter?
+    private var checkpointInFlight = false
     private var nextExpiry = 0.0
 
     private static let topicScore: StaticString = "score"
@@ -350,6 +353,7 @@ final class Engine: @unchecked Sendable {
         let start = Clock.monotonic()
         nextHealth = start + config.healthIntervalSeconds
         if config.checkpointIntervalSeconds > 0 { nextCheckpoint = start + config.checkpointIntervalSeconds }
+        if role != .scorer { checkpointWriter = CheckpointWriter(store: checkpoints) }
         // Sockets are bound and state restored: tell systemd (Type=notify).
         notifier.notify("READY=1\nSTATUS=serving, model_version \(model.version), \(pending.count) pending")
         if let interval = notifier.watchdogInterval {
@@ -1067,9 +1071,11 @@ final class Engine: @unchecked Sendable {
             publishHealth()
             nextHealth = now + config.healthIntervalSeconds
         }
+        if checkpointInFlight { collectCheckpointOutcomes() }
         if now >= nextCheckpoint {
-            _ = try? writeCheckpoint()
-            nextCheckpoint = now + config.checkpointIntervalSeconds
+            // A write still in progress (a large pending table, a slow disk): try again soon.
+            nextCheckpoint = now + (startBackgroundCheckpoint() ? config.checkpointIntervalSeconds
+                                                                : min(1, config.checkpointIntervalSeconds))
         }
     }
 
@@ -1189,21 +1195,65 @@ final class Engine: @unchecked Sendable {
         return c
     }
 
+    /// The state as of now, but for the pending instances: the model, counters, quality.
+    private func checkpointHead() -> Checkpoint.Head {
+        Checkpoint.Head(writtenAt: Clock.wall(), model: model.snapshot(), evicted: pending.evicted,
+                        expired: pending.expired, counters: checkpointCounters, quality: quality)
+    }
+
+    /// Hands a frozen copy of the state to the writer thread; false if it is still busy.
+    /// Freezing the pending store is O(1); while the write runs, each slab page the loop
+    /// changes is copied once (see `PagedColumn`), so scoring never waits for the write.
+    private func startBackgroundCheckpoint() -> Bool {
+        guard let writer = checkpointWriter else { return (try? writeCheckpoint()) != nil }
+        let head = checkpointHead()
+        let frozen = pending.frozen()
+        guard writer.submit({ Checkpoint(head: head, pending: frozen.snapshot().map { .init(id: $0.id, instance: $0.instance) }) })
+        else {
+            logger.debug("checkpoint: the previous write is still in progress, retrying")
+            return false
+        }
+        checkpointInFlight = true
+        return true
+    }
+
+    private func collectCheckpointOutcomes() {
+        guard let writer = checkpointWriter else { return }
+        for o in writer.takeOutcomes() {
+            checkpointInFlight = false
+            metrics.recordCheckpoint(seconds: o.seconds, bytes: o.bytes)
+            if let bytes = o.bytes {
+                logger.info("checkpoint written", metadata: [
+                    "path": "\(checkpoints.path)", "bytes": "\(bytes)", "model_version": "\(o.modelVersion)",
+                    "pending": "\(o.pending)", "ms": "\(Int(o.seconds * 1000))", "background": "true",
+                ])
+            } else {
+                logger.error("checkpoint failed: \(o.error ?? "unknown error")")
+            }
+        }
+    }
+
+    /// Writes a checkpoint on the engine thread, after any background write has finished
+    /// (the control command and shutdown need it durable before they answer).
     @discardableResult
     private func writeCheckpoint() throws(CheckpointError) -> Int {
+        if let writer = checkpointWriter {
+            writer.waitIdle()
+            collectCheckpointOutcomes()
+        }
         let t0 = Clock.monotonic()
-        let cp = Checkpoint(
-            head: .init(writtenAt: Clock.wall(), model: model.snapshot(), evicted: pending.evicted,
-                        expired: pending.expired, counters: checkpointCounters, quality: quality),
-            pending: pending.snapshot().map { .init(id: $0.id, instance: $0.instance) })
+        let cp = Checkpoint(head: checkpointHead(),
+                            pending: pending.snapshot().map { .init(id: $0.id, instance: $0.instance) })
         do {
             let bytes = try checkpoints.write(cp)
+            metrics.recordCheckpoint(seconds: Clock.monotonic() - t0, bytes: bytes)
             logger.info("checkpoint written", metadata: [
                 "path": "\(checkpoints.path)", "bytes": "\(bytes)", "model_version": "\(model.version)",
                 "pending": "\(cp.pending.count)", "ms": "\(Int((Clock.monotonic() - t0) * 1000))",
             ])
             return bytes
         } catch {
+            metrics.recordCheckpoint(seconds: Clock.monotonic() - t0, bytes: nil)
             logger.error("checkpoint failed: \(error.description)")
             throw error
         }
@@ -1219,6 +1269,7 @@ final class Engine: @unchecked Sendable {
         }
         update()
         let ok = (try? writeCheckpoint()) != nil
+        checkpointWriter?.stop()
         if ok, lease != nil {
             // Everything published is in the checkpoint: the next start continues at this version.
             do { try lease!.settle(at: model.version) } catch { logger.error("cannot settle the version lease: \(error)") }

@@ -141,7 +141,7 @@ struct Load: ParsableCommand {
         let result = """
         {"name":"\(name)","mode":"\(paced ? "paced" : "window")","rate":\(rate),"window":\(window),"sent":\(sent),\
         "received":\(received),"lost":\(sent - received),"labels_sent":\(labelsSent),"seconds":\(elapsed),\
-        "msgs_per_s":\(Double(received) / max(elapsed, 1e-9)),"p50_us":\(pct(0.5)),"p99_us":\(pct(0.99)),"p999_us":\(pct(0.999))}
+        "msgs_per_s":\(Double(received) / max(elapsed, 1e-9)),"p50_us":\(pct(0.5)),"p99_us":\(pct(0.99)),"p999_us":\(pct(0.999)),"max_us":\(Double(latencies.last ?? 0) / 1000)}
         """
         print(result)
     }

@@ -1,4 +1,3 @@
-import DequeModule
 
 /// A scored instance waiting for its label.
 public struct PendingInstance: Sendable, Equatable, Codable {
@@ -30,24 +29,26 @@ public struct PendingStore: Sendable {
     public let inlineEntries: Int
 
     private var index: [String: Int32] = [:]
-    private var ids: [String] = []
-    private var arrival: [Double] = []
+    // The slabs are paged (see `frozen()`).
+    private var ids: PagedColumn<String>
+    private var arrival: PagedColumn<Double>
     /// score and average, two per row.
-    private var scores: [Float] = []
-    private var seqs: [UInt32] = []
+    private var scores: PagedColumn<Float>
+    private var seqs: PagedColumn<UInt32>
     /// Entries per row; `freeRow` marks a row on the free list.
-    private var counts: [UInt16] = []
+    private var counts: PagedColumn<UInt16>
     /// `inlineEntries` per row.
-    private var classifiers: [UInt16] = []
-    private var values: [Float] = []
+    private var classifiers: PagedColumn<UInt16>
+    private var values: PagedColumn<Float>
     /// Rows whose instance has more entries than fit inline: all of its entries.
     private var overflow: [Int32: [Entry]] = [:]
     private var free: [Int32] = []
     /// Arrival order as (row << 32 | seq); entries whose row was taken or reused are skipped lazily.
-    private var order: Deque<UInt64> = []
+    private var order: PagedColumn<UInt64>
     private var nextSeq: UInt32 = 0
 
     public let capacity: Int
+    private let pageShift: Int
     public let ttl: Double
     /// Instances dropped to stay within `capacity`.
     public private(set) var evicted: UInt64 = 0
@@ -55,22 +56,29 @@ public struct PendingStore: Sendable {
     public private(set) var expired: UInt64 = 0
 
     public init(capacity: Int, ttl: Double, inlineEntries: Int = 12) {
+        self.init(capacity: capacity, ttl: ttl, inlineEntries: inlineEntries, pageShift: 14)
+    }
+
+    /// `pageShift`: log2 of the rows per slab page (tests use tiny pages).
+    init(capacity: Int, ttl: Double, inlineEntries: Int, pageShift: Int) {
         self.capacity = capacity
         self.ttl = ttl
         self.inlineEntries = max(1, inlineEntries)
+        self.pageShift = pageShift
+        ids = PagedColumn(pageShift: pageShift)
+        arrival = PagedColumn(pageShift: pageShift)
+        scores = PagedColumn(stride: 2, pageShift: pageShift)
+        seqs = PagedColumn(pageShift: pageShift)
+        counts = PagedColumn(pageShift: pageShift)
+        classifiers = PagedColumn(stride: self.inlineEntries, pageShift: pageShift)
+        values = PagedColumn(stride: self.inlineEntries, pageShift: pageShift)
+        order = PagedColumn(pageShift: pageShift)
         // Sized for the cap at once (up to 4M rows): growing a hash table of hundreds of
         // thousands of ids rehashes all of them in one go, a stall of tens of milliseconds
-        // on the scoring path. Untouched pages of a reservation cost address space, not memory.
+        // on the scoring path. Untouched pages of a reservation cost address space, not
+        // memory. The slabs grow a page at a time and never move.
         let rows = min(capacity, 4 << 20)
         index.reserveCapacity(rows)
-        ids.reserveCapacity(rows)
-        arrival.reserveCapacity(rows)
-        scores.reserveCapacity(rows * 2)
-        seqs.reserveCapacity(rows)
-        counts.reserveCapacity(rows)
-        classifiers.reserveCapacity(rows * self.inlineEntries)
-        values.reserveCapacity(rows * self.inlineEntries)
-        order.reserveCapacity(rows + 1024)
     }
 
     public var count: Int { index.count }
@@ -90,8 +98,8 @@ public struct PendingStore: Sendable {
                 }
             }
             write(Int(row), entries: entries)
-            scores[Int(row) * 2] = instance.score
-            scores[Int(row) * 2 + 1] = instance.average
+            scores[Int(row), 0] = instance.score
+            scores[Int(row), 1] = instance.average
             return
         }
         let seq = nextSeq
@@ -101,19 +109,19 @@ public struct PendingStore: Sendable {
             row = Int(reused)
             ids[row] = id
             arrival[row] = instance.arrival
-            scores[row * 2] = instance.score
-            scores[row * 2 + 1] = instance.average
+            scores[row, 0] = instance.score
+            scores[row, 1] = instance.average
             seqs[row] = seq
         } else {
             row = ids.count
             ids.append(id)
             arrival.append(instance.arrival)
             scores.append(instance.score)
-            scores.append(instance.average)
+            scores[row, 1] = instance.average
             seqs.append(seq)
             counts.append(0)
-            classifiers.append(contentsOf: repeatElement(0, count: inlineEntries))
-            values.append(contentsOf: repeatElement(0, count: inlineEntries))
+            classifiers.append(0)
+            values.append(0)
         }
         write(row, entries: instance.entries)
         index[id] = Int32(row)
@@ -137,9 +145,9 @@ public struct PendingStore: Sendable {
     public mutating func expire(now: Double) -> Int {
         var n = 0
         while let head = order.first {
-            guard let row = live(head) else { order.removeFirst(); continue }
+            guard let row = live(head) else { _ = order.popFirst(); continue }
             guard now - arrival[row] > ttl else { break }
-            order.removeFirst()
+            _ = order.popFirst()
             index.removeValue(forKey: ids[row])
             release(row)
             n += 1
@@ -154,6 +162,25 @@ public struct PendingStore: Sendable {
             guard let row = live(o) else { return nil }
             return (ids[row], instance(row))
         }
+    }
+
+    /// The pending instances as of now, for a checkpoint written on another thread. O(1):
+    /// the slabs are shared copy-on-write a page at a time, so a later change to the store
+    /// copies the one page it touches; the id table is left out, so it is never copied.
+    public func frozen() -> Frozen {
+        var copy = self
+        copy.index = [:]
+        return Frozen(store: copy, count: index.count)
+    }
+
+    /// A point-in-time copy of the pending instances (see `frozen()`).
+    public struct Frozen: Sendable {
+        fileprivate let store: PendingStore
+        /// Instances it holds.
+        public let count: Int
+
+        /// All of them, oldest first.
+        public func snapshot() -> [(id: String, instance: PendingInstance)] { store.snapshot() }
     }
 
     /// Restores counters after a checkpoint; instances are re-inserted with `insert`.
@@ -177,14 +204,16 @@ public struct PendingStore: Sendable {
 
     private func entries(_ row: Int) -> [Entry] {
         if let spilled = overflow[Int32(row)] { return spilled }
-        let n = Int(counts[row]), base = row * inlineEntries
-        return (0..<n).map { Entry(classifier: Int(classifiers[base + $0]), value: Double(values[base + $0])) }
+        let n = Int(counts[row])
+        return classifiers.withRow(row) { c in
+            values.withRow(row) { v in (0..<n).map { Entry(classifier: Int(c[$0]), value: Double(v[$0])) } }
+        }
     }
 
     private func instance(_ row: Int) -> PendingInstance {
         var p = PendingInstance(entries: entries(row), arrival: arrival[row], score: 0, average: 0)
-        p.score = scores[row * 2]
-        p.average = scores[row * 2 + 1]
+        p.score = scores[row, 0]
+        p.average = scores[row, 1]
         return p
     }
 
@@ -194,11 +223,12 @@ public struct PendingStore: Sendable {
             overflow[Int32(row)] = entries.withUnsafeBufferPointer { [Entry]($0) }   // exact size, not the caller's buffer
             return
         }
-        overflow.removeValue(forKey: Int32(row))
-        let base = row * inlineEntries
-        for (k, e) in entries.enumerated() {
-            classifiers[base + k] = e.classifier
-            values[base + k] = e.value
+        if !overflow.isEmpty { overflow.removeValue(forKey: Int32(row)) }
+        classifiers.withMutableRow(row) { c in
+            for (k, e) in entries.enumerated() { c[k] = e.classifier }
+        }
+        values.withMutableRow(row) { v in
+            for (k, e) in entries.enumerated() { v[k] = e.value }
         }
     }
 
@@ -224,8 +254,7 @@ public struct PendingStore: Sendable {
 
     private mutating func compactIfNeeded() {
         guard order.count > 1024 && order.count > 2 * index.count else { return }
-        var kept = Deque<UInt64>()
-        kept.reserveCapacity(max(order.count, min(capacity, 4 << 20) + 1024))
+        var kept = PagedColumn<UInt64>(pageShift: pageShift)
         for o in order where live(o) != nil { kept.append(o) }
         order = kept
     }

@@ -30,6 +30,36 @@ import Testing
         return s
     }
 
+    /// The writer runs one write at a time on its thread: a second submit while the first
+    /// is in progress is refused, waitIdle returns once it is durable, and its outcome
+    /// reaches the engine.
+    @Test func backgroundWriterWritesOneAtATime() throws {
+        let s = try store()
+        defer { try? FileManager.default.removeItem(atPath: s.directory) }
+        let writer = CheckpointWriter(store: s)
+        let release = DispatchSemaphore(value: 0)
+        let cp = sample()
+        #expect(writer.submit { release.wait(); return cp })
+        #expect(writer.isBusy)
+        #expect(!writer.submit { cp })
+        #expect(try s.read() == nil)
+        release.signal()
+        writer.waitIdle()
+        #expect(!writer.isBusy)
+        let outcomes = writer.takeOutcomes()
+        #expect(outcomes.count == 1 && outcomes[0].bytes != nil && outcomes[0].pending == 100)
+        #expect(try s.read()?.pending.map(\.id) == cp.pending.map(\.id))
+        #expect(writer.takeOutcomes().isEmpty)
+        // A failing write is reported, not thrown away.
+        try FileManager.default.removeItem(atPath: s.directory)
+        #expect(writer.submit { cp })
+        writer.waitIdle()
+        let failed = writer.takeOutcomes()
+        #expect(failed.count == 1 && failed[0].bytes == nil && failed[0].error?.contains("cannot create") == true)
+        writer.stop()
+        #expect(!writer.submit { cp })
+    }
+
     @Test func roundTrips() throws {
         let s = try store()
         defer { try? FileManager.default.removeItem(atPath: s.directory) }

@@ -27,6 +27,42 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    /// Periodic checkpoints are written in the background while scoring goes on; after a
+    /// kill -9 (no shutdown checkpoint) every instance pending at the last one is back and
+    /// its label is learnt.
+    @Test func backgroundCheckpointRestoresEveryPendingInstanceAfterKillNine() throws {
+        let d = try DaemonProcess()
+        let args = ["--set", "learning.batch_size=64", "--set", "state.checkpoint_interval_s=0.2"]
+        try d.start(args)
+        let push = try d.producer()
+        let n = 3000
+        for i in 0..<n { try push.send(strings: ["pred", predBody("b\(i)", tenPreds(i, label: i % 2))]) }
+        // The periodic write that includes all of them (the loop goes on scoring meanwhile).
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, !d.log.contains("background=true") || !d.log.contains("pending=\(n) ") {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(d.log.contains("background=true"), "\(d.log)")
+        #expect(try d.status()["scored"] as? Int == n)
+        let pid = try #require(d.process?.processIdentifier)
+        kill(pid, SIGKILL)
+        d.process?.waitUntilExit()
+
+        try d.start(args)
+        #expect(try d.status()["pending"] as? Int == n)
+        let labels = try d.producer()
+        for i in 0..<n { try labels.send(strings: ["label", #"{"id":"b\#(i)","label":\#(i % 2)}"#]) }
+        var learnt = 0
+        while Date() < deadline.addingTimeInterval(10) {
+            let accounting = try d.status()["accounting"] as? [String: Any] ?? [:]
+            learnt = accounting["labels_learnt"] as? Int ?? 0
+            if learnt == n { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(learnt == n)
+        #expect(try d.stop() == 0)
+    }
+
     /// kill -9 at many points of a stream: the daemon always comes back, from an intact
     /// checkpoint, and model_version never goes back past a completed checkpoint.
     @Test func killNineAtManyPointsAlwaysRestarts() throws {

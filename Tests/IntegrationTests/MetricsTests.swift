@@ -29,6 +29,7 @@ import Testing
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline, (try d.status()["labelled"] as? Int ?? 0) < 20 { Thread.sleep(forTimeInterval: 0.05) }
         Thread.sleep(forTimeInterval: 0.5)   // a health tick refreshes the gauges
+        #expect(try d.controlRequest(["cmd": "checkpoint"])["ok"] as? Bool == true)
 
         let (status, text) = try scrape(url)
         #expect(status == 200)
@@ -51,6 +52,9 @@ import Testing
         #expect(text.contains(#"cfensembled_aggregator_weight{classifier="xgb"}"#))
         #expect(text.contains("cfensembled_scoring_duration_seconds_count 30"))
         #expect(text.contains("cfensembled_model_update_duration_seconds_count 2"))
+        #expect(text.contains(#"cfensembled_checkpoints_total{result="ok"} 1"#), "\(text)")
+        #expect(text.contains("cfensembled_checkpoint_duration_seconds_count 1"))
+        #expect(text.contains("cfensembled_checkpoint_bytes "))
         #expect(try d.stop() == 0)
     }
 

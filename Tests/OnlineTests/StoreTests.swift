@@ -49,9 +49,14 @@ import Testing
 
     /// The slab store against a plain reference (a dictionary and an arrival list) over a
     /// long random mix of inserts (some repeated ids, some with more entries than fit
-    /// inline), takes, expiries and evictions.
-    @Test func slabStoreMatchesAPlainReference() {
-        var store = PendingStore(capacity: 50, ttl: 30, inlineEntries: 3)
+    /// inline), takes, expiries and evictions; with pages of 4 rows too, so that rows and
+    /// the arrival queue cross pages. Frozen copies taken along the way (as for a
+    /// background checkpoint) must still give the snapshot of their moment after the store
+    /// has gone on changing.
+    @Test(arguments: [14, 2])
+    func slabStoreMatchesAPlainReference(pageShift: Int) {
+        var store = PendingStore(capacity: 50, ttl: 30, inlineEntries: 3, pageShift: pageShift)
+        var frozen: [(PendingStore.Frozen, [(id: String, instance: PendingInstance)])] = []
         var ref: [String: PendingInstance] = [:]
         var arrivals: [String] = []
         var evicted = 0, expired = 0
@@ -101,6 +106,14 @@ import Testing
                 expired += m
             }
             #expect(store.count == ref.count)
+            if step % 997 == 0 { frozen.append((store.frozen(), store.snapshot())) }
+        }
+        #expect(frozen.count > 10)
+        for (copy, then) in frozen {
+            let now = copy.snapshot()
+            #expect(copy.count == then.count)
+            #expect(now.map(\.id) == then.map(\.id))
+            #expect(now.map(\.instance) == then.map(\.instance))
         }
         #expect(store.evicted == UInt64(evicted) && store.expired == UInt64(expired))
         let snap = store.snapshot()
@@ -136,5 +149,50 @@ import Testing
         #expect(buffer.positives.count == 2 && buffer.negatives.count == 3)
         #expect(Set(buffer.positives.map { $0.entries[0].value }) == [0.0, 0.5])
         #expect(Set(buffer.negatives.map { $0.entries[0].value }) == [Float(0.7), Float(0.8), Float(0.9)])
+    }
+}
+
+@Suite struct PagedColumnTests {
+    /// Against a plain array: appends across pages, rows of several elements, writes,
+    /// removals from the front, and copies that must not see later writes.
+    @Test func matchesAnArrayAndCopiesArePointInTime() {
+        var column = PagedColumn<Int>(stride: 3, pageShift: 2)
+        var model: [[Int]] = []
+        var copies: [(PagedColumn<Int>, [[Int]])] = []
+        var state: UInt64 = 9
+        func next(_ n: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int(state >> 33) % n
+        }
+        for step in 0..<5_000 {
+            switch next(10) {
+            case 0..<4:
+                let v = next(1000)
+                column.append(v)
+                model.append([v, v, v])
+            case 4..<7 where !model.isEmpty:
+                let row = next(model.count), k = next(3), v = next(1000)
+                if next(2) == 0 {
+                    column[row, k] = v
+                } else {
+                    column.withMutableRow(row) { $0[k] = v }
+                }
+                model[row][k] = v
+            case 7..<9:
+                #expect(column.popFirst() == model.first?[0])
+                if !model.isEmpty { model.removeFirst() }
+            default:
+                copies.append((column, model))
+            }
+            #expect(column.count == model.count, "step \(step)")
+        }
+        for (copy, then) in copies + [(column, model)] {
+            #expect(copy.count == then.count)
+            for row in 0..<then.count {
+                #expect(copy.withRow(row) { Array($0) } == then[row])
+                #expect(copy[row] == then[row][0])
+            }
+            #expect(Array(copy) == then.map { $0[0] })
+        }
     }
 }

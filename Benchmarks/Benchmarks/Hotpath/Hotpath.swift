@@ -85,6 +85,24 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    Benchmark("pending insert + take (100k pending)", configuration: .init(warmupIterations: 1, scalingFactor: .mega, maxDuration: .seconds(5))) { benchmark in
+        // Steady state: each iteration stores a new instance and takes one stored 100,000
+        // earlier (its label arriving), as the engine does for every pred and label.
+        var store = PendingStore(capacity: 1 << 20, ttl: 1e9)
+        let entries = (0..<10).map { Entry(classifier: $0, value: 0.3 + 0.05 * Double($0)) }
+        let ids = (0..<200_000).map { "txn-\($0)" }
+        for i in 0..<100_000 { store.insert(id: ids[i], PendingInstance(entries: entries, arrival: 0, score: 0.5, average: 0.5)) }
+        var next = 100_000
+        benchmark.startMeasurement()   // setup above is not measured
+        for _ in benchmark.scaledIterations {
+            let slot = next % 200_000
+            store.insert(id: ids[slot], PendingInstance(entries: entries, arrival: 0, score: 0.5, average: 0.5))
+            blackHole(store.take(ids[(next - 100_000) % 200_000]))
+            next += 1
+        }
+        benchmark.stopMeasurement()   // freeing the store is not measured either
+    }
+
     Benchmark("batch update (256 labels)", configuration: .init(scalingFactor: .one, maxDuration: .seconds(3))) { benchmark in
         let model = trainedModel()
         var batch: [LabelledInstance] = []

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# How much periodic checkpoints disturb scoring: latency of a paced pred stream (pred
+# sent to score received) while the daemon holds PENDING pending instances and writes a
+# checkpoint every INTERVAL seconds, next to the same run with checkpoints off. Each
+# configuration runs ROUNDS times, alternating, in one invocation.
+#
+#   bench/throughput/checkpoint-stall.sh                   # the build in .build/release
+#   BIN=/path/to/other/release bench/throughput/checkpoint-stall.sh   # an older build
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${BIN:-.build/release}
+PENDING=${PENDING:-1000000}
+RATE=${RATE:-20000}
+COUNT=${COUNT:-240000}      # 12 s at 20k/s
+INTERVAL=${INTERVAL:-4}
+ROUNDS=${ROUNDS:-2}
+[ "$BIN" = .build/release ] && swift build -c release >/dev/null
+# The load generator and the status client always come from this tree's release build.
+LOADGEN=.build/release/cfe-loadgen CFE=.build/release/cfe
+[ -x "$LOADGEN" ] && [ -x "$CFE" ] || swift build -c release >/dev/null
+tmp=$(mktemp -d /tmp/cfe-stall-XXXXXX)
+cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+run() {  # run NAME INTERVAL
+  local dir="$tmp/$1" interval=$2
+  mkdir -p "$dir"
+  "$BIN/cfensembled" --input "@ipc://$dir/in" --output "@ipc://$dir/out" --input-type sub --state-dir "$dir/state" \
+    --log-level info --set metrics.listen=off --set "state.max_pending=$((PENDING + COUNT))" \
+    --set "state.checkpoint_interval_s=$interval" 2> "$dir/log" &
+  local pid=$!
+  for _ in $(seq 100); do
+    "$CFE" status --state-dir "$dir/state" --json --timeout 0.2 >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  "$LOADGEN" load --input "ipc://$dir/in" --output "ipc://$dir/out" --count "$PENDING" --tag m --name fill >/dev/null
+  "$LOADGEN" load --input "ipc://$dir/in" --output "ipc://$dir/out" --count "$COUNT" --rate "$RATE" --tag p --name "$1" \
+    | python3 -c '
+import json, re, sys
+r = json.loads(sys.stdin.read())
+ms = [int(m) for m in re.findall(r"ms=(\d+)", open(sys.argv[1]).read())]
+r["checkpoints"] = len(ms); r["checkpoint_ms"] = ms
+print(json.dumps(r))' "$dir/log"
+  kill -TERM $pid; wait $pid 2>/dev/null || true
+  rm -rf "$dir"
+}
+
+for r in $(seq "$ROUNDS"); do
+  run "checkpoints-off-$r" 0
+  run "checkpoints-every-${INTERVAL}s-$r" "$INTERVAL"
+done | tee "$tmp/results.jsonl"
+python3 - "$tmp/results.jsonl" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print("\n| run | lost | p50 µs | p99 µs | p999 µs | max µs | checkpoints (ms each) |")
+print("|---|---|---|---|---|---|---|")
+for r in rows:
+    print(f"| {r['name']} | {r['lost']} | {r['p50_us']:,.0f} | {r['p99_us']:,.0f} | {r['p999_us']:,.0f} | {r['max_us']:,.0f} | "
+          f"{r['checkpoints']} ({', '.join(map(str, r['checkpoint_ms'])) or '-'}) |")
+EOF
