@@ -63,6 +63,31 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    /// SIGTERM while background checkpoints keep the writer busy: shutdown waits for the
+    /// write in progress, then learns the partial batch and writes the final checkpoint,
+    /// which is the one restored (its model version, not an earlier background one's).
+    @Test func cleanStopDuringABackgroundWriteKeepsEverything() throws {
+        let d = try DaemonProcess()
+        let args = ["--set", "state.checkpoint_interval_s=0.01", "--set", "learning.batch_size=1000",
+                    "--set", "learning.max_batch_delay_s=0"]
+        try d.start(args)
+        let push = try d.producer()
+        let n = 20_000, labelled = 100
+        for i in 0..<n { try push.send(strings: ["pred", predBody("t\(i)", tenPreds(i, label: i % 2))]) }
+        for i in 0..<labelled { try push.send(strings: ["label", #"{"id":"t\#(i)","label":\#(i % 2)}"#]) }
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, (try d.status()["labelled"] as? Int ?? 0) < labelled { Thread.sleep(forTimeInterval: 0.02) }
+        #expect(try d.status()["model_version"] as? Int == 0)    // the batch is not full yet
+        #expect(d.waitForLog("background=true"))
+        #expect(try d.stop() == 0)
+        #expect(!d.log.contains("checkpoint failed"), "\(d.log)")
+        try d.start(args)
+        let status = try d.status()
+        #expect(status["pending"] as? Int == n - labelled)
+        #expect(status["model_version"] as? Int == 1)
+        #expect(try d.stop() == 0)
+    }
+
     /// kill -9 at many points of a stream: the daemon always comes back, from an intact
     /// checkpoint, and model_version never goes back past a completed checkpoint.
     @Test func killNineAtManyPointsAlwaysRestarts() throws {
