@@ -17,6 +17,9 @@ struct Checkpoint: Sendable {
         var expired: UInt64
         var counters: Counters
         var quality: RollingQuality
+        /// Labelled instances waiting for the next mini-batch update (absent in
+        /// checkpoints of earlier builds, and after a clean stop, which learns them first).
+        var batch: [LabelledInstance]? = nil
     }
 
     var head: Head

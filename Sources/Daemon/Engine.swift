@@ -138,10 +138,13 @@ final class Engine: @unchecked Sendable {
                 pending.insert(id: record.id, record.instance)
             }
             pending.restoreCounters(evicted: cp.head.evicted, expired: cp.head.expired)
+            // The partial mini-batch of a checkpoint taken while running (then a crash).
+            batch = (cp.head.batch ?? []).filter { $0.entries.allSatisfy { Int($0.classifier) < known } }
+            if !batch.isEmpty { batchStarted = Clock.monotonic() }
             counters = cp.head.counters
             if cp.head.quality.window == config.healthWindow { quality = cp.head.quality }
             logger.info("restored checkpoint", metadata: [
-                "model_version": "\(model.version)", "pending": "\(pending.count)",
+                "model_version": "\(model.version)", "pending": "\(pending.count)", "batch": "\(batch.count)",
                 "classifiers": "\(model.classifierCount)",
             ])
         } else {
@@ -1195,10 +1198,12 @@ final class Engine: @unchecked Sendable {
         return c
     }
 
-    /// The state as of now, but for the pending instances: the model, counters, quality.
+    /// The state as of now, but for the pending instances: the model, counters, quality
+    /// and the labels not learnt yet (counted as learnt, so they must survive a crash).
     private func checkpointHead() -> Checkpoint.Head {
         Checkpoint.Head(writtenAt: Clock.wall(), model: model.snapshot(), evicted: pending.evicted,
-                        expired: pending.expired, counters: checkpointCounters, quality: quality)
+                        expired: pending.expired, counters: checkpointCounters, quality: quality,
+                        batch: batch.isEmpty ? nil : batch)
     }
 
     /// Hands a frozen copy of the state to the writer thread; false if it is still busy.

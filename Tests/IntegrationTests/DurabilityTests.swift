@@ -63,6 +63,39 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    /// Labels already counted but waiting for a full mini-batch are in periodic
+    /// checkpoints: after a kill -9 the restored batch completes with the next labels.
+    @Test func partialBatchSurvivesACrash() throws {
+        let d = try DaemonProcess()
+        let args = ["--set", "learning.batch_size=50", "--set", "learning.max_batch_delay_s=0",
+                    "--set", "state.checkpoint_interval_s=0.05"]
+        try d.start(args)
+        let push = try d.producer()
+        for i in 0..<100 { try push.send(strings: ["pred", predBody("p\(i)", tenPreds(i, label: i % 2))]) }
+        for i in 0..<30 { try push.send(strings: ["label", #"{"id":"p\#(i)","label":\#(i % 2)}"#]) }
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, (try d.status()["labelled"] as? Int ?? 0) < 30 { Thread.sleep(forTimeInterval: 0.02) }
+        // A periodic checkpoint taken after the 30 labels.
+        let written = d.log.components(separatedBy: "checkpoint written").count
+        while Date() < deadline, d.log.components(separatedBy: "checkpoint written").count < written + 2 {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        #expect(try d.status()["model_version"] as? Int == 0)
+        let pid = try #require(d.process?.processIdentifier)
+        kill(pid, SIGKILL)
+        d.process?.waitUntilExit()
+
+        try d.start(args)
+        #expect(d.log.contains("batch=30"), "\(d.log)")
+        let again = try d.producer()
+        for i in 30..<50 { try again.send(strings: ["label", #"{"id":"p\#(i)","label":\#(i % 2)}"#]) }
+        while Date() < deadline, (try d.status()["model_version"] as? Int ?? 0) < 1 { Thread.sleep(forTimeInterval: 0.02) }
+        let status = try d.status()
+        #expect(status["model_version"] as? Int == 1)
+        #expect(status["labelled"] as? Int == 50)
+        #expect(try d.stop() == 0)
+    }
+
     /// SIGTERM while background checkpoints keep the writer busy: shutdown waits for the
     /// write in progress, then learns the partial batch and writes the final checkpoint,
     /// which is the one restored (its model version, not an earlier background one's).
