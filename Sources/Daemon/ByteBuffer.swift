@@ -5,6 +5,9 @@ struct ByteWriter {
 
     init(capacity: Int) { bytes.reserveCapacity(capacity) }
 
+    var count: Int { bytes.count }
+    mutating func reset() { bytes.removeAll(keepingCapacity: true) }
+
     mutating func append<T: FixedWidthInteger>(_ v: T) {
         withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) }
     }

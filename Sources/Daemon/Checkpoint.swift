@@ -20,6 +20,9 @@ struct Checkpoint: Sendable {
         /// Labelled instances waiting for the next mini-batch update (absent in
         /// checkpoints of earlier builds, and after a clean stop, which learns them first).
         var batch: [LabelledInstance]? = nil
+        /// The journal file that records what came after this checkpoint (replayed
+        /// after a crash); absent when the journal is off.
+        var journal: UInt64? = nil
     }
 
     var head: Head

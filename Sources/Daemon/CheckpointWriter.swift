@@ -12,6 +12,8 @@ final class CheckpointWriter: @unchecked Sendable {
         var error: String?
         var pending: Int
         var modelVersion: Int64
+        /// The journal file the checkpoint starts (see `Journal`).
+        var journal: UInt64?
         /// Time the writer thread spent building, encoding and writing it.
         var seconds: Double
     }
@@ -93,7 +95,7 @@ final class CheckpointWriter: @unchecked Sendable {
             let t0 = Clock.monotonic()
             let checkpoint = build()
             var outcome = Outcome(bytes: nil, error: nil, pending: checkpoint.pending.count,
-                                  modelVersion: checkpoint.head.model.version, seconds: 0)
+                                  modelVersion: checkpoint.head.model.version, journal: checkpoint.head.journal, seconds: 0)
             do {
                 outcome.bytes = try store.write(checkpoint)
             } catch {

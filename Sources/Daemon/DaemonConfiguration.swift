@@ -33,6 +33,11 @@ struct DaemonConfiguration: Sendable, Equatable {
     var maxPending = 1_000_000
     var checkpointIntervalSeconds = 300.0
     var checkpointGenerations = 3
+    /// Journal what changes between checkpoints, replayed after a crash.
+    var journal = true
+    var journalFlushMs = 10.0
+    /// A checkpoint is taken early once the journal holds this much.
+    var journalMaxMB = 256
 
     var model = ModelConfiguration()
     var batchSize = 64
@@ -110,6 +115,8 @@ struct DaemonConfiguration: Sendable, Equatable {
         if maxPending < 1 { throw ConfigError("state.max_pending must be >= 1") }
         if !(checkpointIntervalSeconds >= 0) { throw ConfigError("state.checkpoint_interval_s must be >= 0 (0: only at shutdown and on request)") }
         if checkpointGenerations < 1 || checkpointGenerations > 100 { throw ConfigError("state.checkpoint_generations must be in 1...100") }
+        if !(journalFlushMs > 0 && journalFlushMs <= 10_000) { throw ConfigError("state.journal_flush_ms must be in (0, 10000]") }
+        if journalMaxMB < 1 { throw ConfigError("state.journal_max_mb must be >= 1") }
         if batchSize < 1 || batchSize > 1_000_000 { throw ConfigError("learning.batch_size must be in 1...1000000") }
         if !(maxBatchDelaySeconds >= 0) { throw ConfigError("learning.max_batch_delay_s must be >= 0 (0: only full batches)") }
         if logLevelValue == nil {

@@ -95,6 +95,13 @@ final class Engine: @unchecked Sendable {
     /// Periodic checkpoints are written on this thread; nil until `run` starts it.
     private var checkpointWriter: CheckpointWriter?
     private var checkpointInFlight = false
+    /// Changes since the last checkpoint (nil when `state.journal` is off, and on scorers).
+    private var journal: Journal?
+    private var nextJournalFlush = Double.infinity
+    /// The journal file of the last durable checkpoint: files before it can go once the
+    /// next one is durable (one generation is kept for a fallback restore).
+    private var journalOfLastCheckpoint: UInt64?
+    private var journalFailureLogged = false
     private var nextExpiry = 0.0
 
     private static let topicScore: StaticString = "score"
@@ -149,6 +156,56 @@ final class Engine: @unchecked Sendable {
             ])
         } else {
             model = CFEnsemble(config: config.model)
+        }
+        if role != .scorer && config.journal {
+            // A crash: what came after the checkpoint (all of it if there was none yet).
+            let from = restored?.head.journal ?? (restored == nil ? 0 : UInt64.max)
+            let files = Journal.files(in: config.stateDir).filter { $0.number >= from }
+            if let first = files.first, restored != nil, first.number != from {
+                logger.error("journal: file \(from) is missing; changes between the checkpoint and file \(first.number) are lost")
+            }
+            var replayed = 0, learnt = 0, updates = 0
+            for file in files {
+                let (records, problem) = Journal.read(file.path)
+                for record in records {
+                    let known = model.classifierCount
+                    switch record {
+                    case let .classifier(name):
+                        _ = model.classifier(named: name)
+                    case let .pending(id, instance) where instance.entries.allSatisfy({ Int($0.classifier) < known }):
+                        pending.insert(id: id, instance)
+                    case .pending:
+                        break
+                    case let .taken(id):
+                        _ = pending.take(id)
+                    case let .learnt(instance) where instance.entries.allSatisfy({ Int($0.classifier) < known }):
+                        batch.append(instance)
+                        counters.labelled &+= 1
+                        learnt += 1
+                    case .learnt:
+                        break
+                    case .update:
+                        if !batch.isEmpty {
+                            model.update(batch)
+                            batch.removeAll(keepingCapacity: true)
+                            counters.updates &+= 1
+                            updates += 1
+                        }
+                    }
+                }
+                replayed += records.count
+                if let problem { logger.warning("journal: \(problem)") }
+            }
+            if !files.isEmpty {
+                if !batch.isEmpty { batchStarted = Clock.monotonic() }
+                logger.notice("replayed the journal (the daemon had not stopped cleanly)", metadata: [
+                    "files": "\(files.count)", "records": "\(replayed)", "labels_learnt": "\(learnt)", "updates": "\(updates)",
+                    "model_version": "\(model.version)", "pending": "\(pending.count)", "batch": "\(batch.count)",
+                    "classifiers": "\(model.classifierCount)",
+                ])
+            }
+            do { journal = try Journal(directory: config.stateDir) } catch { throw StartupError(error.description) }
+            journalOfLastCheckpoint = restored?.head.journal
         }
         if role == .learner {
             var lease = try VersionLease(directory: config.stateDir)
@@ -357,6 +414,7 @@ final class Engine: @unchecked Sendable {
         nextHealth = start + config.healthIntervalSeconds
         if config.checkpointIntervalSeconds > 0 { nextCheckpoint = start + config.checkpointIntervalSeconds }
         if role != .scorer { checkpointWriter = CheckpointWriter(store: checkpoints) }
+        if journal != nil { nextJournalFlush = start + config.journalFlushMs / 1000 }
         // Sockets are bound and state restored: tell systemd (Type=notify).
         notifier.notify("READY=1\nSTATUS=serving, model_version \(model.version), \(pending.count) pending")
         if let interval = notifier.watchdogInterval {
@@ -372,7 +430,7 @@ final class Engine: @unchecked Sendable {
                 apply(reload)
             }
             let now = Clock.monotonic()
-            var wake = min(now + 0.1, nextHealth, nextCheckpoint, nextExpiry, nextWatchdog, nextHeartbeat)
+            var wake = min(now + 0.1, nextHealth, nextCheckpoint, nextExpiry, nextWatchdog, nextHeartbeat, nextJournalFlush)
             if let j = joins.nextDeadline() { wake = min(wake, j) }
             if !batch.isEmpty && config.maxBatchDelaySeconds > 0 { wake = min(wake, batchStarted + config.maxBatchDelaySeconds) }
             let timeout = max(0, Int(((wake - now) * 1000).rounded(.up)))
@@ -477,7 +535,9 @@ final class Engine: @unchecked Sendable {
                 return false
             }
             for (k, r) in message.preds.enumerated() where Int(entries[k].classifier) == Self.unregistered {
+                let before = model.classifierCount
                 entries[k] = Entry(classifier: model.classifier(named: r.name)!, value: r.value)
+                if model.classifierCount > before { journal?.append(.classifier(name: r.name)) }
             }
         }
         let now = Clock.wall()
@@ -569,7 +629,9 @@ final class Engine: @unchecked Sendable {
         } else {
             // The store copies the entries into its slab (it keeps no reference to this
             // buffer except for instances with more entries than fit inline).
-            pending.insert(id: id, PendingInstance(entries: entries, arrival: wall, score: scored.score, average: scored.average))
+            let instance = PendingInstance(entries: entries, arrival: wall, score: scored.score, average: scored.average)
+            pending.insert(id: id, instance)
+            journal?.append(.pending(id: id, instance))
         }
         return scored
     }
@@ -584,6 +646,7 @@ final class Engine: @unchecked Sendable {
             scoreAndPublish(id: message.id, entries: j.entries, ts: j.ts, label: j.label)
         }
         if let instance = pending.take(message.id) {
+            journal?.append(.taken(id: message.id))
             counters.labelMessages &+= 1
             quality.record(score: Double(instance.score), baseline: Double(instance.average), label: label)
             learn(instance.entries, label: label)
@@ -608,7 +671,9 @@ final class Engine: @unchecked Sendable {
     private func learn(_ entries: [Entry], label: Int8) {
         negativesInARow = label == 1 ? 0 : negativesInARow + 1
         if batch.isEmpty { batchStarted = Clock.monotonic() }
-        batch.append(LabelledInstance(entries: entries, label: label))
+        let labelled = LabelledInstance(entries: entries, label: label)
+        batch.append(labelled)
+        journal?.append(.learnt(labelled))
         counters.labelled &+= 1
         metrics.labelsLearnt.increment()
         if batch.count >= config.batchSize { update() }
@@ -620,6 +685,7 @@ final class Engine: @unchecked Sendable {
         if model.version == 0 { monitor.noteHealthy(weightSum: model.aggregator.w.reduce(0, +)) }
         let report = model.update(batch)
         batch.removeAll(keepingCapacity: true)
+        journal?.append(.update)
         counters.updates &+= 1
         if let report {
             logger.debug("model updated", metadata: [
@@ -732,7 +798,9 @@ final class Engine: @unchecked Sendable {
             quality.record(score: t.score, baseline: t.average, label: label)
             learn(entries, label: label)
         } else {
-            pending.insert(id: message.id, PendingInstance(entries: entries, arrival: t.arrival, score: t.score, average: t.average))
+            let instance = PendingInstance(entries: entries, arrival: t.arrival, score: t.score, average: t.average)
+            pending.insert(id: message.id, instance)
+            journal?.append(.pending(id: message.id, instance))
         }
     }
 
@@ -1075,6 +1143,16 @@ final class Engine: @unchecked Sendable {
             nextHealth = now + config.healthIntervalSeconds
         }
         if checkpointInFlight { collectCheckpointOutcomes() }
+        if let journal, now >= nextJournalFlush {
+            journal.flush()
+            nextJournalFlush = now + config.journalFlushMs / 1000
+            if let failure = journal.failure, !journalFailureLogged {
+                logger.error("journal: \(failure); changes are no longer journalled until the next checkpoint starts a new file")
+                journalFailureLogged = true
+            }
+            // Bound the journal's size (and the replay after a crash): checkpoint early.
+            if journal.bytes >= config.journalMaxMB << 20 && !checkpointInFlight { nextCheckpoint = now }
+        }
         if now >= nextCheckpoint {
             // A write still in progress (a large pending table, a slow disk): try again soon.
             nextCheckpoint = now + (startBackgroundCheckpoint() ? config.checkpointIntervalSeconds
@@ -1170,6 +1248,8 @@ final class Engine: @unchecked Sendable {
                 model = restored
                 nameCache.removeAll()
                 if role == .learner { publishModelState() }
+                // The journal replays onto the last checkpoint's model: start from this one.
+                if journal != nil { _ = try? writeCheckpoint() }
                 return JSON.encode(ControlReply(ok: true, model_version: model.version))
             } catch {
                 return fail("rollback failed: \(error.description)")
@@ -1203,7 +1283,30 @@ final class Engine: @unchecked Sendable {
     private func checkpointHead() -> Checkpoint.Head {
         Checkpoint.Head(writtenAt: Clock.wall(), model: model.snapshot(), evicted: pending.evicted,
                         expired: pending.expired, counters: checkpointCounters, quality: quality,
-                        batch: batch.isEmpty ? nil : batch)
+                        batch: batch.isEmpty ? nil : batch, journal: rotateJournal())
+    }
+
+    /// Starts a new journal file at the moment the state is frozen for a checkpoint;
+    /// its number goes into the checkpoint (nil: no journal, or it could not go on).
+    private func rotateJournal() -> UInt64? {
+        guard let j = journal else { return nil }
+        do {
+            let n = try j.rotate()
+            journalFailureLogged = false
+            return n
+        } catch {
+            logger.error("journal: \(error.description); changes are not journalled until the next checkpoint")
+            journalFailureLogged = true
+            return nil
+        }
+    }
+
+    /// A checkpoint starting journal file `n` is durable: the files before the previous
+    /// durable checkpoint's are no longer needed (that one stays restorable in full).
+    private func checkpointDurable(journal n: UInt64?) {
+        guard let j = journal, let n else { return }
+        if let previous = journalOfLastCheckpoint { j.removeFiles(before: previous) }
+        journalOfLastCheckpoint = n
     }
 
     /// Hands a frozen copy of the state to the writer thread; false if it is still busy.
@@ -1211,13 +1314,15 @@ final class Engine: @unchecked Sendable {
     /// changes is copied once (see `PagedColumn`), so scoring never waits for the write.
     private func startBackgroundCheckpoint() -> Bool {
         guard let writer = checkpointWriter else { return (try? writeCheckpoint()) != nil }
-        let head = checkpointHead()
-        let frozen = pending.frozen()
-        guard writer.submit({ Checkpoint(head: head, pending: frozen.snapshot().map { .init(id: $0.id, instance: $0.instance) }) })
-        else {
+        guard !writer.isBusy else {
             logger.debug("checkpoint: the previous write is still in progress, retrying")
             return false
         }
+        let head = checkpointHead()
+        let frozen = pending.frozen()
+        // Only this thread submits, and the writer was idle: this cannot be refused.
+        guard writer.submit({ Checkpoint(head: head, pending: frozen.snapshot().map { .init(id: $0.id, instance: $0.instance) }) })
+        else { return false }
         checkpointInFlight = true
         return true
     }
@@ -1227,6 +1332,7 @@ final class Engine: @unchecked Sendable {
         for o in writer.takeOutcomes() {
             checkpointInFlight = false
             metrics.recordCheckpoint(seconds: o.seconds, bytes: o.bytes)
+            if o.bytes != nil { checkpointDurable(journal: o.journal) }
             if let bytes = o.bytes {
                 logger.info("checkpoint written", metadata: [
                     "path": "\(checkpoints.path)", "bytes": "\(bytes)", "model_version": "\(o.modelVersion)",
@@ -1252,6 +1358,7 @@ final class Engine: @unchecked Sendable {
         do {
             let bytes = try checkpoints.write(cp)
             metrics.recordCheckpoint(seconds: Clock.monotonic() - t0, bytes: bytes)
+            checkpointDurable(journal: cp.head.journal)
             logger.info("checkpoint written", metadata: [
                 "path": "\(checkpoints.path)", "bytes": "\(bytes)", "model_version": "\(model.version)",
                 "pending": "\(cp.pending.count)", "ms": "\(Int((Clock.monotonic() - t0) * 1000))",

@@ -60,6 +60,48 @@ import Testing
         #expect(!writer.submit { cp })
     }
 
+    /// Every record kind round-trips in order across a rotation; a cut-short last record
+    /// ends the replay with a reason; a damaged one stops it there; old files go.
+    @Test func journalRoundTripsAndStopsAtDamage() throws {
+        let s = try store()
+        defer { try? FileManager.default.removeItem(atPath: s.directory) }
+        let j = try Journal(directory: s.directory)
+        let first = j.number
+        let records: [Journal.Record] = [
+            .classifier(name: "xgb-é"),
+            .pending(id: "a", PendingInstance(entries: [Entry(classifier: 0, value: 0.25), Entry(classifier: 3, value: 0.75)],
+                                              arrival: 1764300000.5, score: 0.5, average: 0.25)),
+            .taken(id: "a"),
+            .learnt(LabelledInstance(entries: [Entry(classifier: 0, value: 0.25)], label: 1)),
+            .update,
+        ]
+        for r in records { j.append(r) }
+        let second = try j.rotate()
+        #expect(second == first + 1)
+        for r in records.reversed() { j.append(r) }
+        j.flush()
+        #expect(Journal.files(in: s.directory).map(\.number) == [first, second])
+        #expect(Journal.read(Journal.path(s.directory, first)) == (records, nil))
+        #expect(Journal.read(Journal.path(s.directory, second)).records == records.reversed())
+
+        // Torn tail: the records before it, and a reason.
+        let path = Journal.path(s.directory, second)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        try (bytes + Data([9, 0, 0, 0, 3])).write(to: URL(fileURLWithPath: path))
+        let torn = Journal.read(path)
+        #expect(torn.records == records.reversed() && torn.problem?.contains("torn record") == true)
+        // A flipped byte in the second record: only the first survives.
+        bytes[14] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let damaged = Journal.read(path)
+        #expect(damaged.records == [records.last!] && damaged.problem?.contains("damaged record") == true)
+
+        j.removeFiles(before: second)
+        #expect(Journal.files(in: s.directory).map(\.number) == [second])
+        // A new journal continues the numbering.
+        #expect(try Journal(directory: s.directory).number == second + 1)
+    }
+
     @Test func roundTrips() throws {
         let s = try store()
         defer { try? FileManager.default.removeItem(atPath: s.directory) }

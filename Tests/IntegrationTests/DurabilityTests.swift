@@ -3,10 +3,14 @@ import Testing
 
 /// Checkpoint generations and crash recovery through the real binary.
 @Suite(.serialized) struct DurabilityTests {
-    /// A damaged newest checkpoint is reported and the previous intact generation restored.
-    @Test func damagedNewestGenerationFallsBackToThePreviousOne() throws {
+    /// A damaged newest checkpoint is reported and the previous intact generation
+    /// restored; with the journal (kept one generation back) the changes since that one
+    /// are replayed too, without it they are lost.
+    @Test(arguments: [true, false])
+    func damagedNewestGenerationFallsBackToThePreviousOne(journal: Bool) throws {
         let d = try DaemonProcess()
-        try d.start(["--set", "learning.batch_size=5"])
+        let args = ["--set", "learning.batch_size=5", "--set", "state.journal=\(journal)"]
+        try d.start(args)
         let push = try d.producer()
         for i in 0..<10 { try push.send(strings: ["pred", #"{"id":"g\#(i)","preds":{"a":0.\#(i % 9 + 1),"b":0.4},"label":\#(i % 2)}"#]) }
         let deadline = Date().addingTimeInterval(10)
@@ -21,8 +25,9 @@ import Testing
         bytes[bytes.count / 2] ^= 0xFF
         try bytes.write(to: URL(fileURLWithPath: newest))
 
-        try d.start(["--set", "learning.batch_size=5"])
-        #expect(try d.status()["model_version"] as? Int == 2)
+        try d.start(args)
+        #expect(try d.status()["model_version"] as? Int == (journal ? 3 : 2))
+        #expect(d.log.contains("replayed the journal") == journal)
         #expect(d.log.contains("skipped a damaged checkpoint generation") && d.log.contains("checksum mismatch"), "\(d.log)")
         #expect(try d.stop() == 0)
     }
@@ -60,6 +65,65 @@ import Testing
             Thread.sleep(forTimeInterval: 0.05)
         }
         #expect(learnt == n)
+        #expect(try d.stop() == 0)
+    }
+
+    /// With no checkpoint since the start, a kill -9 loses nothing: the journal brings
+    /// back the classifiers, the pending instances, the labels learnt (the same updates)
+    /// and the partial batch; a torn record at its end (a crash mid-write) is skipped.
+    /// With the journal off the same crash loses all of it.
+    @Test(arguments: [true, false])
+    func journalReplaysEverythingAfterKillNine(journal: Bool) throws {
+        let d = try DaemonProcess()
+        let args = ["--set", "learning.batch_size=50", "--set", "learning.max_batch_delay_s=0",
+                    "--set", "state.checkpoint_interval_s=0", "--set", "state.journal=\(journal)"]
+        try d.start(args)
+        let push = try d.producer()
+        for i in 0..<200 { try push.send(strings: ["pred", predBody("j\(i)", tenPreds(i, label: i % 2))]) }
+        for i in 0..<120 { try push.send(strings: ["label", #"{"id":"j\#(i)","label":\#(i % 2)}"#]) }
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, (try d.status()["labelled"] as? Int ?? 0) < 120 { Thread.sleep(forTimeInterval: 0.02) }
+        let before = try d.status()
+        #expect(before["model_version"] as? Int == 2 && before["pending"] as? Int == 80)
+        Thread.sleep(forTimeInterval: 0.1)   // past state.journal_flush_ms
+        let pid = try #require(d.process?.processIdentifier)
+        kill(pid, SIGKILL)
+        d.process?.waitUntilExit()
+        let files = try FileManager.default.contentsOfDirectory(atPath: d.stateDir).filter { $0.hasPrefix("journal.") }.sorted()
+        #expect(files.isEmpty == !journal)
+        if let last = files.last {
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: d.stateDir + "/" + last))
+            handle.seekToEndOfFile()
+            handle.write(Data([0x40, 0, 0, 0, 1, 7]))   // a record cut short
+            try handle.close()
+        }
+
+        try d.start(args)
+        let after = try d.status()
+        guard journal else {
+            #expect(after["pending"] as? Int == 0 && after["model_version"] as? Int == 0)
+            #expect(try d.stop() == 0)
+            return
+        }
+        let replayLine = d.log.split(separator: "\n").first { $0.contains("replayed the journal") } ?? ""
+        #expect(replayLine.contains("classifiers=10") && replayLine.contains("labels_learnt=120"), "\(d.log)")
+        #expect(d.log.contains("torn record"))
+        #expect(after["pending"] as? Int == 80)
+        #expect(after["model_version"] as? Int == 2)
+        #expect(after["labelled"] as? Int == 120)
+        // The 20 labels of the partial batch are back: 30 more complete it.
+        let again = try d.producer()
+        for i in 120..<150 { try again.send(strings: ["label", #"{"id":"j\#(i)","label":\#(i % 2)}"#]) }
+        while Date() < deadline.addingTimeInterval(10), (try d.status()["model_version"] as? Int ?? 0) < 3 {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        #expect(try d.status()["model_version"] as? Int == 3)
+        #expect(try d.stop() == 0)
+        // A clean stop's checkpoint covers everything: the next start replays nothing.
+        let logged = d.log.count
+        try d.start(args)
+        #expect(try d.status()["pending"] as? Int == 50)
+        #expect(!d.log.dropFirst(logged).contains("replayed the journal"))
         #expect(try d.stop() == 0)
     }
 

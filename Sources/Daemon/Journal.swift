@@ -1,0 +1,263 @@
+import Foundation
+import Online
+
+/// What changed the learner's state since the last checkpoint, appended as it happens:
+/// classifiers registered, instances becoming pending, pending instances taken by their
+/// label, labels learnt, and where each mini-batch update fell. After a crash the daemon restores the last
+/// checkpoint and replays the journal files written since, so that labels and pending
+/// instances received after it are not lost.
+///
+/// Files `journal.<n>.cfe` in the state directory; each checkpoint starts a new one
+/// and records its number. Records: u32 payload length, u8 kind, payload, u32 check
+/// of kind and payload; a torn last record (a crash mid-write) ends the replay there.
+/// Records are buffered and written every `state.journal_flush_ms` or 64 KiB: a process
+/// crash loses at most that interval; they are not fsynced, so power loss can lose
+/// everything since the last checkpoint.
+final class Journal {
+    enum Record: Equatable {
+        /// An instance became pending (or was merged into one with the same id).
+        case pending(id: String, PendingInstance)
+        /// A pending instance was taken by its label.
+        case taken(id: String)
+        /// A labelled instance joined the mini-batch.
+        case learnt(LabelledInstance)
+        /// The mini-batch so far was learnt (one model update).
+        case update
+        /// A classifier seen for the first time was registered (in this order).
+        case classifier(name: String)
+    }
+
+    private enum Kind: UInt8 { case pending = 1, taken = 2, learnt = 3, update = 4, classifier = 5 }
+
+    let directory: String
+    /// The file being appended to.
+    private(set) var number: UInt64
+    private var fd: Int32 = -1
+    /// Records waiting to be written: one allocation for the daemon's life, filled in
+    /// place, so that journalling a pred allocates nothing.
+    private let capacity = 1 << 20
+    private let storage: UnsafeMutableRawPointer
+    private var used = 0
+    /// Bytes appended to the current file (written or buffered).
+    private(set) var bytes = 0
+    /// Set when a write failed; appends stop until the next rotation succeeds.
+    private(set) var failure: String?
+
+    static func path(_ directory: String, _ n: UInt64) -> String { directory + "/journal.\(n).cfe" }
+
+    /// The journal files present, oldest first.
+    static func files(in directory: String) -> [(number: UInt64, path: String)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.compactMap { name -> (UInt64, String)? in
+            guard name.hasPrefix("journal."), name.hasSuffix(".cfe"),
+                  let n = UInt64(name.dropFirst("journal.".count).dropLast(".cfe".count)) else { return nil }
+            return (n, directory + "/" + name)
+        }.sorted { $0.0 < $1.0 }
+    }
+
+    /// Starts a new file numbered after every one present.
+    init(directory: String) throws(CheckpointError) {
+        self.directory = directory
+        number = (Self.files(in: directory).last?.number ?? 0) + 1
+        storage = .allocate(byteCount: capacity, alignment: 8)
+        try open()
+    }
+
+    deinit {
+        if fd >= 0 { close(fd) }
+        storage.deallocate()
+    }
+
+    private func open() throws(CheckpointError) {
+        let p = Self.path(directory, number)
+        fd = Foundation.open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw CheckpointError("cannot create \(p): \(String(cString: strerror(errno)))") }
+        bytes = 0
+    }
+
+    // MARK: Appending (engine thread)
+
+    /// Writes fields at increasing offsets (little-endian, unaligned).
+    private struct Cursor {
+        let base: UnsafeMutableRawPointer
+        var offset = 0
+
+        mutating func put<T: FixedWidthInteger>(_ v: T) {
+            base.storeBytes(of: v.littleEndian, toByteOffset: offset, as: T.self)
+            offset += MemoryLayout<T>.size
+        }
+        mutating func put(_ v: Double) { put(v.bitPattern) }
+        mutating func put(_ v: Float) { put(v.bitPattern) }
+        mutating func put(_ s: String) {
+            var s = s
+            s.withUTF8 { utf8 in
+                put(UInt32(utf8.count))
+                if let src = utf8.baseAddress { (base + offset).copyMemory(from: src, byteCount: utf8.count) }
+                offset += utf8.count
+            }
+        }
+        mutating func put(_ entries: [Entry]) {
+            put(UInt16(entries.count))
+            for e in entries {
+                put(e.classifier)
+                put(e.value)
+            }
+        }
+    }
+
+    private static func payloadSize(_ r: Record) -> Int {
+        switch r {
+        case let .pending(id, instance): 4 + id.utf8.count + 16 + 2 + 6 * instance.entries.count
+        case let .taken(id): 4 + id.utf8.count
+        case let .learnt(instance): 1 + 2 + 6 * instance.entries.count
+        case .update: 0
+        case let .classifier(name): 4 + name.utf8.count
+        }
+    }
+
+    func append(_ r: Record) {
+        guard failure == nil else { return }
+        let need = 9 + Self.payloadSize(r)
+        if used + need > capacity {
+            flush()
+            guard need <= capacity, failure == nil else { return }
+        }
+        let at = storage + used
+        var c = Cursor(base: at + 5)
+        let kind: Kind
+        switch r {
+        case let .pending(id, instance):
+            kind = .pending
+            c.put(id)
+            c.put(instance.arrival)
+            c.put(instance.score)
+            c.put(instance.average)
+            c.put(instance.entries)
+        case let .taken(id):
+            kind = .taken
+            c.put(id)
+        case let .learnt(instance):
+            kind = .learnt
+            c.put(instance.label)
+            c.put(instance.entries)
+        case .update:
+            kind = .update
+        case let .classifier(name):
+            kind = .classifier
+            c.put(name)
+        }
+        at.storeBytes(of: UInt32(c.offset).littleEndian, as: UInt32.self)
+        at.storeBytes(of: kind.rawValue, toByteOffset: 4, as: UInt8.self)
+        let sum = Self.checksum(UnsafeRawPointer(at + 4), count: 1 + c.offset)
+        at.storeBytes(of: sum.littleEndian, toByteOffset: 5 + c.offset, as: UInt32.self)
+        used += 9 + c.offset
+        bytes += 9 + c.offset
+        if used >= 1 << 16 { flush() }
+    }
+
+    /// A 32-bit check of the kind byte and the payload (FNV-1a style, 8 bytes a step).
+    static func checksum(_ p: UnsafeRawPointer, count n: Int) -> UInt32 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var i = 0
+        while i + 8 <= n {
+            h = (h ^ p.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x100_0000_01b3
+            h ^= h >> 29
+            i += 8
+        }
+        while i < n {
+            h = (h ^ UInt64(p.load(fromByteOffset: i, as: UInt8.self))) &* 0x100_0000_01b3
+            i += 1
+        }
+        return UInt32(truncatingIfNeeded: h ^ (h >> 32))
+    }
+
+    /// Writes what is buffered (no fsync).
+    func flush() {
+        guard used > 0, failure == nil else { return }
+        var off = 0
+        while off < used {
+            let n = Foundation.write(fd, storage + off, used - off)
+            if n < 0 {
+                if errno == EINTR { continue }
+                failure = "cannot write \(Self.path(directory, number)): \(String(cString: strerror(errno)))"
+                break
+            }
+            off += n
+        }
+        used = 0
+    }
+
+    /// Flushes and starts the next file; returns its number, which the checkpoint taken
+    /// at this moment records (replay starts there).
+    func rotate() throws(CheckpointError) -> UInt64 {
+        flush()
+        close(fd)
+        fd = -1
+        number += 1
+        failure = nil
+        try open()
+        return number
+    }
+
+    /// Deletes the files numbered below `n` (covered by a durable checkpoint).
+    func removeFiles(before n: UInt64) {
+        for f in Self.files(in: directory) where f.number < n { unlink(f.path) }
+    }
+
+    // MARK: Replay
+
+    /// The records of one file in order, and why reading stopped early (a torn or
+    /// damaged record), if it did.
+    static func read(_ path: String) -> (records: [Record], problem: String?) {
+        guard let data = FileManager.default.contents(atPath: path) else { return ([], "cannot read \(path)") }
+        let all = [UInt8](data)
+        var r = ByteReader(all)
+        var out: [Record] = []
+        while r.remaining > 0 {
+            let start = r.offset
+            do {
+                let length = Int(try r.read(UInt32.self))
+                let kindByte = try r.read(UInt8.self)
+                let payload = Array(try r.readBytes(length))
+                let sum = try r.read(UInt32.self)
+                let expected = all.withUnsafeBytes { checksum($0.baseAddress! + start + 4, count: 1 + length) }
+                guard expected == sum, let kind = Kind(rawValue: kindByte) else {
+                    return (out, "\(path): damaged record at byte \(start); \(data.count - start) bytes ignored")
+                }
+                var p = ByteReader(payload)
+                switch kind {
+                case .pending:
+                    let id = try p.readString()
+                    let arrival = try p.readDouble(), score = try p.readFloat(), average = try p.readFloat()
+                    let entries = try readEntries(&p)
+                    out.append(.pending(id: id, PendingInstance(entries: entries, arrival: arrival,
+                                                                score: Double(score), average: Double(average))))
+                case .taken:
+                    out.append(.taken(id: try p.readString()))
+                case .learnt:
+                    let label = try p.read(Int8.self)
+                    out.append(.learnt(LabelledInstance(entries: try readEntries(&p), label: label)))
+                case .update:
+                    out.append(.update)
+                case .classifier:
+                    out.append(.classifier(name: try p.readString()))
+                }
+            } catch {
+                return (out, "\(path): torn record at byte \(start) (the process stopped mid-write); \(data.count - start) bytes ignored")
+            }
+        }
+        return (out, nil)
+    }
+
+    private static func readEntries(_ p: inout ByteReader) throws(ByteReader.Overrun) -> [Entry] {
+        let n = Int(try p.read(UInt16.self))
+        var entries: [Entry] = []
+        entries.reserveCapacity(n)
+        for _ in 0..<n {
+            let u = try p.read(UInt16.self)
+            let v = try p.readFloat()
+            entries.append(Entry(classifier: Int(u), value: Double(v)))
+        }
+        return entries
+    }
+}
