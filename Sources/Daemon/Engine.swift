@@ -1155,8 +1155,13 @@ final class Engine: @unchecked Sendable {
         }
         if now >= nextCheckpoint {
             // A write still in progress (a large pending table, a slow disk): try again soon.
-            nextCheckpoint = now + (startBackgroundCheckpoint() ? config.checkpointIntervalSeconds
-                                                                : min(1, config.checkpointIntervalSeconds))
+            // (Interval 0: no periodic checkpoints, only those the journal's size asks for.)
+            let interval = config.checkpointIntervalSeconds
+            if startBackgroundCheckpoint() {
+                nextCheckpoint = interval > 0 ? now + interval : .infinity
+            } else {
+                nextCheckpoint = now + (interval > 0 ? min(1, interval) : 1)
+            }
         }
     }
 

@@ -127,6 +127,24 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    /// With periodic checkpoints off, a journal that reaches `state.journal_max_mb`
+    /// asks for one checkpoint (which starts a new file), not a stream of them.
+    @Test func fullJournalTriggersOneCheckpoint() throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "state.checkpoint_interval_s=0", "--set", "state.journal_max_mb=1"])
+        let push = try d.producer()
+        let n = 15_000   // about 1.5 MB of journal
+        for i in 0..<n { try push.send(strings: ["pred", predBody("f\(i)", tenPreds(i, label: 0))]) }
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, (try d.status()["scored"] as? Int ?? 0) < n { Thread.sleep(forTimeInterval: 0.02) }
+        Thread.sleep(forTimeInterval: 0.5)
+        let written = d.log.components(separatedBy: "checkpoint written").count - 1
+        #expect(written == 1, "\(d.log)")
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(d.log.components(separatedBy: "checkpoint written").count - 1 == written)
+        #expect(try d.stop() == 0)
+    }
+
     /// Labels already counted but waiting for a full mini-batch are in periodic
     /// checkpoints: after a kill -9 the restored batch completes with the next labels.
     @Test func partialBatchSurvivesACrash() throws {
