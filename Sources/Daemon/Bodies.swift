@@ -109,14 +109,38 @@ struct ConfigSummary: Encodable {
 struct StatusReply: Encodable {
     var health: HealthBody
     var config: ConfigSummary
+    var persistence: Persistence
 
-    enum Keys: String, CodingKey { case ok, config }
+    /// Checkpoints and the journal: when the state was last made durable.
+    struct Persistence: Encodable {
+        /// The last checkpoint written since start (nil: none yet).
+        var last_checkpoint: LastCheckpoint?
+        var checkpoints_written: UInt64
+        var checkpoints_failed: UInt64
+        var checkpoint_in_progress: Bool
+        /// The journal file being appended to and its size (nil: journal off).
+        var journal_file: UInt64?
+        var journal_bytes: Int?
+        var journal_error: String?
+
+        struct LastCheckpoint: Encodable {
+            var at: Double
+            var bytes: Int
+            var model_version: Int64
+            var pending: Int
+            var ms: Int
+            var background: Bool
+        }
+    }
+
+    enum Keys: String, CodingKey { case ok, config, persistence }
 
     func encode(to encoder: Encoder) throws {
         try health.encode(to: encoder)
         var c = encoder.container(keyedBy: Keys.self)
         try c.encode(true, forKey: .ok)
         try c.encode(config, forKey: .config)
+        try c.encode(persistence, forKey: .persistence)
     }
 }
 

@@ -102,6 +102,8 @@ final class Engine: @unchecked Sendable {
     /// next one is durable (one generation is kept for a fallback restore).
     private var journalOfLastCheckpoint: UInt64?
     private var journalFailureLogged = false
+    /// For the `status` reply.
+    private var persistence = StatusReply.Persistence(checkpoints_written: 0, checkpoints_failed: 0, checkpoint_in_progress: false)
     private var nextExpiry = 0.0
 
     private static let topicScore: StaticString = "score"
@@ -1236,7 +1238,7 @@ final class Engine: @unchecked Sendable {
         }
         switch cmd {
         case "status":
-            return JSON.encode(StatusReply(health: healthBody(), config: configSummary()))
+            return JSON.encode(StatusReply(health: healthBody(), config: configSummary(), persistence: persistenceNow))
         case "checkpoint":
             do {
                 let bytes = try writeCheckpoint()
@@ -1306,6 +1308,26 @@ final class Engine: @unchecked Sendable {
         }
     }
 
+    private func noteCheckpoint(bytes: Int?, modelVersion: Int64, pending: Int, seconds: Double, background: Bool) {
+        guard let bytes else {
+            persistence.checkpoints_failed &+= 1
+            return
+        }
+        persistence.checkpoints_written &+= 1
+        persistence.last_checkpoint = .init(at: Clock.wall(), bytes: bytes, model_version: modelVersion, pending: pending,
+                                            ms: Int(seconds * 1000), background: background)
+    }
+
+    /// The `status` reply's view of checkpoints and the journal, as of now.
+    private var persistenceNow: StatusReply.Persistence {
+        var p = persistence
+        p.checkpoint_in_progress = checkpointInFlight
+        p.journal_file = journal?.number
+        p.journal_bytes = journal?.bytes
+        p.journal_error = journal?.failure
+        return p
+    }
+
     /// A checkpoint starting journal file `n` is durable: the files before the previous
     /// durable checkpoint's are no longer needed (that one stays restorable in full).
     private func checkpointDurable(journal n: UInt64?) {
@@ -1337,6 +1359,7 @@ final class Engine: @unchecked Sendable {
         for o in writer.takeOutcomes() {
             checkpointInFlight = false
             metrics.recordCheckpoint(seconds: o.seconds, bytes: o.bytes)
+            noteCheckpoint(bytes: o.bytes, modelVersion: o.modelVersion, pending: o.pending, seconds: o.seconds, background: true)
             if o.bytes != nil { checkpointDurable(journal: o.journal) }
             if let bytes = o.bytes {
                 logger.info("checkpoint written", metadata: [
@@ -1363,6 +1386,8 @@ final class Engine: @unchecked Sendable {
         do {
             let bytes = try checkpoints.write(cp)
             metrics.recordCheckpoint(seconds: Clock.monotonic() - t0, bytes: bytes)
+            noteCheckpoint(bytes: bytes, modelVersion: cp.head.model.version, pending: cp.pending.count,
+                           seconds: Clock.monotonic() - t0, background: false)
             checkpointDurable(journal: cp.head.journal)
             logger.info("checkpoint written", metadata: [
                 "path": "\(checkpoints.path)", "bytes": "\(bytes)", "model_version": "\(model.version)",
@@ -1371,6 +1396,7 @@ final class Engine: @unchecked Sendable {
             return bytes
         } catch {
             metrics.recordCheckpoint(seconds: Clock.monotonic() - t0, bytes: nil)
+            noteCheckpoint(bytes: nil, modelVersion: 0, pending: 0, seconds: 0, background: false)
             logger.error("checkpoint failed: \(error.description)")
             throw error
         }

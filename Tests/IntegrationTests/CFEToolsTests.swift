@@ -50,6 +50,7 @@ import Testing
         (status, out) = try cfe(["status", "--state-dir", d.stateDir])
         #expect(status == 0, "\(out)")
         #expect(out.contains("status: healthy") && out.contains("labelled 60"), "\(out)")
+        #expect(out.contains("state: no checkpoint since start, journal "), "\(out)")
         (status, out) = try cfe(["status", "--control", d.control, "--json"])
         #expect((try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])?["ok"] as? Bool == true, "\(out)")
 

@@ -49,6 +49,10 @@ import Testing
         }
         #expect(d.log.contains("background=true"), "\(d.log)")
         #expect(try d.status()["scored"] as? Int == n)
+        let persistence = try d.status()["persistence"] as? [String: Any] ?? [:]
+        let last = persistence["last_checkpoint"] as? [String: Any] ?? [:]
+        #expect(last["background"] as? Bool == true && (persistence["checkpoints_written"] as? Int ?? 0) >= 1, "\(persistence)")
+        #expect(persistence["journal_file"] as? Int != nil && persistence["checkpoints_failed"] as? Int == 0)
         let pid = try #require(d.process?.processIdentifier)
         kill(pid, SIGKILL)
         d.process?.waitUntilExit()
