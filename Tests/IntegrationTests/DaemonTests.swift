@@ -225,4 +225,41 @@ import Transport
         Issue.record("condition not reached; last status: \(last)")
         return last
     }
+
+    /// The status PR-AUC is the average precision of the scores the daemon published,
+    /// computed here independently from the score messages and the labels sent.
+    @Test func statusPRAUCMatchesThePublishedScores() throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "learning.batch_size=1000", "--set", "learning.max_batch_delay_s=0"])
+        let sub = try d.subscriber(["score"])
+        let push = try d.producer()
+        try d.waitForSubscription(sub, via: push)
+        let n = 300
+        let labels = (0..<n).map { i in (i * 37) % 7 == 0 ? 1 : 0 }
+        for i in 0..<n { try push.send(strings: ["pred", predBody("q\(i)", tenPreds(i, label: labels[i]))]) }
+        let got = try DaemonProcess.collect(sub, timeout: 10) { out in out.filter { ($0.1["id"] as? String)?.hasPrefix("q") == true }.count >= n }
+        var score: [String: Double] = [:]
+        for (_, body) in got { if let id = body["id"] as? String, id.hasPrefix("q") { score[id] = body["score"] as? Double } }
+        #expect(score.count == n)
+        for i in 0..<n { try push.send(strings: ["label", #"{"id":"q\#(i)","label":\#(labels[i])}"#]) }
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, (try d.status()["labelled"] as? Int ?? 0) < n { Thread.sleep(forTimeInterval: 0.02) }
+        Thread.sleep(forTimeInterval: 0.6)   // the PR-AUC is refreshed at most every 0.5 s
+
+        // Average precision as scikit-learn defines it, ties forming one threshold.
+        let ranked = (0..<n).map { (score["q\($0)"] ?? 0, labels[$0]) }.sorted { $0.0 > $1.0 }
+        let positives = labels.reduce(0, +)
+        var apSum = 0.0, lastRecall = 0.0, tp = 0, k = 0
+        while k < ranked.count {
+            var j = k
+            while j < ranked.count && ranked[j].0 == ranked[k].0 { tp += ranked[j].1; j += 1 }
+            let recall = Double(tp) / Double(positives), precision = Double(tp) / Double(j)
+            apSum += (recall - lastRecall) * precision
+            lastRecall = recall
+            k = j
+        }
+        let reported = try #require(try d.status()["pr_auc"] as? Double)
+        #expect(abs(reported - apSum) < 0.005, "status \(reported), published scores \(apSum)")
+        #expect(try d.stop() == 0)
+    }
 }
