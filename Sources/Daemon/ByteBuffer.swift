@@ -1,5 +1,7 @@
+import Online
+
 /// Little-endian binary writing and bounds-checked reading, for the compact
-/// pending-instance section of checkpoints.
+/// pending-instance section of checkpoints and for journal records.
 struct ByteWriter {
     private(set) var bytes: [UInt8] = []
 
@@ -19,6 +21,14 @@ struct ByteWriter {
         bytes.append(contentsOf: utf8)
     }
     mutating func append(raw: [UInt8]) { bytes.append(contentsOf: raw) }
+    /// A u16 count, then each entry's u16 classifier and f32 probability.
+    mutating func append(entries: [Entry]) {
+        append(UInt16(entries.count))
+        for e in entries {
+            append(e.classifier)
+            append(e.value)
+        }
+    }
 }
 
 struct ByteReader {
@@ -54,5 +64,17 @@ struct ByteReader {
     mutating func readString() throws(Overrun) -> String {
         let n = Int(try read(UInt32.self))
         return String(decoding: try readBytes(n), as: UTF8.self)
+    }
+    /// What `ByteWriter.append(entries:)` wrote.
+    mutating func readEntries() throws(Overrun) -> [Entry] {
+        let n = Int(try read(UInt16.self))
+        var entries: [Entry] = []
+        entries.reserveCapacity(n)
+        for _ in 0..<n {
+            let u = try read(UInt16.self)
+            let v = try readFloat()
+            entries.append(Entry(classifier: Int(u), value: Double(v)))
+        }
+        return entries
     }
 }

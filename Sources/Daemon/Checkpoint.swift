@@ -177,11 +177,7 @@ struct CheckpointStore {
             w.append(record.instance.arrival)
             w.append(record.instance.score)
             w.append(record.instance.average)
-            w.append(UInt16(record.instance.entries.count))
-            for e in record.instance.entries {
-                w.append(e.classifier)
-                w.append(e.value)
-            }
+            w.append(entries: record.instance.entries)
         }
         return w.bytes
     }
@@ -206,14 +202,7 @@ struct CheckpointStore {
                 let arrival = try r.readDouble()
                 let score = try r.readFloat()
                 let average = try r.readFloat()
-                let n = Int(try r.read(UInt16.self))
-                var entries: [Entry] = []
-                entries.reserveCapacity(n)
-                for _ in 0..<n {
-                    let u = try r.read(UInt16.self)
-                    let v = try r.readFloat()
-                    entries.append(Entry(classifier: Int(u), value: Double(v)))
-                }
+                let entries = try r.readEntries()
                 pending.append(.init(id: id, instance: PendingInstance(entries: entries, arrival: arrival,
                                                                         score: Double(score), average: Double(average))))
             }

@@ -96,6 +96,7 @@ final class Journal {
                 offset += utf8.count
             }
         }
+        /// The layout of `ByteWriter.append(entries:)`, read back by `ByteReader.readEntries`.
         mutating func put(_ entries: [Entry]) {
             put(UInt16(entries.count))
             for e in entries {
@@ -229,14 +230,14 @@ final class Journal {
                 case .pending:
                     let id = try p.readString()
                     let arrival = try p.readDouble(), score = try p.readFloat(), average = try p.readFloat()
-                    let entries = try readEntries(&p)
+                    let entries = try p.readEntries()
                     out.append(.pending(id: id, PendingInstance(entries: entries, arrival: arrival,
                                                                 score: Double(score), average: Double(average))))
                 case .taken:
                     out.append(.taken(id: try p.readString()))
                 case .learnt:
                     let label = try p.read(Int8.self)
-                    out.append(.learnt(LabelledInstance(entries: try readEntries(&p), label: label)))
+                    out.append(.learnt(LabelledInstance(entries: try p.readEntries(), label: label)))
                 case .update:
                     out.append(.update)
                 case .classifier:
@@ -249,15 +250,4 @@ final class Journal {
         return (out, nil)
     }
 
-    private static func readEntries(_ p: inout ByteReader) throws(ByteReader.Overrun) -> [Entry] {
-        let n = Int(try p.read(UInt16.self))
-        var entries: [Entry] = []
-        entries.reserveCapacity(n)
-        for _ in 0..<n {
-            let u = try p.read(UInt16.self)
-            let v = try p.readFloat()
-            entries.append(Entry(classifier: Int(u), value: Double(v)))
-        }
-        return entries
-    }
 }

@@ -144,9 +144,7 @@ import Transport
 
         // Scorer 1 killed mid-stream and restarted: it gets the current model at once.
         try Self.send(push, preds: 0..<300, prefix: "b")
-        let pid = try #require(c.scorers[1].process?.processIdentifier)
-        kill(pid, SIGKILL)
-        c.scorers[1].process?.waitUntilExit()
+        c.scorers[1].kill9()
         try Self.send(push, preds: 300..<400, prefix: "b")
         let before = try c.version(c.learner)
         try c.startScorer(1)
@@ -211,9 +209,7 @@ import Transport
         try round(200)
         let v2 = try c.version(c.learner)
         #expect(try c.wait(5) { try c.scorers.allSatisfy { try c.version($0) == v2 } })
-        let pid = try #require(c.learner.process?.processIdentifier)
-        kill(pid, SIGKILL)
-        c.learner.process?.waitUntilExit()
+        c.learner.kill9()
         try c.startLearner()
         let v3 = try c.version(c.learner)
         #expect(v3 > v2, "after SIGKILL the learner restarted at \(v3), not past the published \(v2)")

@@ -112,6 +112,33 @@ final class DaemonProcess {
         return false
     }
 
+    /// Polls `status` until `done` holds; records an issue and returns the last status
+    /// after `timeout`.
+    @discardableResult
+    func waitForStatus(timeout: TimeInterval = 20, _ done: ([String: Any]) -> Bool) throws -> [String: Any] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: [String: Any] = [:]
+        while Date() < deadline {
+            last = try status()
+            if done(last) { return last }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        Issue.record("condition not reached; last status: \(last)")
+        return last
+    }
+
+    /// Until the status counter `key` (e.g. "labelled", "scored") reaches `n`.
+    func waitForStatus(_ key: String, atLeast n: Int, timeout: TimeInterval = 20) throws {
+        try waitForStatus(timeout: timeout) { ($0[key] as? Int ?? 0) >= n }
+    }
+
+    /// SIGKILL and wait: a crash, with no shutdown checkpoint.
+    func kill9() {
+        guard let p = process else { return }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+    }
+
     /// The Prometheus URL the daemon logged at start.
     var metricsURL: URL? {
         guard let range = log.range(of: #"url=http://[0-9.]+:[0-9]+/metrics"#, options: .regularExpression) else { return nil }

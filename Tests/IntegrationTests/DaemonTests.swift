@@ -48,9 +48,9 @@ import Transport
         let push = try d.producer()
         let n = 200
         for i in 0..<n { try push.send(strings: ["pred", predBody("l\(i)", tenPreds(i, label: i % 5 == 0 ? 1 : 0))]) }
-        let initial = try waitFor(d) { ($0["pending"] as? Int ?? 0) >= n }["weights"] as? [String: Double]
+        let initial = try d.waitForStatus() { ($0["pending"] as? Int ?? 0) >= n }["weights"] as? [String: Double]
         for i in 0..<n { try push.send(strings: ["label", #"{"id":"l\#(i)","label":\#(i % 5 == 0 ? 1 : 0)}"#]) }
-        let status = try waitFor(d) { ($0["labelled"] as? Int ?? 0) >= n }
+        let status = try d.waitForStatus() { ($0["labelled"] as? Int ?? 0) >= n }
         #expect(status["model_version"] as? Int == n / 32)
         #expect(status["unmatched_labels"] as? Int == 0)
         #expect(status["pending"] as? Int == 0)
@@ -90,7 +90,7 @@ import Transport
         let push = try d.producer()
         for i in 0..<50 { try push.send(strings: ["pred", predBody("r\(i)", tenPreds(i, label: i % 3 == 0 ? 1 : 0))]) }
         for i in 0..<30 { try push.send(strings: ["label", #"{"id":"r\#(i)","label":\#(i % 3 == 0 ? 1 : 0)}"#]) }
-        let before = try waitFor(d) { ($0["labelled"] as? Int ?? 0) >= 30 }
+        let before = try d.waitForStatus() { ($0["labelled"] as? Int ?? 0) >= 30 }
         #expect(before["model_version"] as? Int == 3)
         #expect(before["pending"] as? Int == 20)
         #expect(try d.stop() == 0)
@@ -102,7 +102,7 @@ import Transport
         #expect((restored["weights"] as? [String: Double]) == (before["weights"] as? [String: Double]))
         let push2 = try d.producer()
         for i in 30..<50 { try push2.send(strings: ["label", #"{"id":"r\#(i)","label":\#(i % 3 == 0 ? 1 : 0)}"#]) }
-        let after = try waitFor(d) { ($0["labelled"] as? Int ?? 0) >= 50 }
+        let after = try d.waitForStatus() { ($0["labelled"] as? Int ?? 0) >= 50 }
         #expect(after["unmatched_labels"] as? Int == 0)
         #expect(after["pending"] as? Int == 0)
         #expect(after["model_version"] as? Int == 5)
@@ -202,7 +202,7 @@ import Transport
         try push.send(strings: ["label", #"{"id":"never-seen","label":1}"#])
         try push.send(strings: ["label", #"{"id":"direct1","label":1,"preds":{"a":0.9,"b":0.8}}"#])
         try push.send(strings: ["pred", #"{"id":"replay","label":0,"preds":{"a":0.1,"b":0.2}}"#])
-        let status = try waitFor(d) { ($0["labelled"] as? Int ?? 0) >= 2 && ($0["unmatched_labels"] as? Int ?? 0) >= 1 }
+        let status = try d.waitForStatus() { ($0["labelled"] as? Int ?? 0) >= 2 && ($0["unmatched_labels"] as? Int ?? 0) >= 1 }
         #expect(status["unmatched_labels"] as? Int == 1)
         #expect(status["model_version"] as? Int == 1)
         let accounting = try #require(status["accounting"] as? [String: Any])
@@ -213,18 +213,6 @@ import Transport
         #expect(try d.stop() == 0)
     }
 
-    /// Polls `status` until `done` holds (bounded).
-    private func waitFor(_ d: DaemonProcess, timeout: TimeInterval = 20, _ done: ([String: Any]) -> Bool) throws -> [String: Any] {
-        let deadline = Date().addingTimeInterval(timeout)
-        var last: [String: Any] = [:]
-        while Date() < deadline {
-            last = try d.status()
-            if done(last) { return last }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        Issue.record("condition not reached; last status: \(last)")
-        return last
-    }
 
     /// The status PR-AUC is the average precision of the scores the daemon published,
     /// computed here independently from the score messages and the labels sent.
@@ -242,8 +230,7 @@ import Transport
         for (_, body) in got { if let id = body["id"] as? String, id.hasPrefix("q") { score[id] = body["score"] as? Double } }
         #expect(score.count == n)
         for i in 0..<n { try push.send(strings: ["label", #"{"id":"q\#(i)","label":\#(labels[i])}"#]) }
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline, (try d.status()["labelled"] as? Int ?? 0) < n { Thread.sleep(forTimeInterval: 0.02) }
+        try d.waitForStatus("labelled", atLeast: n)
         Thread.sleep(forTimeInterval: 0.6)   // the PR-AUC is refreshed at most every 0.5 s
 
         // Average precision as scikit-learn defines it, ties forming one threshold.

@@ -13,11 +13,10 @@ import Testing
         try d.start(args)
         let push = try d.producer()
         for i in 0..<10 { try push.send(strings: ["pred", #"{"id":"g\#(i)","preds":{"a":0.\#(i % 9 + 1),"b":0.4},"label":\#(i % 2)}"#]) }
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline, (try d.status()["model_version"] as? Int ?? 0) < 2 { Thread.sleep(forTimeInterval: 0.05) }
+        try d.waitForStatus("model_version", atLeast: 2)
         #expect(try d.controlRequest(["cmd": "checkpoint"])["ok"] as? Bool == true)      // generation with version 2
         for i in 10..<15 { try push.send(strings: ["pred", #"{"id":"g\#(i)","preds":{"a":0.5,"b":0.4},"label":1}"#]) }
-        while Date() < deadline, (try d.status()["model_version"] as? Int ?? 0) < 3 { Thread.sleep(forTimeInterval: 0.05) }
+        try d.waitForStatus("model_version", atLeast: 3)
         #expect(try d.stop() == 0)                                                        // newest: version 3
         let newest = d.stateDir + "/checkpoint.cfe"
         #expect(FileManager.default.fileExists(atPath: d.stateDir + "/checkpoint.1.cfe"))
@@ -53,22 +52,14 @@ import Testing
         let last = persistence["last_checkpoint"] as? [String: Any] ?? [:]
         #expect(last["background"] as? Bool == true && (persistence["checkpoints_written"] as? Int ?? 0) >= 1, "\(persistence)")
         #expect(persistence["journal_file"] as? Int != nil && persistence["checkpoints_failed"] as? Int == 0)
-        let pid = try #require(d.process?.processIdentifier)
-        kill(pid, SIGKILL)
-        d.process?.waitUntilExit()
+        d.kill9()
 
         try d.start(args)
         #expect(try d.status()["pending"] as? Int == n)
         let labels = try d.producer()
         for i in 0..<n { try labels.send(strings: ["label", #"{"id":"b\#(i)","label":\#(i % 2)}"#]) }
-        var learnt = 0
-        while Date() < deadline.addingTimeInterval(10) {
-            let accounting = try d.status()["accounting"] as? [String: Any] ?? [:]
-            learnt = accounting["labels_learnt"] as? Int ?? 0
-            if learnt == n { break }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        #expect(learnt == n)
+        let after = try d.waitForStatus { ($0["accounting"] as? [String: Any])?["labels_learnt"] as? Int == n }
+        #expect((after["accounting"] as? [String: Any])?["labels_learnt"] as? Int == n)
         #expect(try d.stop() == 0)
     }
 
@@ -85,14 +76,11 @@ import Testing
         let push = try d.producer()
         for i in 0..<200 { try push.send(strings: ["pred", predBody("j\(i)", tenPreds(i, label: i % 2))]) }
         for i in 0..<120 { try push.send(strings: ["label", #"{"id":"j\#(i)","label":\#(i % 2)}"#]) }
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline, (try d.status()["labelled"] as? Int ?? 0) < 120 { Thread.sleep(forTimeInterval: 0.02) }
+        try d.waitForStatus("labelled", atLeast: 120)
         let before = try d.status()
         #expect(before["model_version"] as? Int == 2 && before["pending"] as? Int == 80)
         Thread.sleep(forTimeInterval: 0.1)   // past state.journal_flush_ms
-        let pid = try #require(d.process?.processIdentifier)
-        kill(pid, SIGKILL)
-        d.process?.waitUntilExit()
+        d.kill9()
         let files = try FileManager.default.contentsOfDirectory(atPath: d.stateDir).filter { $0.hasPrefix("journal.") }.sorted()
         #expect(files.isEmpty == !journal)
         if let last = files.last {
@@ -118,9 +106,7 @@ import Testing
         // The 20 labels of the partial batch are back: 30 more complete it.
         let again = try d.producer()
         for i in 120..<150 { try again.send(strings: ["label", #"{"id":"j\#(i)","label":\#(i % 2)}"#]) }
-        while Date() < deadline.addingTimeInterval(10), (try d.status()["model_version"] as? Int ?? 0) < 3 {
-            Thread.sleep(forTimeInterval: 0.02)
-        }
+        try d.waitForStatus("model_version", atLeast: 3)
         #expect(try d.status()["model_version"] as? Int == 3)
         #expect(try d.stop() == 0)
         // A clean stop's checkpoint covers everything: the next start replays nothing.
@@ -139,8 +125,7 @@ import Testing
         let push = try d.producer()
         let n = 15_000   // about 1.5 MB of journal
         for i in 0..<n { try push.send(strings: ["pred", predBody("f\(i)", tenPreds(i, label: 0))]) }
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline, (try d.status()["scored"] as? Int ?? 0) < n { Thread.sleep(forTimeInterval: 0.02) }
+        try d.waitForStatus("scored", atLeast: n)
         Thread.sleep(forTimeInterval: 0.5)
         let written = d.log.components(separatedBy: "checkpoint written").count - 1
         #expect(written == 1, "\(d.log)")
@@ -160,22 +145,20 @@ import Testing
         for i in 0..<100 { try push.send(strings: ["pred", predBody("p\(i)", tenPreds(i, label: i % 2))]) }
         for i in 0..<30 { try push.send(strings: ["label", #"{"id":"p\#(i)","label":\#(i % 2)}"#]) }
         let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline, (try d.status()["labelled"] as? Int ?? 0) < 30 { Thread.sleep(forTimeInterval: 0.02) }
+        try d.waitForStatus("labelled", atLeast: 30)
         // A periodic checkpoint taken after the 30 labels.
         let written = d.log.components(separatedBy: "checkpoint written").count
         while Date() < deadline, d.log.components(separatedBy: "checkpoint written").count < written + 2 {
             Thread.sleep(forTimeInterval: 0.02)
         }
         #expect(try d.status()["model_version"] as? Int == 0)
-        let pid = try #require(d.process?.processIdentifier)
-        kill(pid, SIGKILL)
-        d.process?.waitUntilExit()
+        d.kill9()
 
         try d.start(args)
         #expect(d.log.contains("batch=30"), "\(d.log)")
         let again = try d.producer()
         for i in 30..<50 { try again.send(strings: ["label", #"{"id":"p\#(i)","label":\#(i % 2)}"#]) }
-        while Date() < deadline, (try d.status()["model_version"] as? Int ?? 0) < 1 { Thread.sleep(forTimeInterval: 0.02) }
+        try d.waitForStatus("model_version", atLeast: 1)
         let status = try d.status()
         #expect(status["model_version"] as? Int == 1)
         #expect(status["labelled"] as? Int == 50)
@@ -194,8 +177,7 @@ import Testing
         let n = 20_000, labelled = 100
         for i in 0..<n { try push.send(strings: ["pred", predBody("t\(i)", tenPreds(i, label: i % 2))]) }
         for i in 0..<labelled { try push.send(strings: ["label", #"{"id":"t\#(i)","label":\#(i % 2)}"#]) }
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline, (try d.status()["labelled"] as? Int ?? 0) < labelled { Thread.sleep(forTimeInterval: 0.02) }
+        try d.waitForStatus("labelled", atLeast: labelled)
         #expect(try d.status()["model_version"] as? Int == 0)    // the batch is not full yet
         #expect(d.waitForLog("background=true"))
         #expect(try d.stop() == 0)
@@ -231,9 +213,7 @@ import Testing
                 next += 1
             }
             Thread.sleep(forTimeInterval: Double(round % 4) * 0.03)
-            let pid = try #require(d.process?.processIdentifier)
-            kill(pid, SIGKILL)
-            d.process?.waitUntilExit()
+            d.kill9()
         }
         try d.start(args)
         #expect((try d.status()["model_version"] as? Int ?? -1) >= lastCheckpointed)
