@@ -165,48 +165,15 @@ final class Engine: @unchecked Sendable {
         if role != .scorer && config.journal {
             // A crash: what came after the checkpoint (all of it if there was none yet).
             let from = restored?.head.journal ?? (restored == nil ? 0 : UInt64.max)
-            let files = Journal.files(in: config.stateDir).filter { $0.number >= from }
-            if let first = files.first, restored != nil, first.number != from {
-                logger.error("journal: file \(from) is missing; changes between the checkpoint and file \(first.number) are lost")
-            }
-            var replayed = 0, learnt = 0, updates = 0
-            for file in files {
-                let (records, problem) = Journal.read(file.path)
-                for record in records {
-                    let known = model.classifierCount
-                    switch record {
-                    case let .classifier(name):
-                        _ = model.classifier(named: name)
-                    case let .pending(id, instance) where instance.entries.allSatisfy({ Int($0.classifier) < known }):
-                        pending.insert(id: id, instance)
-                    case .pending:
-                        break
-                    case let .taken(id):
-                        _ = pending.take(id)
-                    case let .learnt(instance) where instance.entries.allSatisfy({ Int($0.classifier) < known }):
-                        batch.append(instance)
-                        counters.labelled &+= 1
-                        learnt += 1
-                    case .learnt:
-                        break
-                    case .update:
-                        if !batch.isEmpty {
-                            model.update(batch)
-                            batch.removeAll(keepingCapacity: true)
-                            counters.updates &+= 1
-                            updates += 1
-                        }
-                    }
-                }
-                replayed += records.count
-                if let problem { logger.warning("journal: \(problem)") }
-            }
-            if !files.isEmpty {
+            let replay = Journal.replay(directory: config.stateDir, from: from, afterCheckpoint: restored != nil,
+                                        pending: &pending, batch: &batch, model: model, counters: &counters)
+            for problem in replay.problems { logger.warning("journal: \(problem)") }
+            if replay.files > 0 {
                 if !batch.isEmpty { batchStarted = Clock.monotonic() }
                 logger.notice("replayed the journal (the daemon had not stopped cleanly)", metadata: [
-                    "files": "\(files.count)", "records": "\(replayed)", "labels_learnt": "\(learnt)", "updates": "\(updates)",
-                    "model_version": "\(model.version)", "pending": "\(pending.count)", "batch": "\(batch.count)",
-                    "classifiers": "\(model.classifierCount)",
+                    "files": "\(replay.files)", "records": "\(replay.records)", "labels_learnt": "\(replay.labelsLearnt)",
+                    "updates": "\(replay.updates)", "model_version": "\(model.version)", "pending": "\(pending.count)",
+                    "batch": "\(batch.count)", "classifiers": "\(model.classifierCount)",
                 ])
             }
             do { journal = try Journal(directory: config.stateDir) } catch { throw StartupError(error.description) }

@@ -207,6 +207,58 @@ final class Journal {
 
     // MARK: Replay
 
+    /// What a replay did, for the log.
+    struct ReplaySummary {
+        var files = 0, records = 0, labelsLearnt = 0, updates = 0
+        /// Missing files and damaged or torn records, each a sentence.
+        var problems: [String] = []
+    }
+
+    /// Applies the files numbered `from` on, oldest first, to the state restored from
+    /// the checkpoint that started file `from` (or to a fresh state, with `from` 0):
+    /// the same classifiers, pending instances, mini-batch and updates as before the crash.
+    static func replay(directory: String, from: UInt64, afterCheckpoint: Bool, pending: inout PendingStore,
+                       batch: inout [LabelledInstance], model: CFEnsemble, counters: inout Counters) -> ReplaySummary {
+        var summary = ReplaySummary()
+        let files = Self.files(in: directory).filter { $0.number >= from }
+        if let first = files.first, afterCheckpoint, first.number != from {
+            summary.problems.append("file \(from) is missing; changes between the checkpoint and file \(first.number) are lost")
+        }
+        for file in files {
+            let (records, problem) = read(file.path)
+            for record in records {
+                let known = model.classifierCount
+                switch record {
+                case let .classifier(name):
+                    _ = model.classifier(named: name)
+                case let .pending(id, instance) where instance.entries.allSatisfy({ Int($0.classifier) < known }):
+                    pending.insert(id: id, instance)
+                case .pending:
+                    break
+                case let .taken(id):
+                    _ = pending.take(id)
+                case let .learnt(instance) where instance.entries.allSatisfy({ Int($0.classifier) < known }):
+                    batch.append(instance)
+                    counters.labelled &+= 1
+                    summary.labelsLearnt += 1
+                case .learnt:
+                    break
+                case .update:
+                    if !batch.isEmpty {
+                        model.update(batch)
+                        batch.removeAll(keepingCapacity: true)
+                        counters.updates &+= 1
+                        summary.updates += 1
+                    }
+                }
+            }
+            summary.files += 1
+            summary.records += records.count
+            if let problem { summary.problems.append(problem) }
+        }
+        return summary
+    }
+
     /// The records of one file in order, and why reading stopped early (a torn or
     /// damaged record), if it did.
     static func read(_ path: String) -> (records: [Record], problem: String?) {
