@@ -1296,14 +1296,26 @@ final class Engine: @unchecked Sendable {
         }
     }
 
-    private func noteCheckpoint(bytes: Int?, modelVersion: Int64, pending: Int, seconds: Double, background: Bool) {
+    /// Records a finished checkpoint, written or failed: metrics, the `status` view,
+    /// the journal files it makes redundant, and the log line.
+    private func checkpointFinished(bytes: Int?, error: String?, modelVersion: Int64, pending count: Int,
+                                    seconds: Double, journal n: UInt64?, background: Bool) {
+        metrics.recordCheckpoint(seconds: seconds, bytes: bytes)
         guard let bytes else {
             persistence.checkpoints_failed &+= 1
+            logger.error("checkpoint failed: \(error ?? "unknown error")")
             return
         }
         persistence.checkpoints_written &+= 1
-        persistence.last_checkpoint = .init(at: Clock.wall(), bytes: bytes, model_version: modelVersion, pending: pending,
+        persistence.last_checkpoint = .init(at: Clock.wall(), bytes: bytes, model_version: modelVersion, pending: count,
                                             ms: Int(seconds * 1000), background: background)
+        checkpointDurable(journal: n)
+        var meta: Logger.Metadata = [
+            "path": "\(checkpoints.path)", "bytes": "\(bytes)", "model_version": "\(modelVersion)",
+            "pending": "\(count)", "ms": "\(Int(seconds * 1000))",
+        ]
+        if background { meta["background"] = "true" }
+        logger.info("checkpoint written", metadata: meta)
     }
 
     /// The `status` reply's view of checkpoints and the journal, as of now.
@@ -1346,17 +1358,8 @@ final class Engine: @unchecked Sendable {
         guard let writer = checkpointWriter else { return }
         for o in writer.takeOutcomes() {
             checkpointInFlight = false
-            metrics.recordCheckpoint(seconds: o.seconds, bytes: o.bytes)
-            noteCheckpoint(bytes: o.bytes, modelVersion: o.modelVersion, pending: o.pending, seconds: o.seconds, background: true)
-            if o.bytes != nil { checkpointDurable(journal: o.journal) }
-            if let bytes = o.bytes {
-                logger.info("checkpoint written", metadata: [
-                    "path": "\(checkpoints.path)", "bytes": "\(bytes)", "model_version": "\(o.modelVersion)",
-                    "pending": "\(o.pending)", "ms": "\(Int(o.seconds * 1000))", "background": "true",
-                ])
-            } else {
-                logger.error("checkpoint failed: \(o.error ?? "unknown error")")
-            }
+            checkpointFinished(bytes: o.bytes, error: o.error, modelVersion: o.modelVersion, pending: o.pending,
+                               seconds: o.seconds, journal: o.journal, background: true)
         }
     }
 
@@ -1373,19 +1376,12 @@ final class Engine: @unchecked Sendable {
                             pending: pending.snapshot().map { .init(id: $0.id, instance: $0.instance) })
         do {
             let bytes = try checkpoints.write(cp)
-            metrics.recordCheckpoint(seconds: Clock.monotonic() - t0, bytes: bytes)
-            noteCheckpoint(bytes: bytes, modelVersion: cp.head.model.version, pending: cp.pending.count,
-                           seconds: Clock.monotonic() - t0, background: false)
-            checkpointDurable(journal: cp.head.journal)
-            logger.info("checkpoint written", metadata: [
-                "path": "\(checkpoints.path)", "bytes": "\(bytes)", "model_version": "\(model.version)",
-                "pending": "\(cp.pending.count)", "ms": "\(Int((Clock.monotonic() - t0) * 1000))",
-            ])
+            checkpointFinished(bytes: bytes, error: nil, modelVersion: cp.head.model.version, pending: cp.pending.count,
+                               seconds: Clock.monotonic() - t0, journal: cp.head.journal, background: false)
             return bytes
         } catch {
-            metrics.recordCheckpoint(seconds: Clock.monotonic() - t0, bytes: nil)
-            noteCheckpoint(bytes: nil, modelVersion: 0, pending: 0, seconds: 0, background: false)
-            logger.error("checkpoint failed: \(error.description)")
+            checkpointFinished(bytes: nil, error: error.description, modelVersion: cp.head.model.version, pending: cp.pending.count,
+                               seconds: Clock.monotonic() - t0, journal: nil, background: false)
             throw error
         }
     }
