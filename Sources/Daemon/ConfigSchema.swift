@@ -178,6 +178,7 @@ enum ConfigSchema {
         .int("state.checkpoint_generations", \.checkpointGenerations),
         .bool("state.journal", \.journal),
         .double("state.journal_flush_ms", \.journalFlushMs),
+        .double("state.journal_fsync_ms", \.journalFsyncMs),
         .int("state.journal_max_mb", \.journalMaxMB),
         .int("model.latent_dim", \.model.latentDim),
         .double("model.lambda", \.model.lambda),

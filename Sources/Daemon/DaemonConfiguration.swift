@@ -36,6 +36,8 @@ struct DaemonConfiguration: Sendable, Equatable {
     /// Journal what changes between checkpoints, replayed after a crash.
     var journal = true
     var journalFlushMs = 10.0
+    /// fdatasync of the journal in the background (0: never).
+    var journalFsyncMs = 1000.0
     /// A checkpoint is taken early once the journal holds this much.
     var journalMaxMB = 256
 
@@ -117,6 +119,7 @@ struct DaemonConfiguration: Sendable, Equatable {
         if checkpointGenerations < 1 || checkpointGenerations > 100 { throw ConfigError("state.checkpoint_generations must be in 1...100") }
         if !(journalFlushMs > 0 && journalFlushMs <= 10_000) { throw ConfigError("state.journal_flush_ms must be in (0, 10000]") }
         if journalMaxMB < 1 { throw ConfigError("state.journal_max_mb must be >= 1") }
+        if !(journalFsyncMs >= 0) { throw ConfigError("state.journal_fsync_ms must be >= 0 (0: never)") }
         if batchSize < 1 || batchSize > 1_000_000 { throw ConfigError("learning.batch_size must be in 1...1000000") }
         if !(maxBatchDelaySeconds >= 0) { throw ConfigError("learning.max_batch_delay_s must be >= 0 (0: only full batches)") }
         if logLevelValue == nil {

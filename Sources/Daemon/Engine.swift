@@ -176,7 +176,9 @@ final class Engine: @unchecked Sendable {
                     "batch": "\(batch.count)", "classifiers": "\(model.classifierCount)",
                 ])
             }
-            do { journal = try Journal(directory: config.stateDir) } catch { throw StartupError(error.description) }
+            do { journal = try Journal(directory: config.stateDir, syncInterval: config.journalFsyncMs / 1000) } catch {
+                throw StartupError(error.description)
+            }
             journalOfLastCheckpoint = restored?.head.journal
         }
         if role == .learner {
@@ -1397,6 +1399,7 @@ final class Engine: @unchecked Sendable {
         update()
         let ok = (try? writeCheckpoint()) != nil
         checkpointWriter?.stop()
+        journal?.close()
         if ok, lease != nil {
             // Everything published is in the checkpoint: the next start continues at this version.
             do { try lease!.settle(at: model.version) } catch { logger.error("cannot settle the version lease: \(error)") }

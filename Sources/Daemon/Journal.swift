@@ -11,8 +11,8 @@ import Online
 /// and records its number. Records: u32 payload length, u8 kind, payload, u32 check
 /// of kind and payload; a torn last record (a crash mid-write) ends the replay there.
 /// Records are buffered and written every `state.journal_flush_ms` or 64 KiB: a process
-/// crash loses at most that interval; they are not fsynced, so power loss can lose
-/// everything since the last checkpoint.
+/// crash loses at most that interval; a `JournalSyncer` fdatasyncs the file every
+/// `state.journal_fsync_ms`, which bounds what a power loss costs.
 final class Journal {
     enum Record: Equatable {
         /// An instance became pending (or was merged into one with the same id).
@@ -55,17 +55,30 @@ final class Journal {
         }.sorted { $0.0 < $1.0 }
     }
 
-    /// Starts a new file numbered after every one present.
-    init(directory: String) throws(CheckpointError) {
+    /// fdatasyncs the files every `syncInterval` seconds in the background (nil: never).
+    private let syncer: JournalSyncer?
+
+    /// Starts a new file numbered after every one present; `syncInterval` 0 never syncs.
+    init(directory: String, syncInterval: Double = 0) throws(CheckpointError) {
         self.directory = directory
         number = (Self.files(in: directory).last?.number ?? 0) + 1
         storage = .allocate(byteCount: capacity, alignment: 8)
+        syncer = syncInterval > 0 ? JournalSyncer(interval: syncInterval) : nil
         try open()
     }
 
     deinit {
-        if fd >= 0 { close(fd) }
+        close()
         storage.deallocate()
+    }
+
+    /// Writes what is buffered, syncs it (if syncing) and closes the file.
+    func close() {
+        guard fd >= 0 else { return }
+        flush()
+        syncer?.stop()
+        Foundation.close(fd)
+        fd = -1
     }
 
     private func open() throws(CheckpointError) {
@@ -73,6 +86,10 @@ final class Journal {
         fd = Foundation.open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw CheckpointError("cannot create \(p): \(String(cString: strerror(errno)))") }
         bytes = 0
+        if let syncer {
+            let copy = dup(fd)
+            if copy >= 0 { syncer.adopt(copy) }
+        }
     }
 
     // MARK: Appending (engine thread)
@@ -192,7 +209,7 @@ final class Journal {
     /// at this moment records (replay starts there).
     func rotate() throws(CheckpointError) -> UInt64 {
         flush()
-        close(fd)
+        Foundation.close(fd)
         fd = -1
         number += 1
         failure = nil

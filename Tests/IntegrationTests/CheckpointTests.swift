@@ -102,6 +102,32 @@ import Testing
         #expect(try Journal(directory: s.directory).number == second + 1)
     }
 
+    /// With syncing on, the journal is synced in the background across a rotation, and
+    /// closing it ends the syncer (bounded) with every record readable.
+    @Test(.timeLimit(.minutes(1)))
+    func journalSyncsInTheBackgroundAndCloses() throws {
+        let s = try store()
+        defer { try? FileManager.default.removeItem(atPath: s.directory) }
+        let syncer = JournalSyncer(interval: 0.01)
+        let fd = open(s.directory + "/probe", O_WRONLY | O_CREAT, 0o600)
+        syncer.adopt(dup(fd))
+        close(fd)
+        let deadline = Date().addingTimeInterval(5)
+        while syncer.syncs < 3 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
+        #expect(syncer.syncs >= 3)
+        syncer.stop()   // returns (the test's time limit catches a hang)
+
+        let j = try Journal(directory: s.directory, syncInterval: 0.01)
+        j.append(.taken(id: "x"))
+        _ = try j.rotate()
+        j.append(.update)
+        j.close()
+        let files = Journal.files(in: s.directory)
+        #expect(files.count == 2)
+        #expect(Journal.read(files[0].path).records == [.taken(id: "x")])
+        #expect(Journal.read(files[1].path).records == [.update])
+    }
+
     @Test func roundTrips() throws {
         let s = try store()
         defer { try? FileManager.default.removeItem(atPath: s.directory) }
