@@ -675,7 +675,8 @@ final class Engine: @unchecked Sendable {
         guard !batch.isEmpty else { return }
         let t0 = Clock.monotonic()
         if model.version == 0 { monitor.noteHealthy(weightSum: model.aggregator.w.reduce(0, +)) }
-        let report = model.update(batch)
+        // The losses are only for the debug log line: two extra passes over the buffer.
+        let report = model.update(batch, measureLoss: logger.logLevel <= .debug)
         batch.removeAll(keepingCapacity: true)
         journal?.append(.update)
         counters.updates &+= 1

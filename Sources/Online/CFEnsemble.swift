@@ -28,7 +28,8 @@ public struct UpdateReport: Sendable, Equatable {
     public var version: Int64
     public var size: Int
     public var positives: Int
-    /// Weighted aggregator loss on the batch before and after the update.
+    /// Weighted aggregator loss on the replay problem before and after the update; NaN
+    /// unless `update` was asked to measure it (two more passes over the buffer).
     public var lossBefore: Double
     public var lossAfter: Double
 }
@@ -206,7 +207,7 @@ public final class CFEnsemble {
     /// One mini-batch update from labelled instances (ALGORITHM.md, "Learning from
     /// delayed labels"). Returns nil for an empty batch.
     @discardableResult
-    public func update(_ batch: [LabelledInstance]) -> UpdateReport? {
+    public func update(_ batch: [LabelledInstance], measureLoss: Bool = false) -> UpdateReport? {
         let batch = batch.filter { !$0.entries.isEmpty }
         guard !batch.isEmpty else { return nil }
         let d = config.latentDim
@@ -250,15 +251,17 @@ public final class CFEnsemble {
         // 4. Aggregator: class-weighted (focal) gradient steps on the reconstruction of
         //    the replay buffer (recent positives and negatives), toward a prior at the start.
         for item in batch { replay.add(item) }
-        var before = 0.0, after = 0.0
+        var before = Double.nan, after = Double.nan
         if replay.hasBothClasses {
             let (rows, labels, omega) = replayProblem()
             // The prior toward equal weights weakens as evidence grows: its strength is
             // l2 / n_eff, with n_eff the effective size of the balanced sample.
             let p = Double(replay.positives.count), q = Double(replay.negatives.count)
             let strength = config.l2 / (2 * p * q / (p + q))
-            before = aggregator.objective(rhat: rows, labels: labels, omega: omega, gamma: config.focalGamma,
-                                          l2: strength, prior: .equal)
+            if measureLoss {
+                before = aggregator.objective(rhat: rows, labels: labels, omega: omega, gamma: config.focalGamma,
+                                              l2: strength, prior: .equal)
+            }
             if config.stepRule == .newton && config.focalGamma == 0 {
                 aggregator.newtonSolve(rhat: rows, labels: labels, omega: omega, l2: strength, prior: .equal,
                                        iterations: config.aggregatorSteps)
@@ -270,8 +273,10 @@ public final class CFEnsemble {
                     aggregator.step(grad, learningRate: config.learningRate)
                 }
             }
-            after = aggregator.objective(rhat: rows, labels: labels, omega: omega, gamma: config.focalGamma,
-                                         l2: strength, prior: .equal)
+            if measureLoss {
+                after = aggregator.objective(rhat: rows, labels: labels, omega: omega, gamma: config.focalGamma,
+                                             l2: strength, prior: .equal)
+            }
             if config.calibratePrior && config.classWeights {
                 let pi = classWeights.positives / (classWeights.positives + classWeights.negatives)
                 priorShift = log(pi / (1 - pi))

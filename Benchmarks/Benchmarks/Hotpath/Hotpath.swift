@@ -103,16 +103,21 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.stopMeasurement()   // freeing the store is not measured either
     }
 
-    Benchmark("batch update (256 labels)", configuration: .init(scalingFactor: .one, maxDuration: .seconds(3))) { benchmark in
-        let model = trainedModel()
-        var batch: [LabelledInstance] = []
-        for i in 0..<256 {
-            let y: Int8 = i % 10 == 0 ? 1 : 0
-            batch.append(LabelledInstance(entries: (0..<10).map { Entry(classifier: $0, value: y == 1 ? 0.6 + 0.01 * Double($0) : 0.4 - 0.01 * Double($0)) }, label: y))
-        }
-        benchmark.startMeasurement()   // setup above is not measured
-        for _ in benchmark.scaledIterations {
-            blackHole(model.update(batch))
+    // One batch update, and the same with the aggregator loss measured before and after
+    // (what the daemon does only at log level debug).
+    for measureLoss in [false, true] {
+        let name = measureLoss ? "batch update (256 labels, loss measured)" : "batch update (256 labels)"
+        Benchmark(name, configuration: .init(scalingFactor: .one, maxDuration: .seconds(3))) { benchmark in
+            let model = trainedModel()
+            var batch: [LabelledInstance] = []
+            for i in 0..<256 {
+                let y: Int8 = i % 10 == 0 ? 1 : 0
+                batch.append(LabelledInstance(entries: (0..<10).map { Entry(classifier: $0, value: y == 1 ? 0.6 + 0.01 * Double($0) : 0.4 - 0.01 * Double($0)) }, label: y))
+            }
+            benchmark.startMeasurement()   // setup above is not measured
+            for _ in benchmark.scaledIterations {
+                blackHole(model.update(batch, measureLoss: measureLoss))
+            }
         }
     }
 }
