@@ -1011,6 +1011,7 @@ final class Engine: @unchecked Sendable {
         var weights: [String: Double] = [:]
         for (u, name) in names.enumerated() { weights[name] = model.aggregator.w[u] }
         let cw = model.classWeights
+        let auc = qualityAUCs()
         return HealthBody(
             ts: Clock.wall(), model_version: model.version,
             status: role == .scorer ? (remote?.status ?? "waiting_for_model") : monitor.status, weights: weights,
@@ -1021,7 +1022,7 @@ final class Engine: @unchecked Sendable {
             unmatched_labels: counters.unmatchedLabels, rejected: counters.rejectedTotal,
             rejected_by_reason: counters.rejected, received: counters.received,
             evicted: pending.evicted, expired: pending.expired, errors_suppressed: counters.errorsSuppressed,
-            pr_auc: qualityAUCs().score, baseline_pr_auc: qualityAUCs().baseline, quality_window: quality.count,
+            pr_auc: auc.score, baseline_pr_auc: auc.baseline, quality_window: quality.count,
             alerts_firing: monitor.firing.map { f in f.classifier.map { "\(f.name.rawValue):\($0)" } ?? f.name.rawValue },
             fallback_active: activeFallback != nil,
             accounting: .init(received: counters.received, preds: counters.predMessages, labels_learnt: counters.labelMessages,
@@ -1043,9 +1044,10 @@ final class Engine: @unchecked Sendable {
         let std = recentScores.isEmpty ? 0 : (sq / Double(recentScores.count)).squareRoot()
         let cw = model.classWeights
         let total = cw.positives + cw.negatives
+        let auc = qualityAUCs()
         let observation = HealthObservation(
             weights: model.aggregator.w, classifiers: names, scoreStd: std, scoreCount: recentScores.count,
-            prAUC: qualityAUCs().score, baselinePrAUC: qualityAUCs().baseline, qualityCount: quality.count,
+            prAUC: auc.score, baselinePrAUC: auc.baseline, qualityCount: quality.count,
             qualityPositives: quality.positives, silentSeconds: names.indices.map { $0 < lastSeen.count ? now - lastSeen[$0] : 0 },
             negativesInARow: negativesInARow, positiveRate: total > 0 ? cw.positives / total : 0,
             afterUpdate: afterUpdate, now: Clock.monotonic())

@@ -72,12 +72,12 @@ final class Journal {
         storage.deallocate()
     }
 
-    /// Writes what is buffered, syncs it (if syncing) and closes the file.
+    /// Writes what is buffered, syncs it (if syncing) and closes the file. The syncer
+    /// stops even when the file is already gone (a rotation that could not open the next).
     func close() {
-        guard fd >= 0 else { return }
-        flush()
+        if fd >= 0 { flush() }
         syncer?.stop()
-        Foundation.close(fd)
+        if fd >= 0 { Foundation.close(fd) }
         fd = -1
     }
 
