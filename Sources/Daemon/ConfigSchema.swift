@@ -202,6 +202,7 @@ enum ConfigSchema {
         .double("learning.lr", \.model.learningRate),
         .choice("learning.step_rule", \.model.stepRule),
         .double("learning.l2", \.model.l2),
+        .bool("learning.nonnegative_weights", \.model.nonnegativeWeights),
         .int("learning.aggregator_steps", \.model.aggregatorSteps),
         .int("learning.replay_positives", \.model.replayPositives),
         .int("learning.replay_negatives", \.model.replayNegatives),

@@ -167,6 +167,11 @@ public struct Aggregator: Sendable, Equatable, Codable {
         optimizer.step(params: &w, bias: &b, grad: grad, learningRate: learningRate)
     }
 
+    /// Projects the weights onto w >= 0 (the bias is free).
+    mutating func clampNegativeWeights() {
+        for u in w.indices where w[u] < 0 { w[u] = 0 }
+    }
+
     /// For tests and research: sets the parameters directly.
     public mutating func set(weights: [Double], bias: Double) {
         precondition(weights.count == w.count)

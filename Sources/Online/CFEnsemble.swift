@@ -265,12 +265,14 @@ public final class CFEnsemble {
             if config.stepRule == .newton && config.focalGamma == 0 {
                 aggregator.newtonSolve(rhat: rows, labels: labels, omega: omega, l2: strength, prior: .equal,
                                        iterations: config.aggregatorSteps)
+                if config.nonnegativeWeights { aggregator.clampNegativeWeights() }
             } else {
                 var grad = [Double](repeating: 0, count: m + 1)
                 for _ in 0..<config.aggregatorSteps {
                     aggregator.gradient(rhat: rows, labels: labels, omega: omega, gamma: config.focalGamma, l2: strength,
                                         prior: .equal, into: &grad)
                     aggregator.step(grad, learningRate: config.learningRate)
+                    if config.nonnegativeWeights { aggregator.clampNegativeWeights() }
                 }
             }
             if measureLoss {

@@ -172,17 +172,21 @@ public struct HealthMonitor: Sendable {
         let m = o.weights.count
         let sum = o.weights.reduce(0, +)
         let nonPositive = o.weights.filter { $0 <= 0 }.count
+        // Zero weights alone are no collapse: learning.nonnegative_weights projects onto
+        // w >= 0, and a sparse weighted average with a healthy sum is a fine model. Most
+        // weights below zero, or the sum falling (zeros included), is.
+        let negative = o.weights.filter { $0 < 0 }.count
         let minWeight = o.weights.min() ?? 0
 
         // weight_collapse
         if m > 0 {
             let reference = referenceWeightSum ?? sum
             let lowSum = reference > 0 && sum < config.minWeightSumRatio * reference
-            let mostNonPositive = nonPositive * 2 > m
+            let mostNegative = negative * 2 > m
             var reason = "aggregator weight sum \(fmt(sum))"
             reason += lowSum ? " is below \(fmt(config.minWeightSumRatio)) of its healthy level \(fmt(reference))" : " (healthy level \(fmt(reference)))"
             reason += "; \(nonPositive) of \(m) weights <= 0"
-            step("weight_collapse", holds: lowSum || mostNonPositive, reason: reason,
+            step("weight_collapse", holds: lowSum || mostNegative, reason: reason,
                  metrics: ["weight_sum": sum, "reference_weight_sum": reference, "min_weight": minWeight,
                            "negative_weights": Double(nonPositive)], into: &out)
         }

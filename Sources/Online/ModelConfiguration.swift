@@ -83,6 +83,10 @@ public struct ModelConfiguration: Sendable, Equatable, Codable {
     /// simple average's ranking, at any scale), divided by the effective number of
     /// labelled instances in the replay buffer: strong with few labels, weak with many.
     public var l2 = 0.0001
+    /// Keep every aggregator weight at or above zero (projected steps): the published score
+    /// stays a weighted average of the classifiers, and a few dozen labels cannot buy a
+    /// negative weight that only cancels noise between correlated classifiers.
+    public var nonnegativeWeights = false
     /// Gradient steps per mini-batch update, each over the whole replay buffer.
     public var aggregatorSteps = 5
     /// Most recent labelled positives the aggregator learns from.

@@ -54,6 +54,25 @@ import Testing
         #expect(events.first?.metrics["reference_weight_sum"] == 4)
     }
 
+    /// Zero weights are the projection's sparsity (learning.nonnegative_weights), not a
+    /// collapse: most weights at zero with a healthy sum stay healthy; the sum falling, or
+    /// most weights below zero, fires.
+    @Test func zeroWeightsWithAHealthySumAreNoCollapse() {
+        var monitor = HealthMonitor(config: HealthConfiguration())
+        var events: [HealthAlert] = []
+        for _ in 0..<5 { events += monitor.check(observation(weights: [0, 0, 0, 1.5, 2.5])) }
+        #expect(events.isEmpty && monitor.status == "healthy")
+        for _ in 0..<2 { events += monitor.check(observation(weights: [0, 0, 0, 0, 0.5])) }   // 0.5 < 0.25 * 4
+        #expect(events.map(\.name) == [.weightCollapse])
+        #expect(events.first?.reason.contains("5 of 5 weights <= 0") == false)
+        #expect(events.first?.reason.contains("4 of 5 weights <= 0") == true)
+
+        var negative = HealthMonitor(config: HealthConfiguration())
+        events = []
+        for _ in 0..<2 { events += negative.check(observation(weights: [-0.1, -0.1, -0.1, 1.5, 2.5])) }
+        #expect(events.map(\.name) == [.weightCollapse], "3 of 5 weights below zero")
+    }
+
     @Test func driftWarnsBeforeCollapse() {
         var monitor = HealthMonitor(config: HealthConfiguration())
         var events: [HealthAlert] = []

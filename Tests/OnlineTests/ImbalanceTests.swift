@@ -4,9 +4,11 @@ import Testing
 
 /// ALGORITHM.md check 4 and the seed's failure, as properties of seeded streams.
 @Suite struct ImbalanceTests {
-    private func run(rate: Double, classWeights: Bool, seed: UInt64) -> (model: Double, average: Double, cfe: CFEnsemble) {
+    private func run(rate: Double, classWeights: Bool, seed: UInt64, nonnegative: Bool = false)
+        -> (model: Double, average: Double, cfe: CFEnsemble) {
         var c = ModelConfiguration()
         c.classWeights = classWeights
+        c.nonnegativeWeights = nonnegative
         let cfe = CFEnsemble(config: c)
         for u in 0..<10 { _ = cfe.classifier(named: "c\(u)") }
         var stream = SyntheticStream(seed: seed, positiveRate: rate)
@@ -23,6 +25,20 @@ import Testing
         #expect(w.reduce(0, +) > r.cfe.config.initialScale, "weight sum \(w.reduce(0, +)) fell below its start")
         #expect(w.filter { $0 > 0 }.count > w.count / 2)
         #expect(r.model >= r.average, "PR-AUC \(r.model) below the simple average's \(r.average)")
+    }
+
+    /// `learning.nonnegative_weights`: on a stream where free weights go negative (the
+    /// weak classifiers cancel the noise they share with the strong ones), every projected
+    /// weight stays at or above zero, some sit exactly at zero, and the model still beats
+    /// the simple average.
+    @Test func nonnegativeWeightsStayAtOrAboveZero() {
+        let free = run(rate: 0.1, classWeights: true, seed: 21)
+        let projected = run(rate: 0.1, classWeights: true, seed: 21, nonnegative: true)
+        #expect(free.cfe.aggregator.w.contains { $0 < 0 }, "the stream no longer exercises the projection: \(free.cfe.aggregator.w)")
+        #expect(projected.cfe.aggregator.w.allSatisfy { $0 >= 0 }, "\(projected.cfe.aggregator.w)")
+        #expect(projected.cfe.aggregator.w.contains { $0 == 0 })
+        #expect(projected.cfe.aggregator.w.reduce(0, +) > projected.cfe.config.initialScale)
+        #expect(projected.model >= projected.average, "PR-AUC \(projected.model) below the simple average's \(projected.average)")
     }
 
     /// The seed's mechanism, reproduced on the aggregator alone: plain unweighted
