@@ -538,7 +538,7 @@ final class Engine: @unchecked Sendable {
             // Replayed history sent straight to the learner: learnt at once, nothing published.
             let s = model.score(entries)
             recordQuality(score: s.score, baseline: s.average, label: label)
-            learn(entries, label: label)
+            learn(entries, label: label, scored: true)
             return
         }
         if role == .scorer {
@@ -599,7 +599,7 @@ final class Engine: @unchecked Sendable {
         } else if let label {
             // Replayed history: learnt from at once, never pending.
             recordQuality(score: scored.score, baseline: scored.average, label: label)
-            learn(entries, label: label)
+            learn(entries, label: label, scored: true)
         } else {
             // The store copies the entries into its slab (it keeps no reference to this
             // buffer except for instances with more entries than fit inline).
@@ -623,11 +623,11 @@ final class Engine: @unchecked Sendable {
             journal?.append(.taken(id: message.id))
             counters.labelMessages &+= 1
             recordQuality(score: Double(instance.score), baseline: Double(instance.average), label: label)
-            learn(instance.entries, label: label)
+            learn(instance.entries, label: label, scored: false)
         } else if !message.preds.isEmpty {
             guard resolveEntries() else { return }
             counters.labelMessages &+= 1
-            learn(entries, label: label)
+            learn(entries, label: label, scored: false)
         } else if role == .learner && earlyLabels.add(id: message.id, label: label, now: Clock.monotonic()) {
             // Its instance may still be on its way from another scorer.
         } else {
@@ -660,12 +660,13 @@ final class Engine: @unchecked Sendable {
         recentScoreNext = (recentScoreNext + 1) % 1000
     }
 
-    private func learn(_ entries: [Entry], label: Int8) {
+    /// `scored`: the instance was scored or observed just now (the journal replays that).
+    private func learn(_ entries: [Entry], label: Int8, scored: Bool) {
         negativesInARow = label == 1 ? 0 : negativesInARow + 1
         if batch.isEmpty { batchStarted = Clock.monotonic() }
         let labelled = LabelledInstance(entries: entries, label: label)
         batch.append(labelled)
-        journal?.append(.learnt(labelled))
+        journal?.append(.learnt(labelled, scored: scored))
         counters.labelled &+= 1
         metrics.labelsLearnt.increment()
         if batch.count >= config.batchSize { update() }
@@ -786,10 +787,10 @@ final class Engine: @unchecked Sendable {
             // Its label overtook it (sent through another scorer).
             counters.labelMessages &+= 1
             recordQuality(score: t.score, baseline: t.average, label: early)
-            learn(entries, label: early)
+            learn(entries, label: early, scored: true)
         } else if let label = message.label {
             recordQuality(score: t.score, baseline: t.average, label: label)
-            learn(entries, label: label)
+            learn(entries, label: label, scored: true)
         } else {
             let instance = PendingInstance(entries: entries, arrival: t.arrival, score: t.score, average: t.average)
             pending.insert(id: message.id, instance)

@@ -19,15 +19,18 @@ final class Journal {
         case pending(id: String, PendingInstance)
         /// A pending instance was taken by its label.
         case taken(id: String)
-        /// A labelled instance joined the mini-batch.
-        case learnt(LabelledInstance)
+        /// A labelled instance joined the mini-batch; `scored`: it was also scored (or
+        /// observed) here just before, which taught the classifier factors (replay
+        /// observes it again). A label that took a pending instance is not: the
+        /// instance was observed when it became pending.
+        case learnt(LabelledInstance, scored: Bool)
         /// The mini-batch so far was learnt (one model update).
         case update
         /// A classifier seen for the first time was registered (in this order).
         case classifier(name: String)
     }
 
-    private enum Kind: UInt8 { case pending = 1, taken = 2, learnt = 3, update = 4, classifier = 5 }
+    private enum Kind: UInt8 { case pending = 1, taken = 2, learnt = 3, update = 4, classifier = 5, scoredLearnt = 6 }
 
     let directory: String
     /// The file being appended to.
@@ -127,7 +130,7 @@ final class Journal {
         switch r {
         case let .pending(id, instance): 4 + id.utf8.count + 16 + 2 + 6 * instance.entries.count
         case let .taken(id): 4 + id.utf8.count
-        case let .learnt(instance): 1 + 2 + 6 * instance.entries.count
+        case let .learnt(instance, _): 1 + 2 + 6 * instance.entries.count
         case .update: 0
         case let .classifier(name): 4 + name.utf8.count
         }
@@ -154,8 +157,8 @@ final class Journal {
         case let .taken(id):
             kind = .taken
             c.put(id)
-        case let .learnt(instance):
-            kind = .learnt
+        case let .learnt(instance, scored):
+            kind = scored ? .scoredLearnt : .learnt
             c.put(instance.label)
             c.put(instance.entries)
         case .update:
@@ -249,12 +252,15 @@ final class Journal {
                 case let .classifier(name):
                     _ = model.classifier(named: name)
                 case let .pending(id, instance) where instance.entries.allSatisfy({ Int($0.classifier) < known }):
+                    // Scoring it taught the classifier factors (unlabelled learning): again.
+                    model.observe(instance.entries)
                     pending.insert(id: id, instance)
                 case .pending:
                     break
                 case let .taken(id):
                     _ = pending.take(id)
-                case let .learnt(instance) where instance.entries.allSatisfy({ Int($0.classifier) < known }):
+                case let .learnt(instance, scored) where instance.entries.allSatisfy({ Int($0.classifier) < known }):
+                    if scored { model.observe(instance.entries) }
                     batch.append(instance)
                     counters.labelled &+= 1
                     summary.labelsLearnt += 1
@@ -304,9 +310,9 @@ final class Journal {
                                                                 score: Double(score), average: Double(average))))
                 case .taken:
                     out.append(.taken(id: try p.readString()))
-                case .learnt:
+                case .learnt, .scoredLearnt:
                     let label = try p.read(Int8.self)
-                    out.append(.learnt(LabelledInstance(entries: try p.readEntries(), label: label)))
+                    out.append(.learnt(LabelledInstance(entries: try p.readEntries(), label: label), scored: kind == .scoredLearnt))
                 case .update:
                     out.append(.update)
                 case .classifier:

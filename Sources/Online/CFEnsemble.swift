@@ -359,7 +359,7 @@ public final class CFEnsemble {
     public func snapshot() -> ModelSnapshot {
         ModelSnapshot(latentDim: config.latentDim, classifiers: registry.names, factors: factors,
                       aggregator: aggregator, classWeights: classWeights, replay: replay, priorShift: priorShift,
-                      version: version, labelled: labelled)
+                      version: version, labelled: labelled, scoredSinceSolve: scoredSinceSolve)
     }
 
     /// What a scorer needs to score as this model does: the snapshot without the replay
@@ -400,6 +400,7 @@ public final class CFEnsemble {
         priorShift = s.priorShift
         version = s.version
         labelled = s.labelled
+        scoredSinceSolve = s.scoredSinceSolve ?? 0
     }
 }
 

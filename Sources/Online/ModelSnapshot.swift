@@ -9,4 +9,8 @@ public struct ModelSnapshot: Sendable, Equatable, Codable {
     public var priorShift: Double
     public var version: Int64
     public var labelled: UInt64
+    /// Instances scored since the last unlabelled classifier-factor solve, so that a
+    /// restored model solves at the same instance as the one it was taken from (absent
+    /// in checkpoints written before it existed: 0).
+    public var scoredSinceSolve: Int?
 }

@@ -72,7 +72,8 @@ import Testing
             .pending(id: "a", PendingInstance(entries: [Entry(classifier: 0, value: 0.25), Entry(classifier: 3, value: 0.75)],
                                               arrival: 1764300000.5, score: 0.5, average: 0.25)),
             .taken(id: "a"),
-            .learnt(LabelledInstance(entries: [Entry(classifier: 0, value: 0.25)], label: 1)),
+            .learnt(LabelledInstance(entries: [Entry(classifier: 0, value: 0.25)], label: 1), scored: false),
+            .learnt(LabelledInstance(entries: [Entry(classifier: 3, value: 0.5)], label: 0), scored: true),
             .update,
         ]
         for r in records { j.append(r) }

@@ -228,10 +228,12 @@ struct DaemonError: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
+/// Keys in sorted order: a Swift dictionary's order differs between instances, and the
+/// daemon registers classifiers in the order their names first arrive.
 func predBody(_ id: String, _ preds: [String: Double], label: Int? = nil) -> String {
     var obj: [String: Any] = ["id": id, "preds": preds]
     if let label { obj["label"] = label }
-    return String(decoding: try! JSONSerialization.data(withJSONObject: obj), as: UTF8.self)
+    return String(decoding: try! JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self)
 }
 
 /// Ten classifiers' probabilities for a seeded instance of the given class.
