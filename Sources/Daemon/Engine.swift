@@ -95,6 +95,12 @@ final class Engine: @unchecked Sendable {
     /// Periodic checkpoints are written on this thread; nil until `run` starts it.
     private var checkpointWriter: CheckpointWriter?
     private var checkpointInFlight = false
+    /// Clients of `checkpoint` commands, answered once their background write is done:
+    /// those whose write is in flight, and those whose write waits for the writer.
+    private var owedWriting: [[UInt8]] = []
+    private var owedWaiting: [[UInt8]] = []
+    /// The last background write's outcome (for the owed reply).
+    private var lastBackgroundOutcome: CheckpointWriter.Outcome?
     /// Changes since the last checkpoint (nil when `state.journal` is off, and on scorers).
     private var journal: Journal?
     private var nextJournalFlush = Double.infinity
@@ -209,7 +215,9 @@ final class Engine: @unchecked Sendable {
         do {
             context = try ZMQContext()
             output = try ZMQSocket(context: context, kind: .pub)
-            control = try ZMQSocket(context: context, kind: .rep)
+            // ROUTER (REQ clients as with REP): a `checkpoint` command is answered when its
+            // background write ends, and other commands are served meanwhile.
+            control = try ZMQSocket(context: context, kind: .router)
         } catch {
             throw StartupError("libzmq: \(error)")
         }
@@ -1139,6 +1147,7 @@ final class Engine: @unchecked Sendable {
             nextHealth = now + config.healthIntervalSeconds
         }
         if checkpointInFlight { collectCheckpointOutcomes() }
+        if !owedWriting.isEmpty || !owedWaiting.isEmpty { advanceOwedCheckpoints() }
         if let journal, now >= nextJournalFlush {
             journal.flush()
             nextJournalFlush = now + config.journalFlushMs / 1000
@@ -1212,15 +1221,44 @@ final class Engine: @unchecked Sendable {
 
     // MARK: Control
 
+    /// Serves the waiting requests (a bounded number per wake). Frames from the ROUTER:
+    /// the client's identity, the empty delimiter of a REQ envelope, the request.
     private func serveControl() {
-        guard let request = try? control.receiveFrames(dontWait: true) else { return }
-        let reply = handleControl(request)
-        do { _ = try control.send(frames: [reply]) } catch {
+        for _ in 0..<16 {
+            guard let frames = try? control.receiveFrames(dontWait: true), let client = frames.first else { return }
+            let body = frames.count >= 2 && frames[1].isEmpty ? Array(frames.dropFirst(2)) : Array(frames.dropFirst())
+            if let reply = handleControl(body, from: client) { sendControl(reply, to: client) }
+        }
+    }
+
+    private func sendControl(_ reply: [UInt8], to client: [UInt8]) {
+        do { _ = try control.send(frames: [client, [], reply], dontWait: true) } catch {
             logger.error("control reply failed: \(error)")
         }
     }
 
-    private func handleControl(_ request: [[UInt8]]) -> [UInt8] {
+    /// Moves owed `checkpoint` replies along: answers those whose write has finished,
+    /// and starts the write of those waiting once the writer is free.
+    private func advanceOwedCheckpoints() {
+        guard let writer = checkpointWriter else { return }
+        if !owedWriting.isEmpty, !checkpointInFlight, let o = lastBackgroundOutcome {
+            let reply = o.bytes.map { JSON.encode(ControlReply(ok: true, path: checkpoints.path, bytes: $0, model_version: o.modelVersion)) }
+                ?? JSON.encode(ControlReply(ok: false, error: o.error ?? "checkpoint failed"))
+            for client in owedWriting { sendControl(reply, to: client) }
+            owedWriting.removeAll()
+        }
+        guard owedWriting.isEmpty, !owedWaiting.isEmpty, !writer.isBusy else { return }
+        collectCheckpointOutcomes()
+        lastBackgroundOutcome = nil
+        if startBackgroundCheckpoint() {
+            swap(&owedWriting, &owedWaiting)
+            let interval = config.checkpointIntervalSeconds
+            nextCheckpoint = interval > 0 ? Clock.monotonic() + interval : .infinity
+        }
+    }
+
+    /// The reply, or nil when it is owed until later (`checkpoint`, see `advanceOwedCheckpoints`).
+    private func handleControl(_ request: [[UInt8]], from client: [UInt8]) -> [UInt8]? {
         func fail(_ why: String) -> [UInt8] { JSON.encode(ControlReply(ok: false, error: why)) }
         guard request.count == 1 else { return fail("expected one frame holding a JSON object, got \(request.count) frames") }
         guard let object = try? JSONSerialization.jsonObject(with: Data(request[0])) as? [String: Any] else {
@@ -1234,6 +1272,13 @@ final class Engine: @unchecked Sendable {
         case "status":
             return JSON.encode(StatusReply(health: healthBody(), config: configSummary(), persistence: persistenceNow))
         case "checkpoint":
+            // Written by the writer thread like a periodic one, so scoring goes on; the
+            // reply waits for it.
+            if checkpointWriter != nil {
+                owedWaiting.append(client)
+                advanceOwedCheckpoints()
+                return nil
+            }
             do {
                 let bytes = try writeCheckpoint()
                 return JSON.encode(ControlReply(ok: true, path: checkpoints.path, bytes: bytes, model_version: model.version))
@@ -1364,6 +1409,7 @@ final class Engine: @unchecked Sendable {
         guard let writer = checkpointWriter else { return }
         for o in writer.takeOutcomes() {
             checkpointInFlight = false
+            lastBackgroundOutcome = o
             checkpointFinished(bytes: o.bytes, error: o.error, modelVersion: o.modelVersion, pending: o.pending,
                                seconds: o.seconds, journal: o.journal, background: true)
         }
@@ -1401,7 +1447,19 @@ final class Engine: @unchecked Sendable {
             scoreAndPublish(id: item.id, entries: item.joining.entries, ts: item.joining.ts, label: item.joining.label)
         }
         update()
-        let ok = (try? writeCheckpoint()) != nil
+        let written = Result { () throws(CheckpointError) in try writeCheckpoint() }
+        let ok = (try? written.get()) != nil
+        // Owed `checkpoint` replies: the final checkpoint is newer than the ones asked for.
+        let owed = owedWriting + owedWaiting
+        if !owed.isEmpty {
+            let reply = switch written {
+            case let .success(bytes): JSON.encode(ControlReply(ok: true, path: checkpoints.path, bytes: bytes, model_version: model.version))
+            case let .failure(error): JSON.encode(ControlReply(ok: false, error: error.description))
+            }
+            for client in owed { sendControl(reply, to: client) }
+            owedWriting.removeAll()
+            owedWaiting.removeAll()
+        }
         checkpointWriter?.stop()
         journal?.close()
         if ok, lease != nil {

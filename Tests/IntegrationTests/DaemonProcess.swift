@@ -167,17 +167,27 @@ final class DaemonProcess {
     // MARK: Sockets
 
     func controlRequest(_ request: [String: Any], timeoutMs: Int32 = 5000) throws -> [String: Any] {
+        try Self.controlReply(try sendControl(request, timeoutMs: timeoutMs))
+    }
+
+    func status() throws -> [String: Any] { try controlRequest(["cmd": "status"]) }
+
+    /// Sends a control request and returns the REQ socket its reply will arrive on.
+    func sendControl(_ request: [String: Any], timeoutMs: Int32 = 20000) throws -> ZMQSocket {
         let req = try ZMQSocket(context: context, kind: .req)
         try req.setReceiveTimeout(timeoutMs)
         try req.setSendTimeout(timeoutMs)
         try secure(req)
         try req.connect(control)
         try req.send(frames: [Array(try JSONSerialization.data(withJSONObject: request))])
+        return req
+    }
+
+    /// The reply to a request sent with `sendControl`.
+    static func controlReply(_ req: ZMQSocket) throws -> [String: Any] {
         guard let reply = try req.receiveFrames() else { throw DaemonError("no control reply") }
         return try JSONSerialization.jsonObject(with: Data(reply[0])) as! [String: Any]
     }
-
-    func status() throws -> [String: Any] { try controlRequest(["cmd": "status"]) }
 
     /// A PUSH socket connected to the daemon's PULL input.
     func producer(kind: ZMQSocket.Kind = .push) throws -> ZMQSocket {

@@ -176,6 +176,39 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    /// The `checkpoint` command is written by the writer thread (scoring goes on) and
+    /// answered when its write ends; other requests are served meanwhile, two commands
+    /// get a write each (the second after the first, with the state at its request),
+    /// and a command still owed at SIGTERM is answered by the final checkpoint.
+    @Test func checkpointCommandsAreWrittenInTheBackground() throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "state.checkpoint_interval_s=0"])
+        let push = try d.producer()
+        let n = 10_000
+        for i in 0..<n { try push.send(strings: ["pred", predBody("c\(i)", tenPreds(i, label: i % 2))]) }
+        try d.waitForStatus("scored", atLeast: n)
+        let first = try d.sendControl(["cmd": "checkpoint"]), second = try d.sendControl(["cmd": "checkpoint"])
+        #expect(try d.status()["ok"] as? Bool == true)
+        for req in [first, second] {
+            let reply = try DaemonProcess.controlReply(req)
+            #expect(reply["ok"] as? Bool == true && (reply["bytes"] as? Int ?? 0) > 0, "\(reply)")
+        }
+        let persistence = try d.status()["persistence"] as? [String: Any] ?? [:]
+        let last = persistence["last_checkpoint"] as? [String: Any] ?? [:]
+        #expect(persistence["checkpoints_written"] as? Int == 2, "\(persistence)")
+        #expect(last["background"] as? Bool == true && last["pending"] as? Int == n, "\(last)")
+
+        for i in n..<(2 * n) { try push.send(strings: ["pred", predBody("c\(i)", tenPreds(i, label: i % 2))]) }
+        try d.waitForStatus("scored", atLeast: 2 * n)
+        let owed = try d.sendControl(["cmd": "checkpoint"])
+        #expect(try d.stop() == 0)
+        let reply = try DaemonProcess.controlReply(owed)
+        #expect(reply["ok"] as? Bool == true, "\(reply)")
+        try d.start(["--set", "state.checkpoint_interval_s=0"])
+        #expect(try d.status()["pending"] as? Int == 2 * n)
+        #expect(try d.stop() == 0)
+    }
+
     /// With periodic checkpoints off, a journal that reaches `state.journal_max_mb`
     /// asks for one checkpoint (which starts a new file), not a stream of them.
     @Test func fullJournalTriggersOneCheckpoint() throws {

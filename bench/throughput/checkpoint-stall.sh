@@ -2,7 +2,9 @@
 # How much periodic checkpoints disturb scoring: latency of a paced pred stream (pred
 # sent to score received) while the daemon holds PENDING pending instances and writes a
 # checkpoint every INTERVAL seconds, next to the same run with checkpoints off. Each
-# configuration runs ROUNDS times, alternating, in one invocation.
+# configuration runs ROUNDS times, alternating, in one invocation. TRIGGER=command asks
+# for each checkpoint with the control socket's `checkpoint` command instead of the
+# periodic timer (an operator's or a backup job's request).
 #
 #   bench/throughput/checkpoint-stall.sh                   # the build in .build/release
 #   BIN=/path/to/other/release bench/throughput/checkpoint-stall.sh   # an older build
@@ -14,6 +16,7 @@ RATE=${RATE:-20000}
 COUNT=${COUNT:-240000}      # 12 s at 20k/s
 INTERVAL=${INTERVAL:-4}
 ROUNDS=${ROUNDS:-2}
+TRIGGER=${TRIGGER:-timer}
 [ "$BIN" = .build/release ] && swift build -c release >/dev/null
 # The load generator and the status client always come from this tree's release build.
 LOADGEN=.build/release/cfe-loadgen CFE=.build/release/cfe
@@ -23,17 +26,32 @@ cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -r
 trap cleanup EXIT
 
 run() {  # run NAME INTERVAL
-  local dir="$tmp/$1" interval=$2
+  local dir="$tmp/$1" interval=$2 timer=$2
+  [ "$TRIGGER" = command ] && timer=0
   mkdir -p "$dir"
   "$BIN/cfensembled" --input "@ipc://$dir/in" --output "@ipc://$dir/out" --input-type sub --state-dir "$dir/state" \
     --log-level info --set metrics.listen=off --set "state.max_pending=$((PENDING + COUNT))" \
-    --set "state.checkpoint_interval_s=$interval" 2> "$dir/log" &
+    --set "state.checkpoint_interval_s=$timer" 2> "$dir/log" &
   local pid=$!
   for _ in $(seq 100); do
     "$CFE" status --state-dir "$dir/state" --json --timeout 0.2 >/dev/null 2>&1 && break
     sleep 0.1
   done
   "$LOADGEN" load --input "ipc://$dir/in" --output "ipc://$dir/out" --count "$PENDING" --tag m --name fill >/dev/null
+  local asker=""
+  if [ "$TRIGGER" = command ] && [ "$interval" != 0 ]; then
+    python3 -c '
+import json, sys, time, zmq
+ctx = zmq.Context()
+while True:
+    time.sleep(float(sys.argv[2]))
+    req = ctx.socket(zmq.REQ)
+    req.connect(sys.argv[1])
+    req.send(b"{\"cmd\":\"checkpoint\"}")
+    req.recv()
+    req.close()' "ipc://$dir/state/control.sock" "$interval" &
+    asker=$!
+  fi
   "$LOADGEN" load --input "ipc://$dir/in" --output "ipc://$dir/out" --count "$COUNT" --rate "$RATE" --tag p --name "$1" \
     | python3 -c '
 import json, re, sys
@@ -41,6 +59,7 @@ r = json.loads(sys.stdin.read())
 ms = [int(m) for m in re.findall(r"ms=(\d+)", open(sys.argv[1]).read())]
 r["checkpoints"] = len(ms); r["checkpoint_ms"] = ms
 print(json.dumps(r))' "$dir/log"
+  [ -n "$asker" ] && { kill $asker; wait $asker 2>/dev/null || true; }
   kill -TERM $pid; wait $pid 2>/dev/null || true
   rm -rf "$dir"
 }
