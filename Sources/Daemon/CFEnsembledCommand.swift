@@ -30,7 +30,7 @@ struct CFEnsembledCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Output PUB endpoint. Default @tcp://127.0.0.1:5556.")
     var output: String?
 
-    @Option(name: .long, help: "Control REP endpoint. Default @ipc://$STATE_DIR/control.sock.")
+    @Option(name: .long, help: "Control endpoint (REQ clients). Default @ipc://$STATE_DIR/control.sock.")
     var control: String?
 
     @Option(name: .customLong("state-dir"), help: "Directory for checkpoints; restored from at start.")
