@@ -6,6 +6,6 @@ struct CFECommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cfe",
         abstract: "Tools for operating cfensembled.",
-        subcommands: [Watch.self, Status.self, Tail.self, Replay.self, Keygen.self]
+        subcommands: [Watch.self, Status.self, CheckpointCommand.self, RollbackCommand.self, Tail.self, Replay.self, Keygen.self]
     )
 }

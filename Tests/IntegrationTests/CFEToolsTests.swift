@@ -61,6 +61,28 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    /// `cfe checkpoint` waits for a durable checkpoint; `cfe rollback` restores the last
+    /// healthy model, and says why (exit 1) when there is none yet.
+    @Test func checkpointAndRollbackCommands() throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "learning.batch_size=10", "--set", "state.checkpoint_interval_s=0"])
+        var (status, out) = try cfe(["rollback", "--state-dir", d.stateDir])
+        #expect(status == 1 && out.contains("no healthy model snapshot yet"), "\(out)")
+        let push = try d.producer()
+        for i in 0..<40 { try push.send(strings: ["pred", predBody("k\(i)", tenPreds(i, label: i % 2), label: i % 2)]) }
+        try d.waitForStatus("model_version", atLeast: 4)
+        (status, out) = try cfe(["checkpoint", "--state-dir", d.stateDir])
+        #expect(status == 0 && out.contains("checkpoint written: ") && out.contains("model_version 4"), "\(out)")
+        #expect(FileManager.default.fileExists(atPath: d.stateDir + "/checkpoint.cfe"))
+        (status, out) = try cfe(["checkpoint", "--control", d.control, "--json"])
+        #expect((try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])?["ok"] as? Bool == true, "\(out)")
+        _ = try d.waitForStatus { $0["status"] as? String == "healthy" }
+        (status, out) = try cfe(["rollback", "--state-dir", d.stateDir])
+        #expect(status == 0 && out.contains("rolled back to the last healthy model: model_version 5"), "\(out)")
+        #expect(try d.status()["model_version"] as? Int == 5)
+        #expect(try d.stop() == 0)
+    }
+
     @Test func keygenWritesAPrivateSecretAndAPublicKey() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cfe-keys-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -1,0 +1,25 @@
+import ArgumentParser
+import Foundation
+
+/// `cfe checkpoint`: asks the daemon to write a checkpoint now and waits until it is durable
+/// (before a backup, a host move or a risky change).
+struct CheckpointCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "checkpoint", abstract: "Write a daemon's checkpoint now; returns once it is on disk.")
+
+    @OptionGroup var client: ControlClient
+
+    @Flag(help: "Print the raw JSON reply.")
+    var json = false
+
+    func run() throws {
+        // A checkpoint of millions of pending instances takes seconds on a slow disk.
+        let reply = try client.requestObject(#"{"cmd":"checkpoint"}"#, defaultTimeout: 300)
+        if json { print(String(decoding: try JSONSerialization.data(withJSONObject: reply, options: [.sortedKeys]), as: UTF8.self)) }
+        guard reply["ok"] as? Bool == true else { throw ControlRefused(description: reply["error"] as? String ?? "checkpoint failed") }
+        if !json {
+            print(String(format: "checkpoint written: %@ (%.1f MB, model_version %d)", reply["path"] as? String ?? "?",
+                         Double(reply["bytes"] as? Int ?? 0) / 1_048_576, reply["model_version"] as? Int ?? 0))
+        }
+    }
+}
