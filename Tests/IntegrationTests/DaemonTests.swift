@@ -81,6 +81,23 @@ import Transport
         let checkpoint = try d.controlRequest(["cmd": "checkpoint"])
         #expect(checkpoint["ok"] as? Bool == true)
         #expect(FileManager.default.fileExists(atPath: d.stateDir + "/checkpoint.cfe"))
+
+        // Malformed requests get an error reply, from REQ clients and from a DEALER that
+        // sends no envelope delimiter; the daemon goes on answering.
+        func raw(_ kind: ZMQSocket.Kind, _ frames: [[UInt8]]) throws -> String {
+            let s = try ZMQSocket(context: d.context, kind: kind)
+            try s.setReceiveTimeout(5000)
+            try s.connect(d.control)
+            _ = try s.send(frames: frames)
+            let reply = try #require(try s.receiveFrames())
+            return String(decoding: reply.last ?? [], as: UTF8.self)
+        }
+        #expect(try raw(.req, [Array("not json".utf8)]).contains("request is not a JSON object"))
+        #expect(try raw(.req, [Array(#"{"command":"status"}"#.utf8)]).contains("missing"))
+        #expect(try raw(.req, [Array("{}".utf8), Array("{}".utf8)]).contains("expected one frame"))
+        #expect(try raw(.dealer, [Array(#"{"cmd":"nope"}"#.utf8)]).contains("unknown command"))
+        #expect(try raw(.dealer, [[], Array(#"{"cmd":"status"}"#.utf8)]).contains(#""ok":true"#))
+        #expect(try d.status()["ok"] as? Bool == true)
         #expect(try d.stop() == 0)
     }
 
