@@ -14,12 +14,9 @@ struct CheckpointCommand: ParsableCommand {
 
     func run() throws {
         // A checkpoint of millions of pending instances takes seconds on a slow disk.
-        let reply = try client.requestObject(#"{"cmd":"checkpoint"}"#, defaultTimeout: 300)
-        if json { print(String(decoding: try JSONSerialization.data(withJSONObject: reply, options: [.sortedKeys]), as: UTF8.self)) }
-        guard reply["ok"] as? Bool == true else { throw ControlRefused(description: reply["error"] as? String ?? "checkpoint failed") }
-        if !json {
-            print(String(format: "checkpoint written: %@ (%.1f MB, model_version %d)", reply["path"] as? String ?? "?",
-                         Double(reply["bytes"] as? Int ?? 0) / 1_048_576, reply["model_version"] as? Int ?? 0))
+        try client.run("checkpoint", json: json, defaultTimeout: 300) { reply in
+            String(format: "checkpoint written: %@ (%.1f MB, model_version %d)", reply["path"] as? String ?? "?",
+                   Double(reply["bytes"] as? Int ?? 0) / 1_048_576, reply["model_version"] as? Int ?? 0)
         }
     }
 }

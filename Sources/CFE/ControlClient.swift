@@ -46,6 +46,17 @@ struct ControlClient: ParsableArguments {
     }
 }
 
+extension ControlClient {
+    /// Sends `{"cmd": cmd}`; prints the raw reply with `json`, else `summary` of it;
+    /// throws the daemon's reason when it answers `ok: false`.
+    func run(_ cmd: String, json: Bool, defaultTimeout: Double = 5, summary: ([String: Any]) -> String) throws {
+        let reply = try requestObject(#"{"cmd":""# + cmd + #""}"#, defaultTimeout: defaultTimeout)
+        if json { print(String(decoding: try JSONSerialization.data(withJSONObject: reply, options: [.sortedKeys]), as: UTF8.self)) }
+        guard reply["ok"] as? Bool == true else { throw ControlRefused(description: reply["error"] as? String ?? "\(cmd) failed") }
+        if !json { print(summary(reply)) }
+    }
+}
+
 /// A control command's failure reply (`ok: false`): printed, exit status 1.
 struct ControlRefused: Error, CustomStringConvertible {
     let description: String

@@ -13,9 +13,8 @@ struct RollbackCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let reply = try client.requestObject(#"{"cmd":"rollback"}"#)
-        if json { print(String(decoding: try JSONSerialization.data(withJSONObject: reply, options: [.sortedKeys]), as: UTF8.self)) }
-        guard reply["ok"] as? Bool == true else { throw ControlRefused(description: reply["error"] as? String ?? "rollback failed") }
-        if !json { print("rolled back to the last healthy model: model_version \(reply["model_version"] as? Int ?? 0)") }
+        try client.run("rollback", json: json) { reply in
+            "rolled back to the last healthy model: model_version \(reply["model_version"] as? Int ?? 0)"
+        }
     }
 }
