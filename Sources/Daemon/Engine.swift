@@ -1242,8 +1242,7 @@ final class Engine: @unchecked Sendable {
     private func advanceOwedCheckpoints() {
         guard let writer = checkpointWriter else { return }
         if !owedWriting.isEmpty, !checkpointInFlight, let o = lastBackgroundOutcome {
-            let reply = o.bytes.map { JSON.encode(ControlReply(ok: true, path: checkpoints.path, bytes: $0, model_version: o.modelVersion)) }
-                ?? JSON.encode(ControlReply(ok: false, error: o.error ?? "checkpoint failed"))
+            let reply = checkpointReply(bytes: o.bytes, modelVersion: o.modelVersion, error: o.error)
             for client in owedWriting { sendControl(reply, to: client) }
             owedWriting.removeAll()
         }
@@ -1255,6 +1254,12 @@ final class Engine: @unchecked Sendable {
             let interval = config.checkpointIntervalSeconds
             nextCheckpoint = interval > 0 ? Clock.monotonic() + interval : .infinity
         }
+    }
+
+    /// The `checkpoint` command's reply: where, how large and which model version, or why not.
+    private func checkpointReply(bytes: Int?, modelVersion: Int64, error: String?) -> [UInt8] {
+        guard let bytes else { return JSON.encode(ControlReply(ok: false, error: error ?? "checkpoint failed")) }
+        return JSON.encode(ControlReply(ok: true, path: checkpoints.path, bytes: bytes, model_version: modelVersion))
     }
 
     /// The reply, or nil when it is owed until later (`checkpoint`, see `advanceOwedCheckpoints`).
@@ -1280,10 +1285,9 @@ final class Engine: @unchecked Sendable {
                 return nil
             }
             do {
-                let bytes = try writeCheckpoint()
-                return JSON.encode(ControlReply(ok: true, path: checkpoints.path, bytes: bytes, model_version: model.version))
+                return checkpointReply(bytes: try writeCheckpoint(), modelVersion: model.version, error: nil)
             } catch {
-                return fail(error.description)
+                return checkpointReply(bytes: nil, modelVersion: model.version, error: error.description)
             }
         case "rollback":
             guard let healthy = lastHealthy else { return fail("no healthy model snapshot yet (one is kept after each healthy update)") }
@@ -1452,10 +1456,9 @@ final class Engine: @unchecked Sendable {
         // Owed `checkpoint` replies: the final checkpoint is newer than the ones asked for.
         let owed = owedWriting + owedWaiting
         if !owed.isEmpty {
-            let reply = switch written {
-            case let .success(bytes): JSON.encode(ControlReply(ok: true, path: checkpoints.path, bytes: bytes, model_version: model.version))
-            case let .failure(error): JSON.encode(ControlReply(ok: false, error: error.description))
-            }
+            var failure: String?
+            if case let .failure(error) = written { failure = error.description }
+            let reply = checkpointReply(bytes: try? written.get(), modelVersion: model.version, error: failure)
             for client in owed { sendControl(reply, to: client) }
             owedWriting.removeAll()
             owedWaiting.removeAll()
