@@ -10,6 +10,7 @@
 #   BIN=/path/to/other/release bench/throughput/checkpoint-stall.sh   # an older build
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/throughput/common.sh
 BIN=${BIN:-.build/release}
 PENDING=${PENDING:-1000000}
 RATE=${RATE:-20000}
@@ -33,10 +34,7 @@ run() {  # run NAME INTERVAL
     --log-level info --set metrics.listen=off --set "state.max_pending=$((PENDING + COUNT))" \
     --set "state.checkpoint_interval_s=$timer" 2> "$dir/log" &
   local pid=$!
-  for _ in $(seq 100); do
-    "$CFE" status --state-dir "$dir/state" --json --timeout 0.2 >/dev/null 2>&1 && break
-    sleep 0.1
-  done
+  wait_control "$CFE" "$dir/state"
   "$LOADGEN" load --input "ipc://$dir/in" --output "ipc://$dir/out" --count "$PENDING" --tag m --name fill >/dev/null
   local asker=""
   if [ "$TRIGGER" = command ] && [ "$interval" != 0 ]; then

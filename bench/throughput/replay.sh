@@ -9,6 +9,7 @@
 #   BIN=/path/to/other/release bench/throughput/replay.sh   # an older build
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/throughput/common.sh
 BIN=${BIN:-.build/release}
 COUNT=${COUNT:-1000000}
 LABELS=${LABELS:-1.0}
@@ -25,22 +26,15 @@ start() {
     --set "state.max_pending=$((COUNT + 1))" 2>> "$tmp/log" &
   pid=$!
 }
-wait_status() {
-  for _ in $(seq 6000); do
-    "$CFE" status --state-dir "$tmp/state" --json --timeout 0.2 >/dev/null 2>&1 && return 0
-    sleep 0.05
-  done
-  echo "no status answer" >&2; exit 1
-}
 
-start; wait_status
+start; wait_control "$CFE" "$tmp/state" 300
 "$LOADGEN" load --input "ipc://$tmp/in" --output "ipc://$tmp/out" --count "$COUNT" --labels "$LABELS" --tag r --name fill >/dev/null
 sleep 0.5   # past state.journal_flush_ms
 before=$("$CFE" status --state-dir "$tmp/state" --json)
 kill -9 $pid; wait $pid 2>/dev/null || true
 journal=$(du -sb "$tmp"/state/journal.*.cfe | awk '{s += $1} END {print s}')
 t0=$(date +%s.%N)
-start; wait_status
+start; wait_control "$CFE" "$tmp/state" 300
 t1=$(date +%s.%N)
 after=$("$CFE" status --state-dir "$tmp/state" --json)
 python3 - "$before" "$after" "$journal" "$t0" "$t1" "$tmp/log" <<'PY'

@@ -7,6 +7,7 @@
 #   N=100000 bench/throughput/run.sh   # a shorter run
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/throughput/common.sh
 N=${N:-300000}            # messages per throughput run
 PACED=${PACED:-100000}    # messages per paced run (5 s at 20k/s)
 PENDING=${PENDING:-1000000}
@@ -26,13 +27,6 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 load() { "$BIN/cfe-loadgen" load "$@" | tee -a "$out"; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
-wait_control() {
-  for _ in $(seq 100); do
-    "$BIN/cfe" status --state-dir "$1" --json --timeout 0.2 >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "daemon did not start" >&2; exit 1
-}
 
 # Relay and daemon run side by side (each idle while the other is loaded) and their
 # throughput runs alternate, so that every relay/daemon pair shares the machine's
@@ -49,7 +43,7 @@ for transport in ipc tcp; do
   "$BIN/cfensembled" --input "@$in" --output "@$outp" --input-type sub --state-dir "$state" \
     --log-level error --set metrics.listen=off --set learning.batch_size=256 &
   daemon=$!
-  wait_control "$state"
+  wait_control "$BIN/cfe" "$state"
 
   for r in $(seq "$REPEAT"); do
     load --input "$rin" --output "$rout" --expect pred --count "$N" --tag "$(wtag $r)" --name "relay-$transport"
@@ -71,7 +65,7 @@ in="ipc://$tmp/min"; outp="ipc://$tmp/mout"; state="$tmp/state-mem"
 "$BIN/cfensembled" --input "@$in" --output "@$outp" --input-type sub --state-dir "$state" \
   --log-level error --set metrics.listen=off --set state.max_pending=$PENDING --set state.checkpoint_interval_s=0 &
 daemon=$!
-wait_control "$state"
+wait_control "$BIN/cfe" "$state"
 # RSS of the idle daemon (its pending table is reserved for the cap but not yet touched):
 # the per-instance figure charges the table, the entries and the order queue in full.
 before=$(rss_kib $daemon)
