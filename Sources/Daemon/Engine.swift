@@ -151,13 +151,23 @@ final class Engine: @unchecked Sendable {
             do { model = try CFEnsemble(config: config.model, restoring: cp.head.model) } catch {
                 throw StartupError("cannot restore \(checkpoints.path): \(error.description)")
             }
+            // The model covers every classifier an instance can name; a checkpoint that
+            // breaks this (damaged, or written by a build with that defect) loses them loudly.
             let known = model.classifierCount
-            for record in cp.pending where record.instance.entries.allSatisfy({ Int($0.classifier) < known }) {
+            var unusable = 0
+            for record in cp.pending {
+                guard record.instance.entries.allSatisfy({ Int($0.classifier) < known }) else { unusable += 1; continue }
                 pending.insert(id: record.id, record.instance)
             }
             pending.restoreCounters(evicted: cp.head.evicted, expired: cp.head.expired)
             // The partial mini-batch of a checkpoint taken while running (then a crash).
-            batch = (cp.head.batch ?? []).filter { $0.entries.allSatisfy { Int($0.classifier) < known } }
+            let partial = cp.head.batch ?? []
+            batch = partial.filter { $0.entries.allSatisfy { Int($0.classifier) < known } }
+            unusable += partial.count - batch.count
+            if unusable > 0 {
+                logger.error("checkpoint: dropped instances naming classifiers its model does not have",
+                             metadata: ["dropped": "\(unusable)", "classifiers": "\(known)"])
+            }
             if !batch.isEmpty { batchStarted = Clock.monotonic() }
             counters = cp.head.counters
             if cp.head.quality.window == config.healthWindow { quality = cp.head.quality }
@@ -589,7 +599,7 @@ final class Engine: @unchecked Sendable {
         var fallback = false
         if let mode = activeFallback {
             fallback = true
-            if mode == .last_healthy, let healthy = fallbackModel {
+            if mode == .last_healthy, let healthy = coveringFallbackModel() {
                 published = healthy.score(entries, learnUnlabelled: role == .all).score
             } else {
                 published = scored.average
@@ -616,6 +626,21 @@ final class Engine: @unchecked Sendable {
             journal?.append(.pending(id: id, instance))
         }
         return scored
+    }
+
+    /// The `last_healthy` model, extended to every classifier the live model knows (a
+    /// classifier registered after it was kept starts from its initial factors and
+    /// weight); nil when there is none or it cannot be extended (scored as the average).
+    private func coveringFallbackModel() -> CFEnsemble? {
+        guard let healthy = fallbackModel else { return nil }
+        if healthy.classifierCount != model.classifierCount {
+            do { try healthy.cover(model.registry.names) } catch {
+                logger.error("last_healthy fallback dropped, scoring the average: \(error.description)")
+                fallbackModel = nil
+                return nil
+            }
+        }
+        return healthy
     }
 
     private func handleLabel() {
@@ -1291,19 +1316,26 @@ final class Engine: @unchecked Sendable {
             }
         case "rollback":
             guard let healthy = lastHealthy else { return fail("no healthy model snapshot yet (one is kept after each healthy update)") }
+            let restored: CFEnsemble
             do {
-                let restored = try CFEnsemble(config: config.model, restoring: healthy, version: model.version + 1)
-                logger.warning("rolled back to the last healthy model", metadata: [
-                    "from_version": "\(model.version)", "healthy_version": "\(healthy.version)", "model_version": "\(restored.version)"])
-                model = restored
-                nameCache.removeAll()
-                if role == .learner { publishModelState() }
-                // The journal replays onto the last checkpoint's model: start from this one.
-                if journal != nil { _ = try? writeCheckpoint() }
-                return JSON.encode(ControlReply(ok: true, model_version: model.version))
+                restored = try CFEnsemble(config: config.model, restoring: healthy, version: model.version + 1)
+                // Classifiers registered since keep their indices (pending instances carry them).
+                try restored.cover(model.registry.names)
             } catch {
                 return fail("rollback failed: \(error.description)")
             }
+            let previous = model
+            model = restored
+            // Durable before it is answered: after a crash the journal replays onto the last
+            // checkpoint's model, so that checkpoint must hold the rolled-back one.
+            do { try writeCheckpoint() } catch {
+                model = previous
+                return fail("rollback refused, the model is unchanged: its checkpoint could not be written (\(error.description))")
+            }
+            logger.warning("rolled back to the last healthy model", metadata: [
+                "from_version": "\(previous.version)", "healthy_version": "\(healthy.version)", "model_version": "\(restored.version)"])
+            if role == .learner { publishModelState() }
+            return JSON.encode(ControlReply(ok: true, model_version: model.version))
         default:
             return fail("unknown command '\(cmd)' (status, checkpoint, rollback)")
         }

@@ -230,6 +230,8 @@ final class Journal {
     /// What a replay did, for the log.
     struct ReplaySummary {
         var files = 0, records = 0, labelsLearnt = 0, updates = 0
+        /// Instances naming a classifier the model does not have (not replayed).
+        var unusable = 0
         /// Missing files and damaged or torn records, each a sentence.
         var problems: [String] = []
     }
@@ -256,7 +258,7 @@ final class Journal {
                     model.observe(instance.entries)
                     pending.insert(id: id, instance)
                 case .pending:
-                    break
+                    summary.unusable += 1
                 case let .taken(id):
                     _ = pending.take(id)
                 case let .learnt(instance, scored) where instance.entries.allSatisfy({ Int($0.classifier) < known }):
@@ -265,7 +267,7 @@ final class Journal {
                     counters.labelled &+= 1
                     summary.labelsLearnt += 1
                 case .learnt:
-                    break
+                    summary.unusable += 1
                 case .update:
                     if !batch.isEmpty {
                         model.update(batch)
@@ -278,6 +280,9 @@ final class Journal {
             summary.files += 1
             summary.records += records.count
             if let problem { summary.problems.append(problem) }
+        }
+        if summary.unusable > 0 {
+            summary.problems.append("\(summary.unusable) instance(s) name a classifier the model does not have; not replayed")
         }
         return summary
     }

@@ -89,6 +89,22 @@ public final class CFEnsemble {
         return u
     }
 
+    /// Registers, in order, the classifiers of `names` this model does not know yet, each
+    /// with its initial factors and weight, so that a model taken earlier (the last
+    /// healthy one, for a rollback or the `last_healthy` fallback) covers every classifier
+    /// registered since and can score any instance the live model can. Its own names must
+    /// be the first of `names`: a classifier's index never changes.
+    public func cover(_ names: [String]) throws(SnapshotError) {
+        let known = registry.names
+        guard names.count >= known.count, names.prefix(known.count).elementsEqual(known) else {
+            throw SnapshotError("the model's classifiers \(known) are not the first of \(names)")
+        }
+        guard names.count <= config.maxClassifiers else {
+            throw SnapshotError("\(names.count) classifiers exceed model.max_classifiers \(config.maxClassifiers)")
+        }
+        for name in names.dropFirst(known.count) { _ = classifier(named: name) }
+    }
+
     /// Whether `newNames` more classifiers can still be registered.
     public func hasRoom(for newNames: Int) -> Bool { registry.hasRoom(for: newNames) }
 

@@ -298,6 +298,37 @@ private func spearman(_ a: [Double], _ b: [Double]) -> Double {
         #expect(cfe.classifierCount == 3)
     }
 
+    /// A model kept earlier, extended to the live model's classifiers: its own keep their
+    /// index and state, the new ones are appended as a fresh registration makes them.
+    @Test func coverAppendsLaterClassifiersWithoutMovingIndices() throws {
+        let window = makeWindow(n: 80, m: 3, seed: 12)
+        let kept = model(m: 3) { _ in }
+        kept.update(window)
+        let snapshot = kept.snapshot()
+        let live = try CFEnsemble(config: kept.config, restoring: snapshot)
+        _ = live.classifier(named: "late1")
+        _ = live.classifier(named: "late2")
+        let covered = try CFEnsemble(config: kept.config, restoring: snapshot)
+        try covered.cover(live.registry.names)
+        #expect(covered.registry.names == live.registry.names)
+        // Same as registering the names on the restored model one by one.
+        #expect(covered.snapshot() == live.snapshot())
+        #expect(Array(covered.aggregator.w.prefix(3)) == snapshot.aggregator.w)
+        let mean = snapshot.aggregator.w.reduce(0, +) / 3
+        #expect(abs(covered.aggregator.w[3] - mean) < 1e-12)
+        // It scores instances that carry the new classifiers.
+        let s = covered.score([Entry(classifier: 0, value: 0.8), Entry(classifier: 4, value: 0.9)])
+        #expect(s.score.isFinite && abs(s.average - 0.85) < 1e-6)
+        // Already covering: nothing changes.
+        try covered.cover(live.registry.names)
+        #expect(covered.classifierCount == 5)
+        // Names that would move an index are refused.
+        let other = try CFEnsemble(config: kept.config, restoring: snapshot)
+        #expect(throws: SnapshotError.self) { try other.cover(["c1", "c0", "c2", "x"]) }
+        #expect(throws: SnapshotError.self) { try other.cover(["c0"]) }
+        #expect(other.classifierCount == 3)
+    }
+
     @Test func snapshotRoundTripsThroughJSON() throws {
         let window = makeWindow(n: 50, m: 4, seed: 8)
         let cfe = model(m: 4) { $0.latentDim = 3 }
