@@ -29,7 +29,8 @@ final class Engine: @unchecked Sendable {
     private var curveKeys: CurveKeyPair?
     private var curveServerKey: String?
     private var zap: ZAPHandler?
-    private let zapDone = StopFlag()
+    /// Answers ZAP requests from `run` until every socket is closed.
+    private var zapThread: ZAPThread?
 
     private var model: CFEnsemble
     private var pending: PendingStore
@@ -382,14 +383,8 @@ final class Engine: @unchecked Sendable {
     /// Runs until `stop` is set, then finishes the batch, checkpoints and closes the sockets.
     func run(until stop: StopFlag) -> Bool {
         if let zap {
-            let thread = Thread { [zapDone] in
-                zap.serve(shouldStop: { stop.isSet })
-                zapDone.set()
-            }
-            thread.name = "cfensembled-zap"
-            thread.start()
-        } else {
-            zapDone.set()
+            zapThread = ZAPThread(handler: zap)
+            zapThread?.start()
         }
         var poller = ZMQPoller()
         for s in inputs { poller.add(s) }
@@ -1006,7 +1001,8 @@ final class Engine: @unchecked Sendable {
         for s in [modelIn, snapshotClient].compactMap({ $0 }) { s.close() }
         control.close()
         output.close()
-        while !zapDone.isSet { usleep(1000) }
+        // Last: the sockets it authenticates for are closed.
+        zapThread?.stop()
         if let path = try? Endpoint(parsing: config.resolvedControlEndpoint, defaultMode: .bind).ipcPath { unlink(path) }
         logger.info("stopped", metadata: ["model_version": "\(model.version)", "scored": "\(counters.scored)",
                                           "forward_dropped": "\(counters.forwardDropped)"])
@@ -1505,9 +1501,9 @@ final class Engine: @unchecked Sendable {
         for s in inputs { s.close() }
         control.close()
         output.close()
-        // The ZAP thread closes its socket once it sees the stop flag; wait for that so
-        // the context is never terminated under it.
-        while !zapDone.isSet { usleep(1000) }
+        // Last: every socket it authenticates for is closed (until then a stranger's
+        // handshake is still checked against the allow-list).
+        zapThread?.stop()
         if let path = try? Endpoint(parsing: config.resolvedControlEndpoint, defaultMode: .bind).ipcPath { unlink(path) }
         logger.info("stopped", metadata: ["model_version": "\(model.version)", "scored": "\(counters.scored)"])
         return ok

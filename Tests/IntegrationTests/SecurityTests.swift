@@ -144,4 +144,52 @@ import Transport
                                                            "--set", "security.allowed_clients=\(dir)/allow"])
         #expect(s4 == 78 && o4.contains("key 2 is not a 40-character Z85 public key"), "\(o4)")
     }
+
+    /// SIGTERM with a large pending store: the final checkpoint takes a while, and the
+    /// sockets stay open meanwhile. A stranger that keeps trying through that window
+    /// (input, output and control) is refused every time.
+    @Test func strangersAreRefusedWhileTheDaemonShutsDown() throws {
+        guard CurveKeyPair.isAvailable else { return }
+        let d = try DaemonProcess()
+        let keys = d.directory.appendingPathComponent("keys").path
+        try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
+        let server = try keygen(keys + "/server")
+        let client = try keygen(keys + "/client")
+        let stranger = try keygen(keys + "/stranger")
+        d.curveClient = (server.publicKey, client)
+        try d.start(["--set", "security.curve_secret_key_file=\(keys)/server.key",
+                     "--set", "security.allowed_clients=\(keys)/client.pub", "--log-level", "info"])
+        let producer = try d.producer()
+        let n = 20_000
+        for i in 0..<n { try producer.send(strings: ["pred", predBody("p\(i)", tenPreds(i, label: i % 2))]) }
+        try d.waitForStatus("pending", atLeast: n, timeout: 60)
+
+        let pid = try #require(d.process?.processIdentifier)
+        let t0 = Date()
+        kill(pid, SIGTERM)
+        // From the moment shutdown starts until the process is gone: a new stranger
+        // connection every few milliseconds, to each socket in turn.
+        #expect(d.waitForLog("stopping:", timeout: 10))
+        var events: [ZMQMonitor.Event] = []
+        let targets: [(ZMQSocket.Kind, String)] = [(.push, d.input), (.sub, d.output), (.req, d.control)]
+        var k = 0
+        while d.process?.isRunning == true && Date().timeIntervalSince(t0) < 30 {
+            let (kind, endpoint) = targets[k % targets.count]
+            k += 1
+            let s = try ZMQSocket(context: d.context, kind: kind)
+            try s.makeCurveClient(serverKey: server.publicKey, keys: stranger)
+            let monitor = try ZMQMonitor(s, context: d.context, events: .handshakes)
+            try s.connect(endpoint)
+            if let e = monitor.next(timeoutMs: 20) { events.append(e) }
+            monitor.stop()
+            s.close()
+        }
+        let stopped = Date().timeIntervalSince(t0)
+        #expect(try d.stop() == 0)
+        let admitted = events.filter { $0.event == .handshakeSucceeded }
+        let refused = events.filter { ZMQMonitor.Events.handshakeFailed.contains($0.event) }
+        #expect(admitted.isEmpty, "a stranger was admitted \(admitted.count) times during shutdown, first at \(admitted.first?.endpoint ?? "")")
+        #expect(!refused.isEmpty, "no handshake was attempted during the \(stopped) s shutdown")
+        print("shutdown took \(stopped) s; stranger handshakes refused: \(refused.count)")
+    }
 }

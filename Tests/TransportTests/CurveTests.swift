@@ -45,4 +45,38 @@ import Testing
         #expect(String(decoding: zap.answer(request("CURVE", CurveKey.decode(unknown.publicKey)!))[2], as: UTF8.self) == "200")
         zap.serve(shouldStop: { true })
     }
+
+    /// Without a ZAP handler in the context (before it starts, or after it stops at
+    /// shutdown) a CURVE server refuses every client; libzmq's default would admit any key.
+    @Test(arguments: [true, false])
+    func curveServerWithoutZAPHandlerRefusesEveryone(enforced: Bool) throws {
+        guard CurveKeyPair.isAvailable else { return }
+        let ctx = try ZMQContext()
+        let server = try CurveKeyPair.generate(), stranger = try CurveKeyPair.generate()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("zap-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pull = try ZMQSocket(context: ctx, kind: .pull)
+        try pull.makeCurveServer(secretKey: server.secretKey)
+        if !enforced { try pull.setOption(ZMQSocket.zapEnforceDomain, Int32(0)) }
+        try pull.bind("ipc://\(dir)/s.sock")
+        let push = try ZMQSocket(context: ctx, kind: .push)
+        try push.makeCurveClient(serverKey: server.publicKey, keys: stranger)
+        let monitor = try ZMQMonitor(push, context: ctx, events: .handshakes)
+        try push.connect("ipc://\(dir)/s.sock")
+        var outcome: ZMQMonitor.Events = []
+        for _ in 0..<50 where outcome.isEmpty {
+            if let e = monitor.next(timeoutMs: 100) { outcome = e.event }
+        }
+        if enforced {
+            #expect(!outcome.isEmpty && ZMQMonitor.Events.handshakeFailed.contains(outcome), "\(outcome)")
+            _ = try? push.send(strings: ["x"], dontWait: true)
+            try pull.setReceiveTimeout(300)
+            #expect(try pull.receiveFrames() == nil)
+        } else {
+            // What the option prevents.
+            #expect(outcome == .handshakeSucceeded)
+        }
+        monitor.stop()
+    }
 }
