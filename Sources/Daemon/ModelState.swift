@@ -31,12 +31,19 @@ struct ModelState: Codable, Sendable, Equatable {
         return h
     }
 
+    /// Non-finite numbers (a poisoned model) are written as the strings "nan", "inf" and
+    /// "-inf", as checkpoints write them, so that the state still reaches the scorers
+    /// (which then score what the learner scores, and see its `weight_collapse`).
     func encoded() -> [UInt8] {
-        // Encoding a Codable of arrays of Doubles cannot fail.
-        Array((try? JSONEncoder().encode(self)) ?? Data())
+        let encoder = JSONEncoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        // With non-finite numbers allowed, arrays of numbers and strings cannot fail to encode.
+        return Array((try? encoder.encode(self)) ?? Data())
     }
 
     static func decode(_ bytes: [UInt8]) throws -> ModelState {
-        try JSONDecoder().decode(ModelState.self, from: Data(bytes))
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try decoder.decode(ModelState.self, from: Data(bytes))
     }
 }

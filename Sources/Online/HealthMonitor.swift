@@ -160,7 +160,7 @@ public struct HealthMonitor: Sendable {
     /// Records a weight sum known to be healthy without a check, e.g. the starting weights
     /// before the first update (which can already move them a long way).
     public mutating func noteHealthy(weightSum: Double) {
-        guard weightSum > 0 else { return }
+        guard weightSum > 0, weightSum.isFinite else { return }
         healthySums.append(weightSum)
         if healthySums.count > 100 { healthySums.removeFirst() }
     }
@@ -183,10 +183,13 @@ public struct HealthMonitor: Sendable {
             let reference = referenceWeightSum ?? sum
             let lowSum = reference > 0 && sum < config.minWeightSumRatio * reference
             let mostNegative = negative * 2 > m
+            // A poisoned model (NaN or infinite weights) scores nothing useful.
+            let nonFinite = o.weights.filter { !$0.isFinite }.count
             var reason = "aggregator weight sum \(fmt(sum))"
             reason += lowSum ? " is below \(fmt(config.minWeightSumRatio)) of its healthy level \(fmt(reference))" : " (healthy level \(fmt(reference)))"
             reason += "; \(nonPositive) of \(m) weights <= 0"
-            step("weight_collapse", holds: lowSum || mostNegative, reason: reason,
+            if nonFinite > 0 { reason = "\(nonFinite) of \(m) aggregator weights are not finite (NaN or infinite)" }
+            step("weight_collapse", holds: lowSum || mostNegative || nonFinite > 0, reason: reason,
                  metrics: ["weight_sum": sum, "reference_weight_sum": reference, "min_weight": minWeight,
                            "negative_weights": Double(nonPositive)], into: &out)
         }
@@ -235,7 +238,7 @@ public struct HealthMonitor: Sendable {
                  metrics: ["negatives_in_a_row": Double(o.negativesInARow), "expected_positives": expected], into: &out)
         }
 
-        if !criticalFiring && m > 0 && sum > 0 {
+        if !criticalFiring && m > 0 && sum > 0 && sum.isFinite {
             healthySums.append(sum)
             if healthySums.count > 100 { healthySums.removeFirst() }
         }

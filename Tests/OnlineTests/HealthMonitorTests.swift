@@ -45,6 +45,19 @@ import Testing
         #expect(events.map(\.state) == ["firing", "resolved"])
     }
 
+    /// A poisoned model: NaN or infinite weights compare false with every threshold, so
+    /// they are a collapse of their own, and never become the healthy reference.
+    @Test(arguments: [Double.nan, .infinity, -.infinity])
+    func nonFiniteWeightsAreACollapse(poison: Double) {
+        var monitor = HealthMonitor(config: HealthConfiguration())
+        for _ in 0..<3 { _ = monitor.check(observation(weights: [1, 1, 1])) }
+        var events: [HealthAlert] = []
+        for _ in 0..<2 { events += monitor.check(observation(weights: [1, poison, 1])) }
+        #expect(events.map(\.name) == [.weightCollapse])
+        #expect(events.first?.reason.contains("1 of 3 aggregator weights are not finite") == true)
+        #expect(monitor.referenceWeightSum == 3)
+    }
+
     @Test func collapseFiresOnAWeightSumFarBelowItsHealthyLevel() {
         var monitor = HealthMonitor(config: HealthConfiguration())
         for _ in 0..<3 { _ = monitor.check(observation(weights: [1, 1, 1, 1])) }
