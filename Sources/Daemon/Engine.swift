@@ -93,6 +93,8 @@ final class Engine: @unchecked Sendable {
     private var trailer = [UInt8](repeating: 0, count: ScoredTrailer.size)
     private var lastHealthPublished = -1e9
     private var nextCheckpoint = Double.infinity
+    /// When the state was last frozen for a checkpoint (or the loop started).
+    private var lastCheckpointStarted = 0.0
     /// Periodic checkpoints are written on this thread; nil until `run` starts it.
     private var checkpointWriter: CheckpointWriter?
     private var checkpointInFlight = false
@@ -399,6 +401,7 @@ final class Engine: @unchecked Sendable {
         }
         let start = Clock.monotonic()
         nextHealth = start + config.healthIntervalSeconds
+        lastCheckpointStarted = start
         if config.checkpointIntervalSeconds > 0 { nextCheckpoint = start + config.checkpointIntervalSeconds }
         if role != .scorer { checkpointWriter = CheckpointWriter(store: checkpoints) }
         if journal != nil { nextJournalFlush = start + config.journalFlushMs / 1000 }
@@ -1205,6 +1208,7 @@ final class Engine: @unchecked Sendable {
     }
 
     private func apply(_ new: DaemonConfiguration) {
+        let previousInterval = config.checkpointIntervalSeconds
         var changed: [String] = [], needRestart: [String] = []
         var next = config
         for key in ConfigSchema.keys where key.get(config) != key.get(new) {
@@ -1233,7 +1237,12 @@ final class Engine: @unchecked Sendable {
         errorBucket = TokenBucket(rate: config.errorRatePerSecond, burst: max(1, config.errorRatePerSecond), now: Clock.monotonic())
         let now = Clock.monotonic()
         nextHealth = min(nextHealth, now + config.healthIntervalSeconds)
-        nextCheckpoint = config.checkpointIntervalSeconds > 0 ? now + config.checkpointIntervalSeconds : .infinity
+        // Only a changed interval moves the next checkpoint, counted from the last one: a
+        // reload more often than the interval must not postpone checkpoints for ever.
+        if config.checkpointIntervalSeconds != previousInterval {
+            let interval = config.checkpointIntervalSeconds
+            nextCheckpoint = interval > 0 ? max(now, lastCheckpointStarted + interval) : .infinity
+        }
         logger.notice("configuration reloaded (SIGHUP)", metadata: [
             "applied": "\(changed.isEmpty ? "none" : changed.joined(separator: ","))",
             "need_restart": "\(needRestart.isEmpty ? "none" : needRestart.joined(separator: ","))",
@@ -1359,7 +1368,8 @@ final class Engine: @unchecked Sendable {
     /// The state as of now, but for the pending instances: the model, counters, quality
     /// and the labels not learnt yet (counted as learnt, so they must survive a crash).
     private func checkpointHead() -> Checkpoint.Head {
-        Checkpoint.Head(writtenAt: Clock.wall(), model: model.snapshot(), evicted: pending.evicted,
+        lastCheckpointStarted = Clock.monotonic()
+        return Checkpoint.Head(writtenAt: Clock.wall(), model: model.snapshot(), evicted: pending.evicted,
                         expired: pending.expired, counters: checkpointCounters, quality: quality,
                         batch: batch.isEmpty ? nil : batch, journal: rotateJournal())
     }

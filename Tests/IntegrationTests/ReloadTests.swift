@@ -27,4 +27,22 @@ import Testing
         #expect(try d.status()["ok"] as? Bool == true)
         #expect(try d.stop() == 0)
     }
+
+    /// A reload more often than the checkpoint interval must not postpone checkpoints.
+    @Test func frequentReloadsDoNotPostponeCheckpoints() throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "state.checkpoint_interval_s=2"])
+        let pid = try #require(d.process?.processIdentifier)
+        let push = try d.producer()
+        try push.send(strings: ["pred", predBody("x", ["a": 0.2, "b": 0.7])])
+        var written = 0
+        for _ in 0..<14 where written == 0 {   // 7 s: more than three intervals
+            kill(pid, SIGHUP)
+            Thread.sleep(forTimeInterval: 0.5)
+            written = (try d.status()["persistence"] as? [String: Any])?["checkpoints_written"] as? Int ?? 0
+        }
+        #expect(written >= 1, "no checkpoint in 7 s with SIGHUP every 0.5 s and a 2 s interval")
+        #expect(d.log.contains("configuration reloaded"))
+        #expect(try d.stop() == 0)
+    }
 }
