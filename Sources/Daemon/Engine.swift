@@ -79,6 +79,7 @@ final class Engine: @unchecked Sendable {
     private var nextHeartbeat = Double.infinity
     private var statesPublished: UInt64 = 0
     private var snapshotsServed: UInt64 = 0
+    private var malformedSnapshotRequests: UInt64 = 0
     private var publishSeconds = 0.0
     // Scorer: model SUB, snapshot DEALER, forward PUSH.
     private var modelIn: ZMQSocket?
@@ -266,7 +267,11 @@ final class Engine: @unchecked Sendable {
         // user could connect) and chmod'ed again in case the path existed.
         let oldMask = umask(0o077)
         let attached = Result { () throws(StartupError) in
-            try attach(control, controlText, role: "control") { s throws(ZMQError) in try s.setSendTimeout(1000) }
+            try attach(control, controlText, role: "control") { s throws(ZMQError) in
+                try s.setSendTimeout(1000)
+                // Requests are small JSON objects; libzmq drops a peer that sends more.
+                try s.setMaxMessageSize(Int64(Self.maxControlRequestBytes))
+            }
         }
         umask(oldMask)
         try attached.get()
@@ -358,7 +363,11 @@ final class Engine: @unchecked Sendable {
         if role == .learner {
             let pub = try socket(.pub), router = try socket(.router), pull = try socket(.pull)
             try attach(pub, config.modelEndpoint, role: "model", defaultMode: mode) { s throws(ZMQError) in try s.setSendHighWaterMark(10_000) }
-            try attach(router, config.snapshotEndpoint, role: "snapshot", defaultMode: mode) { s throws(ZMQError) in try s.setSendHighWaterMark(10_000) }
+            try attach(router, config.snapshotEndpoint, role: "snapshot", defaultMode: mode) { s throws(ZMQError) in
+                try s.setSendHighWaterMark(10_000)
+                // A request is one word; libzmq drops a peer that sends more than this.
+                try s.setMaxMessageSize(1024)
+            }
             try attach(pull, config.forwardEndpoint, role: "forward", defaultMode: mode) { s throws(ZMQError) in
                 try s.setReceiveHighWaterMark(Int32(clamping: config.inputReceiveHWM))
                 try s.setMaxMessageSize(maxBytes)
@@ -868,7 +877,12 @@ final class Engine: @unchecked Sendable {
         for _ in 0..<1000 {
             guard let request = try? router.receiveFrames(dontWait: true) else { return }
             guard request.count == 2, request[1].elementsEqual(ModelState.snapshotRequest.utf8) else {
-                logger.warning("ignored a malformed snapshot request", metadata: ["frames": "\(request.count)"])
+                // The first ones in full, then one line per 1000: a misbehaving peer must not flood the log.
+                malformedSnapshotRequests &+= 1
+                let n = malformedSnapshotRequests
+                if n <= 10 || n % 1000 == 0 {
+                    logger.warning("ignored a malformed snapshot request", metadata: ["frames": "\(request.count)", "malformed_total": "\(n)"])
+                }
                 continue
             }
             _ = try? router.send(frames: [request[0], Array(ModelState.topicModel.utf8), lastState], dontWait: true)
@@ -1195,6 +1209,9 @@ final class Engine: @unchecked Sendable {
     }
 
     // MARK: Reload
+
+    /// The largest control request read (libzmq disconnects a client that sends more).
+    static let maxControlRequestBytes = 64 << 10
 
     /// Keys that take effect without a restart.
     static let reloadableKeys: Set<String> = Set(ConfigSchema.keys.map(\.name).filter {

@@ -30,7 +30,7 @@ final class Journal {
         case classifier(name: String)
     }
 
-    private enum Kind: UInt8 { case pending = 1, taken = 2, learnt = 3, update = 4, classifier = 5, scoredLearnt = 6 }
+    enum Kind: UInt8 { case pending = 1, taken = 2, learnt = 3, update = 4, classifier = 5, scoredLearnt = 6 }
 
     let directory: String
     /// The file being appended to.
@@ -239,47 +239,35 @@ final class Journal {
     /// Applies the files numbered `from` on, oldest first, to the state restored from
     /// the checkpoint that started file `from` (or to a fresh state, with `from` 0):
     /// the same classifiers, pending instances, mini-batch and updates as before the crash.
+    ///
+    /// Records are read and applied one at a time (`JournalReader`). Each record depends
+    /// on those before it, so the replay stops at the first torn or damaged record, or
+    /// missing file, and ignores everything after it, in later files too.
     static func replay(directory: String, from: UInt64, afterCheckpoint: Bool, pending: inout PendingStore,
                        batch: inout [LabelledInstance], model: CFEnsemble, counters: inout Counters) -> ReplaySummary {
         var summary = ReplaySummary()
         let files = Self.files(in: directory).filter { $0.number >= from }
-        if let first = files.first, afterCheckpoint, first.number != from {
-            summary.problems.append("file \(from) is missing; changes between the checkpoint and file \(first.number) are lost")
-        }
-        for file in files {
-            let (records, problem) = read(file.path)
-            for record in records {
-                let known = model.classifierCount
-                switch record {
-                case let .classifier(name):
-                    _ = model.classifier(named: name)
-                case let .pending(id, instance) where instance.entries.allSatisfy({ Int($0.classifier) < known }):
-                    // Scoring it taught the classifier factors (unlabelled learning): again.
-                    model.observe(instance.entries)
-                    pending.insert(id: id, instance)
-                case .pending:
-                    summary.unusable += 1
-                case let .taken(id):
-                    _ = pending.take(id)
-                case let .learnt(instance, scored) where instance.entries.allSatisfy({ Int($0.classifier) < known }):
-                    if scored { model.observe(instance.entries) }
-                    batch.append(instance)
-                    counters.labelled &+= 1
-                    summary.labelsLearnt += 1
-                case .learnt:
-                    summary.unusable += 1
-                case .update:
-                    if !batch.isEmpty {
-                        model.update(batch)
-                        batch.removeAll(keepingCapacity: true)
-                        counters.updates &+= 1
-                        summary.updates += 1
-                    }
-                }
+        var expected = afterCheckpoint ? from : (files.first?.number ?? from)
+        for (k, file) in files.enumerated() {
+            let later = files.count - k - 1
+            let ignored = later > 0 ? "; the \(later) later file(s) are not replayed" : ""
+            guard file.number == expected else {
+                summary.problems.append("journal file \(expected) is missing; replay stopped, files \(file.number) and later (\(later + 1)) not replayed")
+                break
             }
+            expected += 1
+            let reader: JournalReader
+            do { reader = try JournalReader(path: file.path) } catch {
+                summary.problems.append(error.description + ignored)
+                break
+            }
+            while let record = reader.next() { apply(record, pending: &pending, batch: &batch, model: model, counters: &counters, summary: &summary) }
             summary.files += 1
-            summary.records += records.count
-            if let problem { summary.problems.append(problem) }
+            summary.records += reader.records
+            if let problem = reader.problem {
+                summary.problems.append("replay stopped: " + problem + ignored)
+                break
+            }
         }
         if summary.unusable > 0 {
             summary.problems.append("\(summary.unusable) instance(s) name a classifier the model does not have; not replayed")
@@ -287,47 +275,71 @@ final class Journal {
         return summary
     }
 
-    /// The records of one file in order, and why reading stopped early (a torn or
-    /// damaged record), if it did.
-    static func read(_ path: String) -> (records: [Record], problem: String?) {
-        guard let data = FileManager.default.contents(atPath: path) else { return ([], "cannot read \(path)") }
-        let all = [UInt8](data)
-        var r = ByteReader(all)
-        var out: [Record] = []
-        while r.remaining > 0 {
-            let start = r.offset
-            do {
-                let length = Int(try r.read(UInt32.self))
-                let kindByte = try r.read(UInt8.self)
-                let payload = Array(try r.readBytes(length))
-                let sum = try r.read(UInt32.self)
-                let expected = all.withUnsafeBytes { checksum($0.baseAddress! + start + 4, count: 1 + length) }
-                guard expected == sum, let kind = Kind(rawValue: kindByte) else {
-                    return (out, "\(path): damaged record at byte \(start); \(data.count - start) bytes ignored")
-                }
-                var p = ByteReader(payload)
-                switch kind {
-                case .pending:
-                    let id = try p.readString()
-                    let arrival = try p.readDouble(), score = try p.readFloat(), average = try p.readFloat()
-                    let entries = try p.readEntries()
-                    out.append(.pending(id: id, PendingInstance(entries: entries, arrival: arrival,
-                                                                score: Double(score), average: Double(average))))
-                case .taken:
-                    out.append(.taken(id: try p.readString()))
-                case .learnt, .scoredLearnt:
-                    let label = try p.read(Int8.self)
-                    out.append(.learnt(LabelledInstance(entries: try p.readEntries(), label: label), scored: kind == .scoredLearnt))
-                case .update:
-                    out.append(.update)
-                case .classifier:
-                    out.append(.classifier(name: try p.readString()))
-                }
-            } catch {
-                return (out, "\(path): torn record at byte \(start) (the process stopped mid-write); \(data.count - start) bytes ignored")
+    private static func apply(_ record: Record, pending: inout PendingStore, batch: inout [LabelledInstance],
+                              model: CFEnsemble, counters: inout Counters, summary: inout ReplaySummary) {
+        let known = model.classifierCount
+        switch record {
+        case let .classifier(name):
+            _ = model.classifier(named: name)
+        case let .pending(id, instance) where instance.entries.allSatisfy({ Int($0.classifier) < known }):
+            // Scoring it taught the classifier factors (unlabelled learning): again.
+            model.observe(instance.entries)
+            pending.insert(id: id, instance)
+        case .pending:
+            summary.unusable += 1
+        case let .taken(id):
+            _ = pending.take(id)
+        case let .learnt(instance, scored) where instance.entries.allSatisfy({ Int($0.classifier) < known }):
+            if scored { model.observe(instance.entries) }
+            batch.append(instance)
+            counters.labelled &+= 1
+            summary.labelsLearnt += 1
+        case .learnt:
+            summary.unusable += 1
+        case .update:
+            if !batch.isEmpty {
+                model.update(batch)
+                batch.removeAll(keepingCapacity: true)
+                counters.updates &+= 1
+                summary.updates += 1
             }
         }
-        return (out, nil)
     }
 
+    /// The records of one file in order, and why reading stopped early (a torn or
+    /// damaged record), if it did. For tools and tests: replay streams instead.
+    static func read(_ path: String) -> (records: [Record], problem: String?) {
+        let reader: JournalReader
+        do { reader = try JournalReader(path: path) } catch { return ([], error.description) }
+        var out: [Record] = []
+        while let r = reader.next() { out.append(r) }
+        return (out, reader.problem)
+    }
+
+    /// One record's payload, as `append` wrote it; nil when it does not parse.
+    static func decode(kind: Kind, payload: [UInt8]) -> Record? {
+        var p = ByteReader(payload)
+        do {
+            let record: Record
+            switch kind {
+            case .pending:
+                let id = try p.readString()
+                let arrival = try p.readDouble(), score = try p.readFloat(), average = try p.readFloat()
+                let entries = try p.readEntries()
+                record = .pending(id: id, PendingInstance(entries: entries, arrival: arrival, score: Double(score), average: Double(average)))
+            case .taken:
+                record = .taken(id: try p.readString())
+            case .learnt, .scoredLearnt:
+                let label = try p.read(Int8.self)
+                record = .learnt(LabelledInstance(entries: try p.readEntries(), label: label), scored: kind == .scoredLearnt)
+            case .update:
+                record = .update
+            case .classifier:
+                record = .classifier(name: try p.readString())
+            }
+            return p.remaining == 0 ? record : nil
+        } catch {
+            return nil
+        }
+    }
 }

@@ -103,6 +103,88 @@ import Testing
         #expect(try Journal(directory: s.directory).number == second + 1)
     }
 
+    /// The reader streams a file larger than its window: every record, in order, across
+    /// window boundaries; and a length field beyond any record is damage, not a wait.
+    @Test func journalReaderStreamsPastItsWindow() throws {
+        let s = try store()
+        defer { try? FileManager.default.removeItem(atPath: s.directory) }
+        let j = try Journal(directory: s.directory)
+        let n = 60_000
+        for i in 0..<n {
+            j.append(.pending(id: "id-\(i)", PendingInstance(entries: [Entry(classifier: i % 7, value: 0.5)], arrival: Double(i),
+                                                             score: 0.25, average: 0.5)))
+        }
+        j.flush()
+        let path = Journal.path(s.directory, j.number)
+        let reader = try JournalReader(path: path, windowBytes: 0)   // the minimum: one record's bound
+        #expect(reader.size > 2 * JournalReader.maxRecordBytes)
+        var k = 0
+        while let r = reader.next() {
+            guard case let .pending(id, instance) = r, id == "id-\(k)", instance.arrival == Double(k) else {
+                Issue.record("record \(k) is \(r)")
+                break
+            }
+            k += 1
+        }
+        #expect(k == n && reader.problem == nil && reader.records == n)
+
+        // A huge length in the middle: damage, reported, nothing after it.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let cut = 5_000 * 33
+        bytes.replaceSubrange(cut..<(cut + 4), with: [0xFF, 0xFF, 0xFF, 0x7F])
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let damaged = Journal.read(path)
+        #expect(damaged.problem?.contains("damaged record") == true, "\(damaged.problem ?? "-")")
+        #expect(damaged.records.count <= 5_000)
+    }
+
+    /// Records depend on the ones before them: a damaged record stops the replay, and
+    /// the later files are not applied on top of the gap.
+    @Test func replayStopsAtDamageAndSkipsLaterFiles() throws {
+        let s = try store()
+        defer { try? FileManager.default.removeItem(atPath: s.directory) }
+        let j = try Journal(directory: s.directory)
+        let first = j.number
+        let instance = PendingInstance(entries: [Entry(classifier: 0, value: 0.5)], arrival: 1, score: 0.5, average: 0.5)
+        j.append(.classifier(name: "a"))
+        j.append(.pending(id: "p1", instance))
+        j.append(.pending(id: "p2", instance))
+        _ = try j.rotate()
+        j.append(.pending(id: "p3", instance))
+        j.close()
+        func replay() -> (PendingStore, Journal.ReplaySummary) {
+            var pending = PendingStore(capacity: 100, ttl: 1e9)
+            var batch: [LabelledInstance] = []
+            var counters = Counters()
+            let model = CFEnsemble(config: ModelConfiguration())
+            let summary = Journal.replay(directory: s.directory, from: 0, afterCheckpoint: false, pending: &pending,
+                                         batch: &batch, model: model, counters: &counters)
+            return (pending, summary)
+        }
+        var (pending, summary) = replay()
+        #expect(pending.count == 3 && summary.problems.isEmpty && summary.files == 2)
+
+        // Damage the third record of the first file (p2).
+        let path = Journal.path(s.directory, first)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[bytes.count - 3] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: path))
+        (pending, summary) = replay()
+        #expect(pending.contains("p1") && !pending.contains("p2") && !pending.contains("p3"))
+        #expect(summary.problems.count == 1)
+        #expect(summary.problems.first?.contains("damaged record") == true)
+        #expect(summary.problems.first?.contains("1 later file(s) are not replayed") == true, "\(summary.problems)")
+
+        // A missing file in the middle stops the replay there too.
+        unlink(path)
+        var pending2 = PendingStore(capacity: 100, ttl: 1e9)
+        var batch: [LabelledInstance] = []
+        var counters = Counters()
+        let s2 = Journal.replay(directory: s.directory, from: first, afterCheckpoint: true, pending: &pending2, batch: &batch,
+                                model: CFEnsemble(config: ModelConfiguration()), counters: &counters)
+        #expect(pending2.count == 0 && s2.problems.first?.contains("journal file \(first) is missing") == true, "\(s2.problems)")
+    }
+
     /// With syncing on, the journal is synced in the background across a rotation, and
     /// closing it ends the syncer (bounded) with every record readable.
     @Test(.timeLimit(.minutes(1)))

@@ -278,6 +278,28 @@ import Transport
         let state = try JSONSerialization.jsonObject(with: Data(reply[1])) as? [String: Any] ?? [:]
         #expect(state["version"] as? Int == (try c.version(c.learner)) && state["model"] != nil && state["lineage"] as? String != nil)
         #expect(c.learner.log.contains("ignored a malformed snapshot request"))
+
+        // A flood of malformed requests logs ten lines, not one each.
+        for _ in 0..<200 { _ = try dealer.send(frames: [Array("snap".utf8)]) }
+        _ = try dealer.send(frames: [Array("snapshot".utf8)])
+        #expect(try dealer.receiveFrames() != nil)
+        let lines = c.learner.log.components(separatedBy: "ignored a malformed snapshot request").count - 1
+        #expect(lines == 10, "\(lines) log lines for 201 malformed requests")
+
+        // Oversized requests: libzmq drops the peer (no reply); the learner goes on.
+        let big = try ZMQSocket(context: c.learner.context, kind: .dealer)
+        try big.setReceiveTimeout(1000)
+        try big.connect(c.snapshotEndpoint)
+        _ = try big.send(frames: [[UInt8](repeating: 0x73, count: 4096)])
+        #expect(try big.receiveFrames() == nil)
+        let req = try ZMQSocket(context: c.learner.context, kind: .req)
+        try req.setReceiveTimeout(1000)
+        try req.connect(c.learner.control)
+        _ = try req.send(frames: [Array(#"{"cmd":"status","pad":""#.utf8) + [UInt8](repeating: 0x61, count: 1 << 20) + Array(#""}"#.utf8)])
+        #expect(try req.receiveFrames() == nil)
+        #expect(try c.learner.status()["ok"] as? Bool == true)
+        _ = try dealer.send(frames: [Array("snapshot".utf8)])
+        #expect(try dealer.receiveFrames() != nil)
         #expect(try c.learner.stop() == 0)
     }
 

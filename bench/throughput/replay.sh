@@ -36,12 +36,15 @@ journal=$(du -sb "$tmp"/state/journal.*.cfe | awk '{s += $1} END {print s}')
 t0=$(date +%s.%N)
 start; wait_control "$CFE" "$tmp/state" 300
 t1=$(date +%s.%N)
+# Peak and current resident memory of the restarted daemon (the replay's high-water mark).
+hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status); rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
 after=$("$CFE" status --state-dir "$tmp/state" --json)
-python3 - "$before" "$after" "$journal" "$t0" "$t1" "$tmp/log" <<'PY'
+python3 - "$before" "$after" "$journal" "$t0" "$t1" "$tmp/log" "$hwm" "$rss" <<'PY'
 import json, sys
 b, a = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 line = next((l for l in open(sys.argv[6]) if "replayed the journal" in l), "").strip()
 print(f"journal {int(sys.argv[3]) / 1e6:.0f} MB; restart to first status {float(sys.argv[5]) - float(sys.argv[4]):.1f} s")
+print(f"  restarted daemon: peak RSS {int(sys.argv[7]) / 1024:.0f} MiB, RSS after replay {int(sys.argv[8]) / 1024:.0f} MiB")
 for k in ["model_version", "labelled", "pending"]:
     print(f"  {k}: {b.get(k)} before the crash, {a.get(k)} after")
 print("  daemon: " + line[line.find("cfensembled:") + 12:line.find("[Daemon]")].strip() if line else "  (no replay line)")
