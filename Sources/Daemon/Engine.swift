@@ -51,7 +51,7 @@ final class Engine: @unchecked Sendable {
     /// Recent scores of the live model (published or not), for score_collapse.
     private var recentScores: [Double] = []
     private var recentScoreNext = 0
-    /// Wall-clock time each classifier last reported, by index.
+    /// Monotonic time each classifier last reported, by index.
     private var lastSeen: [Double] = []
     /// The last message's classifier names by position, with their model indices.
     private var nameCache: [(name: String, index: Int)] = []
@@ -159,9 +159,13 @@ final class Engine: @unchecked Sendable {
             // breaks this (damaged, or written by a build with that defect) loses them loudly.
             let known = model.classifierCount
             var unusable = 0
+            let now = Clock.steady()
             for record in cp.pending {
                 guard record.instance.entries.allSatisfy({ Int($0.classifier) < known }) else { unusable += 1; continue }
-                pending.insert(id: record.id, record.instance)
+                // The wall clock may have gone back since: no arrival after now.
+                var instance = record.instance
+                instance.arrival = min(instance.arrival, now)
+                pending.insert(id: record.id, instance)
             }
             pending.restoreCounters(evicted: cp.head.evicted, expired: cp.head.expired)
             // The partial mini-batch of a checkpoint taken while running (then a crash).
@@ -185,7 +189,7 @@ final class Engine: @unchecked Sendable {
         if role != .scorer && config.journal {
             // A crash: what came after the checkpoint (all of it if there was none yet).
             let from = restored?.head.journal ?? (restored == nil ? 0 : UInt64.max)
-            let replay = Journal.replay(directory: config.stateDir, from: from, afterCheckpoint: restored != nil,
+            let replay = Journal.replay(directory: config.stateDir, from: from, afterCheckpoint: restored != nil, now: Clock.steady(),
                                         pending: &pending, batch: &batch, model: model, counters: &counters)
             for problem in replay.problems { logger.warning("journal: \(problem)") }
             if replay.files > 0 {
@@ -539,7 +543,7 @@ final class Engine: @unchecked Sendable {
                 if model.classifierCount > before { journal?.append(.classifier(name: r.name)) }
             }
         }
-        let now = Clock.wall()
+        let now = Clock.monotonic()
         for e in entries {
             let u = Int(e.classifier)
             while lastSeen.count <= u { lastSeen.append(now) }
@@ -628,7 +632,7 @@ final class Engine: @unchecked Sendable {
         } else {
             // The store copies the entries into its slab (it keeps no reference to this
             // buffer except for instances with more entries than fit inline).
-            let instance = PendingInstance(entries: entries, arrival: wall, score: scored.score, average: scored.average)
+            let instance = PendingInstance(entries: entries, arrival: Clock.steady(), score: scored.score, average: scored.average)
             pending.insert(id: id, instance)
             journal?.append(.pending(id: id, instance))
         }
@@ -743,7 +747,7 @@ final class Engine: @unchecked Sendable {
     /// was computed here.
     private func forwardScored(_ scored: ScoredInstance) {
         guard let out = forwardOut else { return }
-        ScoredTrailer.write(score: scored.score, average: scored.average, arrival: Clock.wall(), into: &trailer)
+        ScoredTrailer.write(score: scored.score, average: scored.average, arrival: Clock.steady(), into: &trailer)
         let sent = forward(out, topic: ScoredTrailer.topic, last: false) && (try? trailer.withUnsafeBytes { try out.send($0) }) == true
         if sent {
             metrics.forwardedScored.increment()
@@ -832,7 +836,11 @@ final class Engine: @unchecked Sendable {
             recordQuality(score: t.score, baseline: t.average, label: label)
             learn(entries, label: label, scored: true)
         } else {
-            let instance = PendingInstance(entries: entries, arrival: t.arrival, score: t.score, average: t.average)
+            // The scorer's clock is not ours: an arrival in the future would hold up the
+            // expiry of every instance behind it (the store expires in arrival order).
+            let now = Clock.steady()
+            let arrival = t.arrival.isFinite ? min(now, max(now - config.pendingTTLSeconds, t.arrival)) : now
+            let instance = PendingInstance(entries: entries, arrival: arrival, score: t.score, average: t.average)
             pending.insert(id: message.id, instance)
             journal?.append(.pending(id: message.id, instance))
         }
@@ -1082,7 +1090,7 @@ final class Engine: @unchecked Sendable {
     /// Runs the weight-health monitor, publishes every alert state change, and keeps the
     /// last healthy model for rollback and the `last_healthy` fallback.
     private func checkHealth(afterUpdate: Bool) {
-        let now = Clock.wall()
+        let now = Clock.monotonic()
         let names = model.registry.names
         var mean = 0.0, sq = 0.0
         for v in recentScores { mean += v }
@@ -1101,7 +1109,7 @@ final class Engine: @unchecked Sendable {
         let wasCritical = monitor.criticalFiring
         for alert in monitor.check(observation) {
             let action = alert.severity == "critical" && config.fallback != .none ? "fallback" : "none"
-            let body = AlertBody(alert: alert.name.rawValue, state: alert.state, severity: alert.severity, ts: now,
+            let body = AlertBody(alert: alert.name.rawValue, state: alert.state, severity: alert.severity, ts: Clock.wall(),
                                  model_version: model.version, reason: alert.reason, metrics: alert.metrics,
                                  action: action, classifier: alert.classifier)
             publish(Self.topicAlert, JSON.encode(body))
@@ -1172,7 +1180,7 @@ final class Engine: @unchecked Sendable {
             update()
         }
         if now >= nextExpiry {
-            let n = pending.expire(now: Clock.wall())
+            let n = pending.expire(now: Clock.steady())
             if n > 0 { logger.info("expired pending instances without a label", metadata: ["count": "\(n)"]) }
             nextExpiry = now + 1
         }

@@ -243,7 +243,8 @@ final class Journal {
     /// Records are read and applied one at a time (`JournalReader`). Each record depends
     /// on those before it, so the replay stops at the first torn or damaged record, or
     /// missing file, and ignores everything after it, in later files too.
-    static func replay(directory: String, from: UInt64, afterCheckpoint: Bool, pending: inout PendingStore,
+    /// Arrival times after `now` (the wall clock went back since) are taken as `now`.
+    static func replay(directory: String, from: UInt64, afterCheckpoint: Bool, now: Double = .infinity, pending: inout PendingStore,
                        batch: inout [LabelledInstance], model: CFEnsemble, counters: inout Counters) -> ReplaySummary {
         var summary = ReplaySummary()
         let files = Self.files(in: directory).filter { $0.number >= from }
@@ -261,7 +262,9 @@ final class Journal {
                 summary.problems.append(error.description + ignored)
                 break
             }
-            while let record = reader.next() { apply(record, pending: &pending, batch: &batch, model: model, counters: &counters, summary: &summary) }
+            while let record = reader.next() {
+                apply(record, now: now, pending: &pending, batch: &batch, model: model, counters: &counters, summary: &summary)
+            }
             summary.files += 1
             summary.records += reader.records
             if let problem = reader.problem {
@@ -275,7 +278,7 @@ final class Journal {
         return summary
     }
 
-    private static func apply(_ record: Record, pending: inout PendingStore, batch: inout [LabelledInstance],
+    private static func apply(_ record: Record, now: Double, pending: inout PendingStore, batch: inout [LabelledInstance],
                               model: CFEnsemble, counters: inout Counters, summary: inout ReplaySummary) {
         let known = model.classifierCount
         switch record {
@@ -284,6 +287,8 @@ final class Journal {
         case let .pending(id, instance) where instance.entries.allSatisfy({ Int($0.classifier) < known }):
             // Scoring it taught the classifier factors (unlabelled learning): again.
             model.observe(instance.entries)
+            var instance = instance
+            instance.arrival = min(instance.arrival, now)
             pending.insert(id: id, instance)
         case .pending:
             summary.unusable += 1

@@ -303,6 +303,30 @@ import Transport
         #expect(try c.learner.stop() == 0)
     }
 
+    /// A scorer's arrival time is its clock, not the learner's: one far in the future must
+    /// not hold up the expiry of the instances behind it (the store expires in order).
+    @Test func forwardedArrivalsInTheFutureDoNotStopExpiry() throws {
+        let learner = try DaemonProcess()
+        let dir = learner.directory.path
+        try learner.start(["--role", "learner", "--set", "state.pending_ttl_s=1",
+                           "--set", "cluster.model_endpoint=ipc://\(dir)/model.sock",
+                           "--set", "cluster.snapshot_endpoint=ipc://\(dir)/snapshot.sock",
+                           "--set", "cluster.forward_endpoint=ipc://\(dir)/forward.sock"])
+        let push = try ZMQSocket(context: learner.context, kind: .push)
+        try push.setSendTimeout(5000)
+        try push.connect("ipc://\(dir)/forward.sock")
+        let now = Date().timeIntervalSince1970
+        for (k, arrival) in [now + 1e6, now, now].enumerated() {
+            var trailer = [UInt8](repeating: 0, count: ScoredTrailer.size)
+            ScoredTrailer.write(score: 0.5, average: 0.5, arrival: arrival, into: &trailer)
+            _ = try push.send(frames: [Array("scored".utf8), Array(predBody("t\(k)", tenPreds(k, label: 0)).utf8), trailer])
+        }
+        try learner.waitForStatus("pending", atLeast: 3)
+        let st = try learner.waitForStatus(timeout: 10) { $0["expired"] as? Int == 3 }
+        #expect(st["pending"] as? Int == 0)
+        #expect(try learner.stop() == 0)
+    }
+
     /// Misrouted input gets a clear answer: a pred sent to the learner is rejected with a
     /// reason; checkpoint and rollback sent to a scorer are refused with where to send them.
     @Test func misroutedInputIsRejectedWithAReason() throws {
