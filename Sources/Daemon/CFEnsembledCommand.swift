@@ -103,7 +103,7 @@ struct CFEnsembledCommand: AsyncParsableCommand {
             ]
             MetricsSystem.bootstrap(factory)
             do {
-                metricsServer = try MetricsServer(listen: effective.metricsListen, registry: registry)
+                metricsServer = try MetricsServer(listen: effective.metricsListen, registry: registry, logger: logger)
             } catch {
                 Self.fail(error.description, code: 78)
             }
@@ -128,7 +128,10 @@ struct CFEnsembledCommand: AsyncParsableCommand {
                 let config = try again.load()
                 guard config.logLevelValue != nil else { throw ConfigError("log.level: invalid") }
                 return config
-            }, logger: logger))] + (metricsServer.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []),
+            }, logger: logger))] + (metricsServer.map {
+                // A failed metrics endpoint is logged by the server and does not stop scoring.
+                [ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .ignore)]
+            } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         ))

@@ -201,6 +201,7 @@ import Transport
         try push.send(strings: ["pred", predBody("full", ["xgb": 0.9, "rf": 0.8, "lr": 0.7])])
         try push.send(strings: ["pred", predBody("split", ["xgb": 0.9])])
         try push.send(strings: ["pred", predBody("split", ["rf": 0.8, "lr": 0.6])])
+        let sent = Date().timeIntervalSince1970
         try push.send(strings: ["pred", predBody("alone", ["xgb": 0.1])])
         let got = try DaemonProcess.collect(sub, timeout: 3) { _ in false }
         func scores(_ id: String) -> [[String: Any]] { got.filter { $0.1["id"] as? String == id }.map(\.1) }
@@ -209,6 +210,10 @@ import Transport
         #expect(scores("split").first?["n_preds"] as? Int == 3)
         #expect(scores("alone").count == 1)
         #expect(scores("alone").first?["n_preds"] as? Int == 1)
+        // Without a ts the score carries the time it was scored: here when the 400 ms
+        // window closed, not when the pred arrived.
+        let ts = try #require(scores("alone").first?["ts"] as? Double)
+        #expect(ts - sent >= 0.35 && ts - sent < 3, "score ts \(ts - sent) s after sending")
         #expect(try d.stop() == 0)
     }
 

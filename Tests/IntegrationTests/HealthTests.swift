@@ -28,7 +28,7 @@ import Transport
     func invertedLabelsCollapseTheWeightsFireAnAlertAndFallBack(nonnegative: Bool) throws {
         let d = try DaemonProcess()
         try d.start(["--set", "learning.batch_size=32", "--set", "health.interval_s=0.2",
-                     "--set", "learning.nonnegative_weights=\(nonnegative)"])
+                     "--set", "learning.nonnegative_weights=\(nonnegative)", "--set", "health.window=200"])
         let sub = try d.subscriber(["alert", "score"])
         let push = try d.producer()
         try d.waitForSubscription(sub, via: push)
@@ -67,6 +67,17 @@ import Transport
         #expect(during["fallback"] as? Bool == true)
         // Entries are stored as 32-bit floats, hence 1e-6.
         #expect(abs((during["score"] as? Double ?? 0) - 0.8) < 1e-6, "the average fallback is the mean of 0.9 and 0.7")
+
+        // pr_auc measures the live model, not the published fallback: over a window
+        // scored entirely under the average fallback, published PR-AUC would equal the
+        // baseline's exactly.
+        try send(push, from: 7_000_000, count: 300, flip: true)
+        let window = try d.waitForStatus { ($0["labelled"] as? Int ?? 0) >= 7800 && $0["fallback_active"] as? Bool == true }
+        Thread.sleep(forTimeInterval: 0.6)   // the PR-AUC pair is refreshed at most every 0.5 s
+        let quality = try d.status()
+        #expect(quality["fallback_active"] as? Bool == true, "\(window)")
+        let live = try #require(quality["pr_auc"] as? Double), baseline = try #require(quality["baseline_pr_auc"] as? Double)
+        #expect(abs(live - baseline) > 1e-6, "pr_auc \(live) equals the published fallback's \(baseline)")
 
         // rollback restores the last healthy model under a new version.
         let before = collapsed["model_version"] as? Int ?? 0

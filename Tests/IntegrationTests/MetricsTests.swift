@@ -3,6 +3,9 @@ import Foundation
 import FoundationNetworking
 #endif
 import Testing
+import Logging
+import InMemoryLogging
+@testable import Daemon
 
 /// Prometheus metrics, scraped over real HTTP from the running daemon.
 @Suite(.serialized) struct MetricsTests {
@@ -70,4 +73,20 @@ import Testing
         #expect(status == 78, "\(out)")
         #expect(out.contains("metrics.listen"), "\(out)")
     }
+}
+
+/// How the metrics endpoint's end is reported: a failure is logged (the daemon goes on
+/// without it); a stop for shutdown is not.
+@Test func metricsServerFailuresAreLoggedNotSwallowed() {
+    struct Broken: Error, CustomStringConvertible { var description: String { "socket closed under the server" } }
+    let handler = InMemoryLogHandler()
+    let logger = Logger(label: "test") { _ in handler }
+    MetricsServer.report(.failure(Broken()), endpoint: "127.0.0.1:9464", shuttingDown: false, logger: logger)
+    MetricsServer.report(.failure(CancellationError()), endpoint: "127.0.0.1:9464", shuttingDown: false, logger: logger)
+    MetricsServer.report(.failure(Broken()), endpoint: "127.0.0.1:9464", shuttingDown: true, logger: logger)
+    MetricsServer.report(.success(()), endpoint: "127.0.0.1:9464", shuttingDown: false, logger: logger)
+    let entries = handler.entries
+    #expect(entries.count == 2)
+    #expect(entries.first?.level == .error && "\(entries.first?.message ?? "")".contains("socket closed under the server"))
+    #expect(entries.last?.level == .error && "\(entries.last?.message ?? "")".contains("stopped serving"))
 }

@@ -185,4 +185,28 @@ import Transport
         #expect(after["weights"] as? [String: Double] == before["weights"] as? [String: Double])
         #expect(try d.stop() == 0)
     }
+
+    /// "Healthy" means no critical condition: an update while only a warning fires
+    /// (here classifier_silent) is kept as the last healthy model.
+    @Test func anUpdateUnderAWarningIsTheLastHealthyModel() throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "learning.batch_size=16", "--set", "health.interval_s=0.2", "--set", "health.silent_after_s=1"])
+        let push = try d.producer()
+        try learn(push, 0..<160)
+        try d.waitForStatus { $0["model_version"] as? Int == 10 }
+        // c stops reporting: classifier_silent (a warning) fires.
+        try d.waitForStatus(timeout: 10) { ($0["alerts_firing"] as? [String] ?? []).contains("classifier_silent:c") }
+        for i in 160..<192 {
+            try push.send(strings: ["pred", predBody("r\(i)", preds(i, ["a", "b"]))])
+            try push.send(strings: ["label", label(i)])
+        }
+        let warned = try d.waitForStatus { $0["model_version"] as? Int == 12 }
+        #expect(warned["status"] as? String == "warning")
+        let rollback = try d.controlRequest(["cmd": "rollback"])
+        #expect(rollback["ok"] as? Bool == true && rollback["model_version"] as? Int == 13, "\(rollback)")
+        let after = try d.status()
+        #expect(after["weights"] as? [String: Double] == warned["weights"] as? [String: Double])
+        #expect(after["bias"] as? Double == warned["bias"] as? Double)
+        #expect(try d.stop() == 0)
+    }
 }
