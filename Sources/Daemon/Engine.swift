@@ -112,6 +112,8 @@ final class Engine: @unchecked Sendable {
     /// next one is durable (one generation is kept for a fallback restore).
     private var journalOfLastCheckpoint: UInt64?
     private var journalFailureLogged = false
+    /// The counters last appended to the journal.
+    private var journalledCounters: (counters: Counters, evicted: UInt64, expired: UInt64) = (Counters(), 0, 0)
     /// Labelled instances recorded in `quality`, and its PR-AUCs as last computed.
     private var qualityRecorded: UInt64 = 0
     private var qualityCache: (recorded: UInt64, at: Double, score: Double?, baseline: Double?) = (0, -1e9, nil, nil)
@@ -1180,8 +1182,12 @@ final class Engine: @unchecked Sendable {
             update()
         }
         if now >= nextExpiry {
-            let n = pending.expire(now: Clock.steady())
-            if n > 0 { logger.info("expired pending instances without a label", metadata: ["count": "\(n)"]) }
+            let at = Clock.steady()
+            let n = pending.expire(now: at)
+            if n > 0 {
+                journal?.append(.expire(now: at))
+                logger.info("expired pending instances without a label", metadata: ["count": "\(n)"])
+            }
             nextExpiry = now + 1
         }
         if now >= nextHealth {
@@ -1195,6 +1201,7 @@ final class Engine: @unchecked Sendable {
         if checkpointInFlight { collectCheckpointOutcomes() }
         if !owedWriting.isEmpty || !owedWaiting.isEmpty { advanceOwedCheckpoints() }
         if let journal, now >= nextJournalFlush {
+            journalCounters()
             journal.flush()
             nextJournalFlush = now + config.journalFlushMs / 1000
             if let failure = journal.failure, !journalFailureLogged {
@@ -1397,6 +1404,17 @@ final class Engine: @unchecked Sendable {
         return Checkpoint.Head(writtenAt: Clock.wall(), model: model.snapshot(), evicted: pending.evicted,
                         expired: pending.expired, counters: checkpointCounters, quality: quality,
                         batch: batch.isEmpty ? nil : batch, journal: rotateJournal())
+    }
+
+    /// Appends the counters to the journal when they changed since it last had them, so
+    /// that what is flushed carries the counters that go with it.
+    private func journalCounters() {
+        guard let journal else { return }
+        let c = checkpointCounters
+        guard c != journalledCounters.counters || pending.evicted != journalledCounters.evicted
+                || pending.expired != journalledCounters.expired else { return }
+        journal.append(.counters(c, evicted: pending.evicted, expired: pending.expired))
+        journalledCounters = (c, pending.evicted, pending.expired)
     }
 
     /// Starts a new journal file at the moment the state is frozen for a checkpoint;

@@ -3,7 +3,8 @@ import Online
 
 /// What changed the learner's state since the last checkpoint, appended as it happens:
 /// classifiers registered, instances becoming pending, pending instances taken by their
-/// label, labels learnt, and where each mini-batch update fell. After a crash the daemon restores the last
+/// label or expired, labels learnt, where each mini-batch update fell, and the counters
+/// before each flush. After a crash the daemon restores the last
 /// checkpoint and replays the journal files written since, so that labels and pending
 /// instances received after it are not lost.
 ///
@@ -28,9 +29,16 @@ final class Journal {
         case update
         /// A classifier seen for the first time was registered (in this order).
         case classifier(name: String)
+        /// The counters as of this point (appended before each flush when they changed),
+        /// so that a restart after a crash answers the counters it answered before.
+        case counters(Counters, evicted: UInt64, expired: UInt64)
+        /// Pending instances older than the time to live at `now` were dropped.
+        case expire(now: Double)
     }
 
-    enum Kind: UInt8 { case pending = 1, taken = 2, learnt = 3, update = 4, classifier = 5, scoredLearnt = 6 }
+    enum Kind: UInt8 {
+        case pending = 1, taken = 2, learnt = 3, update = 4, classifier = 5, scoredLearnt = 6, counters = 7, expire = 8
+    }
 
     let directory: String
     /// The file being appended to.
@@ -133,6 +141,8 @@ final class Journal {
         case let .learnt(instance, _): 1 + 2 + 6 * instance.entries.count
         case .update: 0
         case let .classifier(name): 4 + name.utf8.count
+        case let .counters(c, _, _): 13 * 8 + 2 + c.rejected.reduce(0) { $0 + 4 + $1.key.utf8.count + 8 }
+        case .expire: 8
         }
     }
 
@@ -166,6 +176,21 @@ final class Journal {
         case let .classifier(name):
             kind = .classifier
             c.put(name)
+        case let .counters(counters, evicted, expired):
+            kind = .counters
+            for v in [counters.received, counters.scored, counters.labelled, counters.unmatchedLabels, counters.errorsSuppressed,
+                      counters.joinOverflow, counters.updates, counters.predMessages, counters.labelMessages,
+                      counters.labelsForwarded, counters.forwardDropped, evicted, expired] {
+                c.put(v)
+            }
+            c.put(UInt16(counters.rejected.count))
+            for (reason, n) in counters.rejected.sorted(by: { $0.key < $1.key }) {
+                c.put(reason)
+                c.put(n)
+            }
+        case let .expire(now):
+            kind = .expire
+            c.put(now)
         }
         at.storeBytes(of: UInt32(c.offset).littleEndian, as: UInt32.self)
         at.storeBytes(of: kind.rawValue, toByteOffset: 4, as: UInt8.self)
@@ -308,6 +333,11 @@ final class Journal {
                 counters.updates &+= 1
                 summary.updates += 1
             }
+        case let .counters(recorded, evicted, expired):
+            counters = recorded
+            pending.restoreCounters(evicted: evicted, expired: expired)
+        case let .expire(at):
+            _ = pending.expire(now: at)
         }
     }
 
@@ -341,6 +371,20 @@ final class Journal {
                 record = .update
             case .classifier:
                 record = .classifier(name: try p.readString())
+            case .counters:
+                var v: [UInt64] = []
+                for _ in 0..<13 { v.append(try p.read(UInt64.self)) }
+                var c = Counters()
+                (c.received, c.scored, c.labelled, c.unmatchedLabels, c.errorsSuppressed, c.joinOverflow) = (v[0], v[1], v[2], v[3], v[4], v[5])
+                (c.updates, c.predMessages, c.labelMessages, c.labelsForwarded, c.forwardDropped) = (v[6], v[7], v[8], v[9], v[10])
+                let reasons = Int(try p.read(UInt16.self))
+                for _ in 0..<reasons {
+                    let reason = try p.readString()
+                    c.rejected[reason] = try p.read(UInt64.self)
+                }
+                record = .counters(c, evicted: v[11], expired: v[12])
+            case .expire:
+                record = .expire(now: try p.readDouble())
             }
             return p.remaining == 0 ? record : nil
         } catch {

@@ -74,6 +74,9 @@ import Testing
             .taken(id: "a"),
             .learnt(LabelledInstance(entries: [Entry(classifier: 0, value: 0.25)], label: 1), scored: false),
             .learnt(LabelledInstance(entries: [Entry(classifier: 3, value: 0.5)], label: 0), scored: true),
+            .counters({ var c = Counters(); c.received = 9; c.scored = 5; c.rejected = ["json": 2, "topic": 1]; c.forwardDropped = 7; return c }(),
+                      evicted: 3, expired: 4),
+            .expire(now: 1764300001.25),
             .update,
         ]
         for r in records { j.append(r) }
