@@ -8,6 +8,10 @@ import Darwin
 public struct LabelledInstance: Sendable, Equatable, Codable {
     public var entries: [Entry]
     public var label: Int8
+    /// What the learned combination (w . v / sum(w)) said of it when its label arrived,
+    /// before learning from it: the learned expert's out-of-sample score for the
+    /// `ExpertSelector`. Set by `CFEnsemble.update`; nil before.
+    public var learned: Float?
 
     public init(entries: [Entry], label: Int8) {
         self.entries = entries
@@ -34,7 +38,7 @@ public struct UpdateReport: Sendable, Equatable {
     public var lossAfter: Double
 }
 
-/// The online CF-Ensemble (ALGORITHM.md): classifiers are users, instances items, their
+/// The online CF-Ensemble (docs/algorithm.md): classifiers are users, instances items, their
 /// probabilities ratings. Each new instance is folded into latent space and scored by
 /// a logistic aggregator over its reconstruction; mini-batches of labelled instances
 /// update the classifier factors (exact ALS over a forgotten window) and the aggregator
@@ -49,6 +53,8 @@ public final class CFEnsemble {
     public private(set) var classWeights: ClassWeights
     /// Recent labelled instances of each class that the aggregator learns from.
     public private(set) var replay: ReplayBuffer
+    /// What the published score follows (learned combination, average, one classifier).
+    public private(set) var experts = ExpertSelector()
     /// Increases by one with every mini-batch update.
     public private(set) var version: Int64 = 0
     /// Labelled instances learnt from so far.
@@ -86,6 +92,7 @@ public final class CFEnsemble {
         let u = registry.register(name)
         factors.append()
         aggregator.append(learnt: version > 0, scale: config.initialScale)
+        experts.append()
         return u
     }
 
@@ -138,13 +145,46 @@ public final class CFEnsemble {
         aggregatorRow(entries, into: &rhat, alwaysFold: learn)
         if learn { learnFactors(entries) }
         var z = rhat.withUnsafeBufferPointer { aggregator.logit($0.baseAddress!) } + priorShift
+        let average = sum / Double(entries.count)
         if config.scoreOutput == .normalized {
-            let sum = aggregator.w.reduce(0, +)
-            if sum > 1e-9 {
-                z = config.initialScale * ((z - aggregator.b - priorShift) / sum - 0.5)
+            let total = aggregator.w.reduce(0, +)
+            if !experts.followsLearned {
+                z = config.initialScale * (selectedValue(wDotV: z - aggregator.b - priorShift, weightSum: total, average: average) - 0.5)
+            } else if total > 1e-9 {
+                z = config.initialScale * ((z - aggregator.b - priorShift) / total - 0.5)
             }
         }
-        return ScoredInstance(score: Aggregator.sigmoid(z), average: sum / Double(entries.count))
+        return ScoredInstance(score: Aggregator.sigmoid(z), average: average)
+    }
+
+    /// The experts' combination for the instance whose aggregator row is in `rhat`: the
+    /// learned weighted average (the simple average while the weights sum to <= 0), the
+    /// simple average of what was reported, and each classifier's value.
+    private func selectedValue(wDotV: Double, weightSum: Double, average: Double) -> Double {
+        let pi = experts.weights
+        var value = pi[ExpertSelector.learned] * (weightSum > 1e-9 ? wDotV / weightSum : average)
+            + pi[ExpertSelector.average] * average
+        rhat.withUnsafeBufferPointer { v in
+            for u in 0..<min(v.count, pi.count - ExpertSelector.firstClassifier) {
+                value += pi[ExpertSelector.firstClassifier + u] * v[u]
+            }
+        }
+        return value
+    }
+
+    /// The learned combination's value for an instance: w . v / sum(w) over its aggregator
+    /// row (the simple average of what was reported while the weights sum to <= 0).
+    private func learnedValue(_ entries: [Entry]) -> Double {
+        entries.withUnsafeBufferPointer { aggregatorRow($0, into: &rhat, alwaysFold: false) }
+        let total = aggregator.w.reduce(0, +)
+        guard total > 1e-9 else {
+            var sum = 0.0
+            for e in entries { sum += Double(e.value) }
+            return sum / Double(entries.count)
+        }
+        var dot = 0.0
+        for u in 0..<rhat.count { dot += aggregator.w[u] * rhat[u] }
+        return dot / total
     }
 
     /// What the aggregator reads for an instance, one value per known classifier, into `v`:
@@ -220,12 +260,16 @@ public final class CFEnsemble {
         factors.solve(lambda: config.lambda, extraA: zeroA, extraG: zeroG, extraWeight: zeroW)
     }
 
-    /// One mini-batch update from labelled instances (ALGORITHM.md, "Learning from
-    /// delayed labels"). Returns nil for an empty batch.
+    /// One mini-batch update from labelled instances (docs/algorithm.md). Returns nil for an empty batch.
     @discardableResult
     public func update(_ batch: [LabelledInstance], measureLoss: Bool = false) -> UpdateReport? {
-        let batch = batch.filter { !$0.entries.isEmpty }
+        var batch = batch.filter { !$0.entries.isEmpty }
         guard !batch.isEmpty else { return nil }
+        // 0. The learned expert's out-of-sample score of each, before learning from them.
+        if selectsExperts {
+            for i in batch.indices { batch[i].learned = Float(learnedValue(batch[i].entries)) }
+            experts.observe(labels: batch.count, positives: batch.reduce(0) { $0 + Int($1.label) })
+        }
         let d = config.latentDim
         let m = registry.count
         let n = batch.count
@@ -299,6 +343,8 @@ public final class CFEnsemble {
                 let pi = classWeights.positives / (classWeights.positives + classWeights.negatives)
                 priorShift = log(pi / (1 - pi))
             }
+            // 5. Which expert the published score follows, from the replay buffer.
+            if selectsExperts { decideExperts(rows: rows, labels: labels) }
         }
 
         // 5. New model version.
@@ -306,6 +352,49 @@ public final class CFEnsemble {
         labelled += UInt64(n)
         return UpdateReport(version: version, size: n, positives: batch.reduce(0) { $0 + Int($1.label) },
                             lossBefore: before, lossAfter: after)
+    }
+
+    /// Expert selection needs the normalized output (every expert a weighted average).
+    private var selectsExperts: Bool { config.expertSelection && config.scoreOutput == .normalized }
+
+    /// Scores every replay-buffer instance by each expert and lets the selector decide.
+    /// `rows`: the buffer's aggregator rows (positives, then negatives), as for the update.
+    private func decideExperts(rows: [Double], labels allLabels: [Int8]) {
+        let m = registry.count
+        // Every positive, and an even sample of the negatives (about two per positive, at
+        // least 256): the estimates' noise is the positives', and a decision costs
+        // O(experts x items x log items).
+        let p = replay.positives.count, q = replay.negatives.count
+        let stride = max(1, q / max(256, 2 * p))
+        guard experts.isDue(bufferPositives: p, sampleSize: p + (q + stride - 1) / stride) else { return }
+        let picked = Array(0..<p) + Swift.stride(from: p, to: p + q, by: stride).map { $0 }
+        let items = picked.map { $0 < p ? replay.positives[$0] : replay.negatives[$0 - p] }
+        let labels = picked.map { allLabels[$0] }
+        let sampled = picked.count - p
+        var scores = [[Double]](repeating: [Double](repeating: 0, count: items.count), count: m + ExpertSelector.firstClassifier)
+        let total = aggregator.w.reduce(0, +)
+        for (k, item) in items.enumerated() {
+            let i = picked[k]
+            var sum = 0.0
+            for e in item.entries { sum += Double(e.value) }
+            let average = sum / Double(item.entries.count)
+            var learned = average
+            if let l = item.learned {
+                learned = Double(l)
+            } else if total > 1e-9 {   // restored from a checkpoint without it: the current weights
+                var dot = 0.0
+                for u in 0..<m { dot += aggregator.w[u] * rows[i * m + u] }
+                learned = dot / total
+            }
+            scores[ExpertSelector.learned][k] = learned
+            scores[ExpertSelector.average][k] = average
+            for u in 0..<m { scores[ExpertSelector.firstClassifier + u][k] = rows[i * m + u] }
+        }
+        // Each sampled negative stands for (running negatives / positives) x (positives
+        // here / negatives here) negatives of the stream.
+        let ratio = classWeights.positives > 0 ? classWeights.negatives / classWeights.positives : 1
+        let negativeWeight = ratio * Double(p) / Double(max(1, sampled))
+        experts.decide(scores: scores, labels: labels, negativeWeight: negativeWeight, z: config.expertZ, eta: config.expertEta)
     }
 
     /// The replay buffer as an aggregator problem: reconstructions under the current X,
@@ -375,7 +464,7 @@ public final class CFEnsemble {
     public func snapshot() -> ModelSnapshot {
         ModelSnapshot(latentDim: config.latentDim, classifiers: registry.names, factors: factors,
                       aggregator: aggregator, classWeights: classWeights, replay: replay, priorShift: priorShift,
-                      version: version, labelled: labelled, scoredSinceSolve: scoredSinceSolve)
+                      version: version, labelled: labelled, scoredSinceSolve: scoredSinceSolve, experts: experts)
     }
 
     /// What a scorer needs to score as this model does: the snapshot without the replay
@@ -417,6 +506,7 @@ public final class CFEnsemble {
         version = s.version
         labelled = s.labelled
         scoredSinceSolve = s.scoredSinceSolve ?? 0
+        if let e = s.experts, e.weights.isEmpty || e.weights.count == m + ExpertSelector.firstClassifier { experts = e }
     }
 }
 

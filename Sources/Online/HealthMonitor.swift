@@ -1,4 +1,4 @@
-/// Thresholds of the weight-health monitor (ALGORITHM.md, "Weight health").
+/// Thresholds of the weight-health monitor (docs/alerts.md).
 public struct HealthConfiguration: Sendable, Equatable, Codable {
     /// weight_collapse: weight sum below this fraction of its healthy reference.
     public var minWeightSumRatio = 0.25
@@ -114,7 +114,7 @@ public struct HealthObservation: Sendable {
     }
 }
 
-/// Watches the aggregator's health: every condition of ALGORITHM.md's table, with
+/// Watches the aggregator's health: every condition of docs/alerts.md, with
 /// hysteresis (a condition fires after `fireAfter` consecutive checks and resolves after
 /// `resolveAfter` clear ones), reporting each change of state exactly once.
 public struct HealthMonitor: Sendable {

@@ -12,7 +12,7 @@ public enum StepRule: String, Sendable, Codable, CaseIterable {
 public enum AggregatorInput: String, Sendable, Codable, CaseIterable {
     /// Its observed probability; the reconstruction fills only the classifiers that did not report.
     case observed
-    /// The low-rank reconstruction x_u . y for every classifier (denoised, ALGORITHM.md's literal form).
+    /// The low-rank reconstruction x_u . y for every classifier (denoised, the literal form in docs/algorithm.md).
     case reconstructed
 }
 
@@ -27,7 +27,7 @@ public enum MissingFill: String, Sendable, Codable, CaseIterable {
 
 /// How the published score is formed from the aggregator.
 public enum ScoreOutput: String, Sendable, Codable, CaseIterable {
-    /// sigmoid(w . v + b), ALGORITHM.md's form.
+    /// sigmoid(w . v + b), the form in docs/algorithm.md.
     case logistic
     /// sigmoid(s (w . v / sum(w) - 1/2)): the learnt weights as a weighted average at the
     /// starting scale s, so scores from successive model versions stay comparable.
@@ -35,7 +35,7 @@ public enum ScoreOutput: String, Sendable, Codable, CaseIterable {
     case normalized
 }
 
-/// Every parameter of the online CF-Ensemble model and its learning (ALGORITHM.md).
+/// Every parameter of the online CF-Ensemble model and its learning (docs/algorithm.md).
 public struct ModelConfiguration: Sendable, Equatable, Codable {
     /// Latent dimensions d of classifier and instance factors.
     public var latentDim = 2
@@ -76,9 +76,11 @@ public struct ModelConfiguration: Sendable, Equatable, Codable {
     /// Focal loss gamma (0: plain weighted cross-entropy).
     public var focalGamma = 0.0
     /// Aggregator step size.
-    public var learningRate = 0.3
-    /// Aggregator step rule.
-    public var stepRule = StepRule.adam
+    public var learningRate = 3.0
+    /// Aggregator step rule. Plain gradient steps move each weight as far as its gradient
+    /// says: Adam's per-coordinate normalisation moved weights whose gradient was noise as
+    /// fast as those that carried signal, and collapsed healthy weak-classifier streams.
+    public var stepRule = StepRule.sgd
     /// Strength of the prior pulling the aggregator weights toward equal weights (the
     /// simple average's ranking, at any scale), divided by the effective number of
     /// labelled instances in the replay buffer: strong with few labels, weak with many.
@@ -93,6 +95,15 @@ public struct ModelConfiguration: Sendable, Equatable, Codable {
     public var replayPositives = 512
     /// Most recent labelled negatives the aggregator learns from.
     public var replayNegatives = 2048
+    /// Let prequential evidence choose what the published score follows: the learned
+    /// combination, the simple average or one classifier (`ExpertSelector`; needs the
+    /// normalized score output).
+    public var expertSelection = true
+    /// Standard errors by which another expert must beat the learned combination's
+    /// average precision on the replay buffer before it takes weight.
+    public var expertZ = 3.0
+    /// How fast weight moves with the evidence (per positive).
+    public var expertEta = 1.0
 
     public init() {}
 
@@ -114,6 +125,8 @@ public struct ModelConfiguration: Sendable, Equatable, Codable {
         if aggregatorSteps < 1 || aggregatorSteps > 1000 { return "learning.aggregator_steps must be in 1...1000" }
         if replayPositives < 1 || replayPositives > 1_000_000 { return "learning.replay_positives must be in 1...1000000" }
         if replayNegatives < 1 || replayNegatives > 1_000_000 { return "learning.replay_negatives must be in 1...1000000" }
+        if !(expertZ >= 0 && expertZ <= 100) { return "learning.expert_z must be in [0, 100]" }
+        if !(expertEta > 0 && expertEta <= 1000) { return "learning.expert_eta must be in (0, 1000]" }
         return nil
     }
 }

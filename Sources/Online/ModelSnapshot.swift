@@ -13,4 +13,7 @@ public struct ModelSnapshot: Sendable, Equatable, Codable {
     /// restored model solves at the same instance as the one it was taken from (absent
     /// in checkpoints written before it existed: 0).
     public var scoredSinceSolve: Int?
+    /// What the published score follows (absent in checkpoints written before it existed:
+    /// the learned combination).
+    public var experts: ExpertSelector?
 }

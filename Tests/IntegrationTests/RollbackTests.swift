@@ -77,16 +77,25 @@ import Transport
     /// update; a classifier that first reports while it is in use must not crash it.
     @Test func lastHealthyFallbackScoresClassifiersItHasNeverSeen() throws {
         let d = try DaemonProcess()
-        let args = ["--set", "learning.batch_size=32", "--set", "health.interval_s=0.2", "--set", "health.fallback=last_healthy"]
+        let args = ["--set", "learning.batch_size=32", "--set", "health.interval_s=0.2", "--set", "health.fallback=last_healthy",
+                    "--set", "health.window=200"]
         try d.start(args)
         let sub = try d.subscriber(["score", "alert"])
         let push = try d.producer()
         try d.waitForSubscription(sub, via: push)
         let names = ["m0", "m1", "m2", "m3"]
         var k = 0
+        // m0 is far more informative than the others, so the healthy model ranks like it
+        // and not like the average.
+        func lean(_ i: Int) -> [String: Double] {
+            var p = preds(i, names)
+            let noise = Double((i * 7919) % 1000) / 1000 - 0.5
+            p["m0"] = 1 / (1 + exp(-((i % 2 == 1 ? 3.0 : -3.0) + noise)))
+            return p
+        }
         func send(_ count: Int, flip: Bool) throws {
             for _ in 0..<count {
-                try push.send(strings: ["pred", predBody("f\(k)", preds(k, names))])
+                try push.send(strings: ["pred", predBody("f\(k)", lean(k))])
                 try push.send(strings: ["label", #"{"id":"f\#(k)","label":\#(flip ? 1 - k % 2 : k % 2)}"#])
                 k += 1
             }
@@ -101,6 +110,27 @@ import Transport
         }
         critical = try d.waitForStatus(timeout: 30) { $0["fallback_active"] as? Bool == true }
         #expect(critical["status"] as? String == "critical")
+
+        // pr_auc measures the live model, not what is published: over a window scored
+        // entirely under the fallback, the published scores (the last healthy model's)
+        // rank differently from the live, collapsed model's.
+        var published: [String: Double] = [:], truth: [String: Int] = [:]
+        let first = k
+        try send(300, flip: true)
+        for i in first..<k { truth["f\(i)"] = 1 - i % 2 }
+        let got = try DaemonProcess.collect(sub, timeout: 20) { out in out.filter { $0.0 == "score" && truth[$0.1["id"] as? String ?? ""] != nil }.count >= 300 }
+        for (topic, body) in got where topic == "score" {
+            if let id = body["id"] as? String, truth[id] != nil, body["fallback"] as? Bool == true { published[id] = body["score"] as? Double }
+        }
+        try d.waitForStatus { ($0["labelled"] as? Int ?? 0) >= k }
+        Thread.sleep(forTimeInterval: 0.6)   // the PR-AUC pair is refreshed at most every 0.5 s
+        let window = try d.status()
+        #expect(window["fallback_active"] as? Bool == true)
+        let live = try #require(window["pr_auc"] as? Double)
+        let ids = truth.keys.sorted()
+        #expect(published.count >= 200, "\(published.count) fallback scores collected")
+        let ap = averagePrecision(ids.compactMap { id in published[id].map { ($0, truth[id]!) } })
+        #expect(abs(live - ap) > 1e-3, "status pr_auc \(live) equals the published scores' \(ap)")
 
         // "new" has never reported: the fallback model learns of it and scores it.
         try push.send(strings: ["pred", predBody("newcomer", ["m0": 0.9, "m1": 0.8, "new": 0.7])])
@@ -209,4 +239,21 @@ import Transport
         #expect(after["bias"] as? Double == warned["bias"] as? Double)
         #expect(try d.stop() == 0)
     }
+}
+
+/// Average precision as scikit-learn computes it (ties form one threshold).
+func averagePrecision(_ scored: [(Double, Int)]) -> Double {
+    let ranked = scored.sorted { $0.0 > $1.0 }
+    let positives = ranked.reduce(0) { $0 + $1.1 }
+    guard positives > 0 else { return 0 }
+    var sum = 0.0, lastRecall = 0.0, tp = 0, k = 0
+    while k < ranked.count {
+        var j = k
+        while j < ranked.count && ranked[j].0 == ranked[k].0 { tp += ranked[j].1; j += 1 }
+        let recall = Double(tp) / Double(positives)
+        sum += (recall - lastRecall) * Double(tp) / Double(j)
+        lastRecall = recall
+        k = j
+    }
+    return sum
 }

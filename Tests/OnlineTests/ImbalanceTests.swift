@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import Online
 
-/// ALGORITHM.md check 4 and the seed's failure, as properties of seeded streams.
+/// Check 4 of docs/algorithm.md and the seed's failure, as properties of seeded streams.
 @Suite struct ImbalanceTests {
     private func run(rate: Double, classWeights: Bool, seed: UInt64, nonnegative: Bool = false)
         -> (model: Double, average: Double, cfe: CFEnsemble) {

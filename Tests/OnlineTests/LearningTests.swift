@@ -94,7 +94,7 @@ private func spearman(_ a: [Double], _ b: [Double]) -> Double {
 }
 
 @Suite struct LearningTests {
-    /// ALGORITHM.md check 2: with beta = 1 and the window as one mini-batch, the inner
+    /// Check 2 of docs/algorithm.md: with beta = 1 and the window as one mini-batch, the inner
     /// sweeps converge to the batch ALS solution on the same entries and confidences.
     /// (A ridge of 3 makes the solution unique enough to compare factors entry by entry;
     /// see `smallRidgeReachesTheSameObjective` for the flat-valley case.)
@@ -151,7 +151,7 @@ private func spearman(_ a: [Double], _ b: [Double]) -> Double {
         #expect(cfe.version == Int64(passes))
     }
 
-    /// ALGORITHM.md check 3: the aggregator gradient equals a finite-difference gradient
+    /// Check 3 of docs/algorithm.md: the aggregator gradient equals a finite-difference gradient
     /// of the class-weighted (focal) loss, computed here from its definition.
     @Test(arguments: [0.0, 0.5, 2.0])
     func aggregatorGradientMatchesFiniteDifferences(gamma: Double) {

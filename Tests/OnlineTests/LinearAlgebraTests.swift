@@ -29,7 +29,7 @@ import Testing
         #expect(!ok)
     }
 
-    /// ALGORITHM.md check 1: with X fixed, fold-in equals the normal-equation solution.
+    /// Check 1 of docs/algorithm.md: with X fixed, fold-in equals the normal-equation solution.
     @Test func foldInEqualsNormalEquationSolution() {
         var rng = SeededRandom(seed: 2)
         let d = 6, m = 9

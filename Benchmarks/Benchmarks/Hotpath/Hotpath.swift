@@ -16,8 +16,8 @@ let benchmarks: @Sendable () -> Void = {
     let body = Array(#"{"id":"txn-0000012345","ts":1767225600.25,"preds":{"gbm":0.8123,"rf":0.7791,"lr":0.6632,"svm":0.7001,"knn":0.6123,"nb":0.5512,"mlp":0.8421,"ada":0.7312,"et":0.7788,"xgb":0.8011}}"#.utf8)
     let names = ["gbm", "rf", "lr", "svm", "knn", "nb", "mlp", "ada", "et", "xgb"]
 
-    func trainedModel() -> CFEnsemble {
-        let model = CFEnsemble(config: ModelConfiguration())
+    func trainedModel(_ config: ModelConfiguration = ModelConfiguration()) -> CFEnsemble {
+        let model = CFEnsemble(config: config)
         for n in names { _ = model.classifier(named: n) }
         var batch: [LabelledInstance] = []
         var state: UInt64 = 7
@@ -103,12 +103,15 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.stopMeasurement()   // freeing the store is not measured either
     }
 
-    // One batch update, and the same with the aggregator loss measured before and after
-    // (what the daemon does only at log level debug).
-    for measureLoss in [false, true] {
-        let name = measureLoss ? "batch update (256 labels, loss measured)" : "batch update (256 labels)"
+    // One batch update; the same with the aggregator loss measured before and after (what
+    // the daemon does only at log level debug); and without expert selection.
+    for (measureLoss, experts) in [(false, true), (true, true), (false, false)] {
+        let name = measureLoss ? "batch update (256 labels, loss measured)"
+            : experts ? "batch update (256 labels)" : "batch update (256 labels, expert selection off)"
         Benchmark(name, configuration: .init(scalingFactor: .one, maxDuration: .seconds(3))) { benchmark in
-            let model = trainedModel()
+            var config = ModelConfiguration()
+            config.expertSelection = experts
+            let model = trainedModel(config)
             var batch: [LabelledInstance] = []
             for i in 0..<256 {
                 let y: Int8 = i % 10 == 0 ? 1 : 0
