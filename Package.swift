@@ -27,10 +27,10 @@ let package = Package(
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.0"),
     ],
     targets: [
-        // libzmq, as Debian's libzmq3-dev ships it.
+        // libzmq, as Debian's libzmq3-dev ships it (zmq.h in /usr/include, so no
+        // pkg-config: libzmq.pc's Cflags carry flags SwiftPM prohibits and warns about).
         .systemLibrary(
             name: "CZeroMQ",
-            pkgConfig: "libzmq",
             providers: [.apt(["libzmq3-dev"])]
         ),
         // The learning core: pure Swift, no I/O.
@@ -39,7 +39,7 @@ let package = Package(
             dependencies: [.product(name: "DequeModule", package: "swift-collections")],
             swiftSettings: hotPath
         ),
-        // ZeroMQ sockets and the wire codecs of PROTOCOL.md.
+        // ZeroMQ sockets and the wire codecs of docs/protocol.md.
         .target(
             name: "Transport",
             dependencies: ["CZeroMQ"],

@@ -16,22 +16,47 @@ struct ControlClient: ParsableArguments {
     @Option(help: "Seconds to wait for the reply (default: 5; checkpoint: 300).")
     var timeout: Double?
 
+    /// The control endpoint this client talks to.
+    var endpointText: String { control ?? "ipc://\(stateDir)/control.sock" }
+
     /// Sends `request` (a JSON object) and returns the reply's body, waiting `timeout`
-    /// seconds, or `defaultTimeout` when the option is not given.
+    /// seconds, or `defaultTimeout` when the option is not given. Fails fast (exit 69)
+    /// when there is no daemon: an ipc socket file that does not exist, no connection
+    /// within 3 s, or a CURVE handshake the daemon refused.
     func request(_ request: String, defaultTimeout: Double = 5) throws -> [UInt8] {
         let timeout = self.timeout ?? defaultTimeout
-        let text = control ?? "ipc://\(stateDir)/control.sock"
         let endpoint: Endpoint
-        do { endpoint = try Endpoint(parsing: text, defaultMode: .connect) } catch { throw ValidationError("\(error)") }
+        do { endpoint = try Endpoint(parsing: endpointText, defaultMode: .connect) } catch { throw ValidationError("\(error)") }
+        if let path = endpoint.ipcPath, !FileManager.default.fileExists(atPath: path) {
+            throw CFEFailure(code: CFEFailure.unavailable,
+                             description: "no daemon: \(path) does not exist (is cfensembled running with this state directory? see --state-dir, --control)")
+        }
         let context = try ZMQContext()
         let req = try ZMQSocket(context: context, kind: .req)
         try req.setReceiveTimeout(Int32(timeout * 1000))
         try req.setSendTimeout(Int32(timeout * 1000))
         try curve.apply(to: req)
+        let monitor = try ZMQMonitor(req, context: context, events: [.handshakeSucceeded, .handshakeFailed])
+        defer { monitor.stop() }
         try req.attach(endpoint)
+        // The handshake says whether anyone is there, long before a reply would.
+        let deadline = Date().addingTimeInterval(min(timeout, 3))
+        var connected = false
+        while !connected && Date() < deadline {
+            guard let e = monitor.next(timeoutMs: 100) else { continue }
+            if e.event == .handshakeSucceeded { connected = true }
+            else if ZMQMonitor.Events.handshakeFailed.contains(e.event) {
+                throw CFEFailure(code: CFEFailure.unavailable, description: e.event == .handshakeFailedAuth
+                    ? "the daemon at \(endpoint.address) refused this client's CURVE key (see --curve-key, security.allowed_clients)"
+                    : "handshake with \(endpoint.address) failed (CURVE keys or security settings differ: see --curve-key, --server-key)")
+            }
+        }
+        guard connected else {
+            throw CFEFailure(code: CFEFailure.unavailable, description: "no daemon answers at \(endpoint.address) (nothing accepted the connection within 3 s)")
+        }
         try req.send(strings: [request])
         guard let reply = try req.receiveFrames(), let body = reply.first else {
-            throw ValidationError("no reply from \(endpoint.address) within \(timeout) s: is the daemon running?")
+            throw CFEFailure(code: CFEFailure.unavailable, description: "no reply from \(endpoint.address) within \(timeout) s")
         }
         return body
     }
@@ -40,7 +65,7 @@ struct ControlClient: ParsableArguments {
     func requestObject(_ request: String, defaultTimeout: Double = 5) throws -> [String: Any] {
         let body = try self.request(request, defaultTimeout: defaultTimeout)
         guard let obj = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
-            throw ValidationError("reply is not a JSON object")
+            throw CFEFailure(code: CFEFailure.unavailable, description: "the reply is not a JSON object")
         }
         return obj
     }
@@ -51,13 +76,13 @@ extension ControlClient {
     /// throws the daemon's reason when it answers `ok: false`.
     func run(_ cmd: String, json: Bool, defaultTimeout: Double = 5, summary: ([String: Any]) -> String) throws {
         let reply = try requestObject(#"{"cmd":""# + cmd + #""}"#, defaultTimeout: defaultTimeout)
-        if json { print(String(decoding: try JSONSerialization.data(withJSONObject: reply, options: [.sortedKeys]), as: UTF8.self)) }
-        guard reply["ok"] as? Bool == true else { throw ControlRefused(description: reply["error"] as? String ?? "\(cmd) failed") }
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: reply, options: [.sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        }
+        guard reply["ok"] as? Bool == true else {
+            throw CFEFailure(code: CFEFailure.refused, description: reply["error"] as? String ?? "\(cmd) failed")
+        }
         if !json { print(summary(reply)) }
     }
-}
-
-/// A control command's failure reply (`ok: false`): printed, exit status 1.
-struct ControlRefused: Error, CustomStringConvertible {
-    let description: String
 }

@@ -17,47 +17,139 @@ struct Replay: ParsableCommand {
     @Argument(help: "The file (.csv, or JSON lines).")
     var file: String
 
-    @Option(help: "The daemon's input endpoint (connects).")
-    var input: String = "tcp://127.0.0.1:5555"
+    @Option(help: "The daemon's input endpoint (default: the first input its status reports).")
+    var input: String?
 
-    @Option(help: "Socket type: push (for --input-type pull: no loss) or pub.")
-    var type: String = "push"
+    @Option(help: "Socket type: auto (pub for a daemon with a SUB input, push for PULL), push or pub.")
+    var type: String = "auto"
 
     @Option(help: "Messages per second (0: as fast as possible).")
     var rate: Double = 0
 
-    @OptionGroup var curve: CurveOptions
+    /// The control socket: where to find the daemon's input, and its received count.
+    @OptionGroup var client: ControlClient
+
+    @Flag(help: "Do not ask the daemon (no control socket): needs --input and --type, and cannot confirm delivery.")
+    var noVerify = false
 
     @Flag(help: "No progress display.")
     var quiet = false
 
-    func run() throws {
+    /// A body the daemon rejects (no id) and counts in `received`: proof that the
+    /// connection delivers, without touching the model.
+    static let probe = Array(#"{"probe":true}"#.utf8)
+
+    func run() throws { try replay() }
+
+    private func received() throws -> Int {
+        let status = try client.requestObject(#"{"cmd":"status"}"#)
+        return (status["accounting"] as? [String: Any])?["received"] as? Int ?? status["received"] as? Int ?? 0
+    }
+
+    private func replay() throws {
+        guard ["auto", "push", "pub"].contains(type) else { throw ValidationError("--type must be auto, push or pub") }
+        if noVerify && (input == nil || type == "auto") { throw ValidationError("--no-verify needs --input and --type push or pub") }
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw CFEFailure(code: CFEFailure.badInput, description: "cannot read \(file)")
+        }
+        let messages: [Message]
+        do { messages = try Self.parse(String(decoding: data, as: UTF8.self), csv: file.lowercased().hasSuffix(".csv")) } catch {
+            throw CFEFailure(code: CFEFailure.badInput, description: "\(file): \(error)")
+        }
+        guard !messages.isEmpty else { throw CFEFailure(code: CFEFailure.badInput, description: "\(file) holds no messages") }
+
+        // Where and how to send: what the daemon says about itself, unless told.
+        var inputText = input ?? "tcp://127.0.0.1:5555"
+        var kind: ZMQSocket.Kind = type == "pub" ? .pub : .push
+        var before = 0
+        if !noVerify {
+            let status = try client.requestObject(#"{"cmd":"status"}"#)
+            before = (status["accounting"] as? [String: Any])?["received"] as? Int ?? 0
+            let config = status["config"] as? [String: Any] ?? [:]
+            if input == nil, let first = (config["inputs"] as? [String])?.first { inputText = Self.connectable(first) }
+            if type == "auto" { kind = config["input_type"] as? String == "pull" ? .push : .pub }
+        }
         let target: Endpoint
-        do { target = try Endpoint(parsing: input, defaultMode: .connect) } catch { throw ValidationError("\(error)") }
-        guard type == "push" || type == "pub" else { throw ValidationError("--type must be push or pub") }
-        guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
-        let messages = try Self.parse(String(decoding: data, as: UTF8.self), csv: file.lowercased().hasSuffix(".csv"))
-        guard !messages.isEmpty else { throw ValidationError("\(file) holds no messages") }
+        do { target = try Endpoint(parsing: inputText, defaultMode: .connect) } catch { throw ValidationError("\(error)") }
 
         let context = try ZMQContext()
-        let socket = try ZMQSocket(context: context, kind: type == "push" ? .push : .pub)
+        let socket = try ZMQSocket(context: context, kind: kind)
         try socket.setSendHighWaterMark(0)
-        try curve.apply(to: socket)
+        try socket.setSendTimeout(5000)
+        try client.curve.apply(to: socket)
         try socket.attach(target)
-        if type == "pub" { Thread.sleep(forTimeInterval: 0.5) }   // PUB/SUB slow joiner
+
+        // PUB/SUB needs a moment before messages flow ("slow joiner"): probe until the
+        // daemon counts one, so that the replay's first messages are not dropped. (PUSH
+        // queues until the connection is up and loses nothing.)
+        var probes = 0
+        if !noVerify && kind == .pub {
+            let deadline = Date().addingTimeInterval(5)
+            var seen = before
+            while seen == before {
+                guard Date() < deadline else {
+                    throw CFEFailure(code: CFEFailure.refused, description:
+                        "the daemon received none of \(probes) probe messages sent to \(target.address) (\(kind == .pub ? "pub" : "push")): is that its input endpoint and type?")
+                }
+                guard try socket.send(frames: [Array("pred".utf8), Self.probe]) else {
+                    throw CFEFailure(code: CFEFailure.unavailable, description: "no peer at \(target.address) took the message within 5 s")
+                }
+                probes += 1
+                Thread.sleep(forTimeInterval: 0.1)
+                seen = try received()
+            }
+            before = seen
+        } else if kind == .pub {
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+
         var progress = Progress(total: messages.count, enabled: !quiet)
         let start = Date()
         for (i, m) in messages.enumerated() {
             if rate > 0 {
-                let due = start.addingTimeInterval(Double(i) / rate)
-                let wait = due.timeIntervalSinceNow
+                let wait = start.addingTimeInterval(Double(i) / rate).timeIntervalSinceNow
                 if wait > 0 { Thread.sleep(forTimeInterval: wait) }
             }
-            try socket.send(frames: [Array(m.topic.utf8), m.body])
+            guard try socket.send(frames: [Array(m.topic.utf8), m.body]) else {
+                throw CFEFailure(code: CFEFailure.unavailable, description: "no peer at \(target.address) took message \(i + 1) within 5 s")
+            }
             progress.update(i + 1)
         }
         progress.finish()
         socket.close(linger: 10_000)   // let the queue drain before exiting
+        guard !noVerify else { return }
+
+        // Every message sent must show in the daemon's `received` count.
+        let deadline = Date().addingTimeInterval(10 + Double(messages.count) / 20_000)
+        var got = try received() - before
+        while got < messages.count && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.1)
+            got = try received() - before
+        }
+        let seconds = Date().timeIntervalSince(start)
+        guard got >= messages.count else {
+            throw CFEFailure(code: CFEFailure.refused, description:
+                "the daemon received \(got) of the \(messages.count) messages sent (a PUB input drops what exceeds its high-water mark; use --input-type pull and --type push to lose nothing)")
+        }
+        if !quiet {
+            FileHandle.standardError.write(Data(String(format: "replay: %d messages sent to %@, all received by the daemon (%.0f msg/s, %d probes)\n",
+                                                       messages.count, target.address, Double(messages.count) / max(seconds, 1e-6), probes).utf8))
+        }
+    }
+
+    /// The address to connect to for an endpoint the daemon binds ("@tcp://*:5555" ->
+    /// "tcp://127.0.0.1:5555").
+    static func connectable(_ bound: String) -> String {
+        var text = bound.hasPrefix("@") || bound.hasPrefix(">") ? String(bound.dropFirst()) : bound
+        for wildcard in ["tcp://*:", "tcp://0.0.0.0:"] where text.hasPrefix(wildcard) {
+            text = "tcp://127.0.0.1:" + text.dropFirst(wildcard.count)
+        }
+        return text
+    }
+
+    struct ParseError: Error, CustomStringConvertible {
+        let description: String
+        init(_ d: String) { description = d }
     }
 
     struct Message {
@@ -71,21 +163,21 @@ struct Replay: ParsableCommand {
         if csv {
             guard let header = lines.first?.split(separator: ",", omittingEmptySubsequences: false)
                 .map({ $0.trimmingCharacters(in: .whitespaces) }) else { return [] }
-            guard let idColumn = header.firstIndex(of: "id") else { throw ValidationError("CSV header has no id column") }
+            guard let idColumn = header.firstIndex(of: "id") else { throw ParseError("CSV header has no id column") }
             let special: Set<String> = ["id", "topic", "ts", "label"]
             for (n, line) in lines.dropFirst().enumerated() {
                 let cells = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
                 guard cells.count == header.count else {
-                    throw ValidationError("CSV line \(n + 2): \(cells.count) cells, header has \(header.count)")
+                    throw ParseError("CSV line \(n + 2): \(cells.count) cells, header has \(header.count)")
                 }
                 var body: [String: Any] = ["id": cells[idColumn]]
                 var preds: [String: Double] = [:]
                 for (k, name) in header.enumerated() where !cells[k].isEmpty && name != "id" && name != "topic" {
                     if special.contains(name) {
-                        guard let v = Double(cells[k]) else { throw ValidationError("CSV line \(n + 2): \(name) '\(cells[k])' is not a number") }
+                        guard let v = Double(cells[k]) else { throw ParseError("CSV line \(n + 2): \(name) '\(cells[k])' is not a number") }
                         body[name] = name == "label" ? Int(v) as Any : v as Any
                     } else {
-                        guard let v = Double(cells[k]) else { throw ValidationError("CSV line \(n + 2): \(name) '\(cells[k])' is not a number") }
+                        guard let v = Double(cells[k]) else { throw ParseError("CSV line \(n + 2): \(name) '\(cells[k])' is not a number") }
                         preds[name] = v
                     }
                 }
@@ -97,7 +189,7 @@ struct Replay: ParsableCommand {
         } else {
             for (n, line) in lines.enumerated() {
                 guard var obj = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
-                    throw ValidationError("line \(n + 1) is not a JSON object")
+                    throw ParseError("line \(n + 1) is not a JSON object")
                 }
                 if let topic = obj.removeValue(forKey: "topic") as? String {
                     out.append(Message(topic: topic, body: Array(try JSONSerialization.data(withJSONObject: obj))))

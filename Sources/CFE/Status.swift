@@ -18,7 +18,7 @@ struct Status: ParsableCommand {
             return
         }
         guard let obj = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
-            throw ValidationError("reply is not a JSON object")
+            throw CFEFailure(code: CFEFailure.unavailable, description: "the reply is not a JSON object")
         }
         var state = WatchState()
         state.apply(topic: "health", body: obj)
@@ -31,8 +31,7 @@ struct Status: ParsableCommand {
         var parts: [String] = []
         if let last = p["last_checkpoint"] as? [String: Any], let at = last["at"] as? Double {
             let ago = max(0, Date().timeIntervalSince1970 - at)
-            let mb = Double(last["bytes"] as? Int ?? 0) / 1_048_576
-            parts.append(String(format: "last checkpoint %.0f s ago (%.1f MB, %d pending, %d ms)", ago, mb,
+            parts.append(String(format: "last checkpoint %.0f s ago (%@, %d pending, %d ms)", ago, Self.bytes(last["bytes"] as? Int ?? 0),
                                 last["pending"] as? Int ?? 0, last["ms"] as? Int ?? 0))
         } else {
             parts.append("no checkpoint since start")
@@ -40,11 +39,20 @@ struct Status: ParsableCommand {
         if p["checkpoint_in_progress"] as? Bool == true { parts.append("one being written") }
         if let failed = p["checkpoints_failed"] as? Int, failed > 0 { parts.append("\(failed) failed") }
         if let file = p["journal_file"] as? Int {
-            parts.append(String(format: "journal %d: %.1f MB", file, Double(p["journal_bytes"] as? Int ?? 0) / 1_048_576))
+            parts.append("journal \(file): \(Self.bytes(p["journal_bytes"] as? Int ?? 0))")
         } else {
             parts.append("journal off")
         }
         if let error = p["journal_error"] as? String { parts.append("journal error: \(error)") }
         return "state: " + parts.joined(separator: ", ")
+    }
+
+    /// A size as people read it: bytes, kB, MB or GB (powers of 1000, one decimal).
+    static func bytes(_ n: Int) -> String {
+        let v = Double(n)
+        if n < 1000 { return "\(n) B" }
+        if v < 1e6 { return String(format: "%.1f kB", v / 1e3) }
+        if v < 1e9 { return String(format: "%.1f MB", v / 1e6) }
+        return String(format: "%.1f GB", v / 1e9)
     }
 }

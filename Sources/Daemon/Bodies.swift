@@ -1,6 +1,6 @@
 import Foundation
 
-/// The `health` body (PROTOCOL.md), also the core of the `status` reply.
+/// The `health` body (docs/protocol.md), also the core of the `status` reply.
 struct HealthBody: Encodable {
     struct ClassPair: Encodable { var pos: Double; var neg: Double }
 
@@ -130,6 +130,23 @@ struct StatusReply: Encodable {
             var pending: Int
             var ms: Int
             var background: Bool
+        }
+
+        enum Keys: String, CodingKey {
+            case last_checkpoint, checkpoints_written, checkpoints_failed, checkpoint_in_progress, journal_file, journal_bytes, journal_error
+        }
+
+        /// `last_checkpoint` and the journal fields are written as null when absent (the
+        /// protocol documents them so), not left out.
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: Keys.self)
+            try c.encode(last_checkpoint, forKey: .last_checkpoint)
+            try c.encode(checkpoints_written, forKey: .checkpoints_written)
+            try c.encode(checkpoints_failed, forKey: .checkpoints_failed)
+            try c.encode(checkpoint_in_progress, forKey: .checkpoint_in_progress)
+            try c.encode(journal_file, forKey: .journal_file)
+            try c.encode(journal_bytes, forKey: .journal_bytes)
+            try c.encode(journal_error, forKey: .journal_error)
         }
     }
 

@@ -5,7 +5,7 @@ import Metrics
 import Prometheus
 import ServiceLifecycle
 
-/// `cfensembled`: the command line of PROTOCOL.md.
+/// `cfensembled`: the daemon's command line (docs/cli.md).
 @main
 struct CFEnsembledCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -42,7 +42,7 @@ struct CFEnsembledCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
-    @Option(name: .long, help: "all (default), learner or scorer: see README \"Scale-out\" (same as cluster.role).")
+    @Option(name: .long, help: "all (default), learner or scorer: see docs/scale-out.md (same as cluster.role).")
     var role: String?
 
     @Option(name: .customLong("check-config"), help: "Validate FILE, print the effective configuration and exit.")
@@ -68,6 +68,10 @@ struct CFEnsembledCommand: AsyncParsableCommand {
         }
 
         if checkConfig != nil {
+            // The same warning the running daemon logs: a misspelt variable is ignored.
+            for name in loader.ignoredEnvironment {
+                FileHandle.standardError.write(Data("cfensembled: warning: ignoring environment variable that names no configuration key: \(name)\n".utf8))
+            }
             print("# effective configuration (defaults < \(checkConfig!) < environment < --set < flags)")
             print(ConfigLoader.render(effective), terminator: "")
             return

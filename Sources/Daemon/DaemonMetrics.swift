@@ -44,7 +44,12 @@ final class DaemonMetrics: @unchecked Sendable {
     let classPositive = Gauge(label: "cfensembled_class_count", dimensions: [("class", "pos")])
     let classNegative = Gauge(label: "cfensembled_class_count", dimensions: [("class", "neg")])
 
-    private var rejected: [String: Counter] = [:]
+    /// Every reason a message can be rejected for, exposed at 0 from the start so that
+    /// rates and alerts over them work before the first rejection.
+    static let rejectionReasons = ["json", "field", "topic", "frames", "size", "limit", "role", "forward"]
+    private var rejected: [String: Counter] = Dictionary(uniqueKeysWithValues: DaemonMetrics.rejectionReasons.map {
+        ($0, Counter(label: "cfensembled_messages_rejected_total", dimensions: [("reason", $0)]))
+    })
     private var weights: [String: Gauge] = [:]
     private var conditions: [String: Gauge] = [:]
     private var lastEvicted: UInt64 = 0

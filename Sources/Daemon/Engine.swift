@@ -67,7 +67,7 @@ final class Engine: @unchecked Sendable {
     private var nextWatchdog = Double.infinity
 
     private var nextHealth = 0.0
-    // Scale-out (README "Scale-out"). Learner: model PUB, snapshot ROUTER, forward PULL.
+    // Scale-out (docs/scale-out.md). Learner: model PUB, snapshot ROUTER, forward PULL.
     private let role: Role
     private var modelOut: ZMQSocket?
     private var snapshotServer: ZMQSocket?
@@ -194,8 +194,10 @@ final class Engine: @unchecked Sendable {
             let replay = Journal.replay(directory: config.stateDir, from: from, afterCheckpoint: restored != nil, now: Clock.steady(),
                                         pending: &pending, batch: &batch, model: model, counters: &counters)
             for problem in replay.problems { logger.warning("journal: \(problem)") }
-            if replay.files > 0 {
-                if !batch.isEmpty { batchStarted = Clock.monotonic() }
+            if !batch.isEmpty { batchStarted = Clock.monotonic() }
+            // A clean stop leaves an empty journal file (its final checkpoint started it):
+            // records mean changes after the last checkpoint, i.e. an unclean stop.
+            if replay.records > 0 {
                 logger.notice("replayed the journal (the daemon had not stopped cleanly)", metadata: [
                     "files": "\(replay.files)", "records": "\(replay.records)", "labels_learnt": "\(replay.labelsLearnt)",
                     "updates": "\(replay.updates)", "model_version": "\(model.version)", "pending": "\(pending.count)",
@@ -420,6 +422,8 @@ final class Engine: @unchecked Sendable {
         if config.checkpointIntervalSeconds > 0 { nextCheckpoint = start + config.checkpointIntervalSeconds }
         if role != .scorer { checkpointWriter = CheckpointWriter(store: checkpoints) }
         if journal != nil { nextJournalFlush = start + config.journalFlushMs / 1000 }
+        // The restored state's gauges and counters, before the first scrape can ask.
+        refreshMetrics()
         // Sockets are bound and state restored: tell systemd (Type=notify).
         notifier.notify("READY=1\nSTATUS=serving, model_version \(model.version), \(pending.count) pending")
         if let interval = notifier.watchdogInterval {

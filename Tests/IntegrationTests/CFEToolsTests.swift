@@ -29,10 +29,11 @@ import Testing
         try tail.run()
         Thread.sleep(forTimeInterval: 0.5)   // subscription
 
-        var (status, out) = try cfe(["replay", jsonl, "--input", d.input, "--rate", "400"])
+        var (status, out) = try cfe(["replay", jsonl, "--state-dir", d.stateDir, "--rate", "400"])
         #expect(status == 0, "\(out)")
         #expect(out.contains("80/80 msgs"), "progress shows count, rate and ETA: \(out)")
-        (status, out) = try cfe(["replay", csv, "--input", ">" + d.input])
+        #expect(out.contains("80 messages sent to") && out.contains("all received by the daemon"), "\(out)")
+        (status, out) = try cfe(["replay", csv, "--input", ">" + d.input, "--type", "push", "--state-dir", d.stateDir])
         #expect(status == 0, "\(out)")
 
         let deadline = Date().addingTimeInterval(10)
@@ -51,6 +52,7 @@ import Testing
         #expect(status == 0, "\(out)")
         #expect(out.contains("status: healthy") && out.contains("labelled 60"), "\(out)")
         #expect(out.contains("state: no checkpoint since start, journal "), "\(out)")
+        #expect(out.contains(" kB") && !out.contains("0.0 MB"), "a small journal shows in kB: \(out)")
         (status, out) = try cfe(["status", "--control", d.control, "--json"])
         #expect((try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])?["ok"] as? Bool == true, "\(out)")
 
@@ -76,6 +78,7 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: d.stateDir + "/checkpoint.cfe"))
         (status, out) = try cfe(["checkpoint", "--control", d.control, "--json"])
         #expect((try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])?["ok"] as? Bool == true, "\(out)")
+        #expect(!out.contains("\\/") && out.contains(d.stateDir), "paths are printed as they are: \(out)")
         _ = try d.waitForStatus { $0["status"] as? String == "healthy" }
         (status, out) = try cfe(["rollback", "--state-dir", d.stateDir])
         #expect(status == 0 && out.contains("rolled back to the last healthy model: model_version 5"), "\(out)")
@@ -99,12 +102,47 @@ import Testing
         #expect(status != 0 && out.contains("exists"), "\(out)")
     }
 
+    /// A new user's replay: no --input, no --type, against a daemon with the default SUB
+    /// input. It finds the input in the daemon's status, waits for the subscription, and
+    /// checks that every message arrived. Without a daemon, or aimed where nothing
+    /// listens, it fails with a reason and its own exit status, never a usage text.
+    @Test func replayDefaultsReachTheDefaultDaemonAndFailuresAreClear() throws {
+        let d = try DaemonProcess()
+        try d.start([], inputType: "sub")
+        let file = d.directory.appendingPathComponent("six.jsonl").path
+        try (0..<6).map { #"{"id":"s\#($0)","preds":{"a":0.3,"b":0.6}}"# }.joined(separator: "\n")
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        var (status, out) = try cfe(["replay", file, "--state-dir", d.stateDir])
+        #expect(status == 0, "\(out)")
+        #expect(out.contains("6 messages sent to") && out.contains("all received by the daemon"), "\(out)")
+        _ = try d.waitForStatus { $0["scored"] as? Int == 6 }
+        #expect(!out.contains("USAGE"))
+
+        // No daemon at all: fast, exit 69, no usage text.
+        let started = Date()
+        (status, out) = try cfe(["replay", file, "--state-dir", d.directory.appendingPathComponent("nowhere").path])
+        #expect(status == 69 && out.contains("no daemon") && !out.contains("USAGE"), "\(out)")
+        (status, out) = try cfe(["status", "--state-dir", d.directory.appendingPathComponent("nowhere").path])
+        #expect(status == 69 && out.contains("does not exist") && !out.contains("USAGE"), "\(out)")
+        (status, out) = try cfe(["checkpoint", "--state-dir", d.directory.appendingPathComponent("nowhere").path])
+        #expect(status == 69 && !out.contains("USAGE"), "\(out)")
+        #expect(Date().timeIntervalSince(started) < 15, "cfe without a daemon must fail fast")
+
+        // PUB to an endpoint the daemon does not read: its received count never moves.
+        (status, out) = try cfe(["replay", file, "--state-dir", d.stateDir, "--input", "ipc://\(d.directory.path)/elsewhere", "--type", "pub"])
+        #expect(status == 1 && out.contains("received none of"), "\(out)")
+        // A usage error is still one (exit 64, with usage).
+        (status, out) = try cfe(["replay", file, "--type", "carrier-pigeon"])
+        #expect(status == 64, "\(out)")
+        #expect(try d.stop() == 0)
+    }
+
     @Test func replayRejectsABadFileWithTheLine() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("cfe-bad-\(UUID().uuidString.prefix(8)).csv").path
         try "id,a\nx,notanumber\n".write(toFile: path, atomically: true, encoding: .utf8)
         defer { unlink(path) }
         let (status, out) = try cfe(["replay", path, "--input", "ipc:///nonexistent/in"])
-        #expect(status != 0)
+        #expect(status == 65, "\(out)")
         #expect(out.contains("CSV line 2") && out.contains("notanumber"), "\(out)")
     }
 }

@@ -14,8 +14,11 @@ import Transport
         let file = try tempFile("learning:\n  batch_size: 128\nmodel:\n  latent_dim: 12\n")
         defer { unlink(file) }
         let (status, out) = try DaemonProcess.runToExit(["--check-config", file, "--set", "learning.lr=0.2"],
-                                                        environment: ["CFENSEMBLED_MODEL_LATENT_DIM": "10", "PATH": "/usr/bin:/bin"])
+                                                        environment: ["CFENSEMBLED_MODEL_LATENT_DIM": "10", "CFENSEMBLED_LERNING_LR": "9",
+                                                                      "PATH": "/usr/bin:/bin"])
         #expect(status == 0, "\(out)")
+        // A misspelt variable is reported as the running daemon reports it.
+        #expect(out.contains("ignoring environment variable that names no configuration key: CFENSEMBLED_LERNING_LR"), "\(out)")
         #expect(out.contains("batch_size: 128"))
         #expect(out.contains("latent_dim: 10"), "environment must override the file: \(out)")
         #expect(out.contains("lr: 0.2"))

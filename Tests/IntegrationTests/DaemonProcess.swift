@@ -16,6 +16,14 @@ final class DaemonProcess {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
     }()
 
+    /// The Python with pyzmq for the tests that run Python: CFE_PYTHON (scripts/test.sh
+    /// sets it to .venv/bin/python), else the repository's .venv, else python3.
+    static let python: String = {
+        if let env = ProcessInfo.processInfo.environment["CFE_PYTHON"], !env.isEmpty { return env }
+        let venv = ExampleConfigTests.root.appendingPathComponent(".venv/bin/python").path
+        return FileManager.default.isExecutableFile(atPath: venv) ? venv : "python3"
+    }()
+
     let directory: URL
     let stateDir: String
     let input: String
@@ -166,7 +174,9 @@ final class DaemonProcess {
 
     // MARK: Sockets
 
-    func controlRequest(_ request: [String: Any], timeoutMs: Int32 = 5000) throws -> [String: Any] {
+    /// 20 s: a debug build on a loaded 2-core machine can take seconds to drain a burst
+    /// of input before it serves the control socket.
+    func controlRequest(_ request: [String: Any], timeoutMs: Int32 = 20_000) throws -> [String: Any] {
         try Self.controlReply(try sendControl(request, timeoutMs: timeoutMs))
     }
 

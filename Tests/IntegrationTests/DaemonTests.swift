@@ -75,6 +75,9 @@ import Transport
                     "labelled", "unmatched_labels", "rejected", "config"] {
             #expect(status[key] != nil, "status lacks \(key)")
         }
+        // Before the first checkpoint last_checkpoint is there, and null.
+        let persistence = try #require(status["persistence"] as? [String: Any])
+        #expect(persistence["last_checkpoint"] is NSNull, "\(persistence)")
         let unknown = try d.controlRequest(["cmd": "explode"])
         #expect(unknown["ok"] as? Bool == false)
         #expect((unknown["error"] as? String)?.contains("unknown command") == true)
@@ -269,6 +272,29 @@ import Transport
         }
         let reported = try #require(try d.status()["pr_auc"] as? Double)
         #expect(abs(reported - apSum) < 0.005, "status \(reported), published scores \(apSum)")
+        #expect(try d.stop() == 0)
+    }
+
+    /// "replayed the journal (the daemon had not stopped cleanly)" is for crashes only: a
+    /// clean stop leaves nothing to replay and says nothing of the kind.
+    @Test func journalReplayIsLoggedOnlyAfterACrash() throws {
+        let d = try DaemonProcess()
+        try d.start()
+        let push = try d.producer()
+        for i in 0..<5 { try push.send(strings: ["pred", predBody("j\(i)", ["a": 0.2, "b": 0.6])]) }
+        try d.waitForStatus("pending", atLeast: 5)
+        #expect(try d.stop() == 0)
+        try d.start()
+        #expect(try d.status()["pending"] as? Int == 5)
+        #expect(!d.log.contains("replayed the journal"), "after a clean stop: \(d.log.suffix(1500))")
+        let p2 = try d.producer()
+        for i in 5..<8 { try p2.send(strings: ["pred", predBody("j\(i)", ["a": 0.2, "b": 0.6])]) }
+        try d.waitForStatus("pending", atLeast: 8)
+        Thread.sleep(forTimeInterval: 0.1)   // the journal's 10 ms flush
+        d.kill9()
+        try d.start()
+        #expect(try d.status()["pending"] as? Int == 8)
+        #expect(d.log.contains("replayed the journal (the daemon had not stopped cleanly)"))
         #expect(try d.stop() == 0)
     }
 }

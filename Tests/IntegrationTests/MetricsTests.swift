@@ -58,6 +58,17 @@ import InMemoryLogging
         #expect(text.contains(#"cfensembled_checkpoints_total{result="ok"} 1"#), "\(text)")
         #expect(text.contains("cfensembled_checkpoint_duration_seconds_count 1"))
         #expect(text.contains("cfensembled_checkpoint_bytes "))
+        // Known series exist at 0 before anything happened to them.
+        #expect(text.contains(#"cfensembled_messages_rejected_total{reason="json"} 0"#), "\(text)")
+
+        // After a restart the restored state is published at once, not at the first update.
+        #expect(try d.stop() == 0)
+        try d.start(["--set", "learning.batch_size=10", "--set", "health.interval_s=60"])
+        let again = try #require(d.metricsURL.map { _ in d.log.components(separatedBy: "url=").last.flatMap { URL(string: String($0.prefix { !$0.isWhitespace })) } } ?? nil)
+        let (_, restarted) = try scrape(again)
+        #expect(restarted.contains("cfensembled_model_version 2"), "\(restarted)")
+        #expect(restarted.contains("cfensembled_pending_instances 10"), "\(restarted)")
+        #expect(restarted.contains(#"cfensembled_class_count{class="pos"} 10"#))
         #expect(try d.stop() == 0)
     }
 
