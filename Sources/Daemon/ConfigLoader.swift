@@ -1,7 +1,7 @@
 import Foundation
 import Yams
 
-/// Builds the effective configuration with the precedence of PROTOCOL.md:
+/// Builds the effective configuration with the precedence in docs/configuration.md:
 /// built-in defaults < config file < `CFENSEMBLED_*` environment < `--set` < dedicated flags.
 struct ConfigLoader: Sendable {
     var file: String?

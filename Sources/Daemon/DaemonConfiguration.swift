@@ -62,7 +62,7 @@ struct DaemonConfiguration: Sendable, Equatable {
     /// The public key of the server at endpoints the daemon connects to ('>').
     var serverPublicKeyFile = ""
 
-    /// Which part of the pipeline this process runs (README "Scale-out").
+    /// Which part of the pipeline this process runs (docs/scale-out.md).
     var role = Role.all
     /// Learner: PUB of versioned model states; scorer: SUB to it.
     var modelEndpoint = "tcp://127.0.0.1:5557"

@@ -2,7 +2,7 @@ import DequeModule
 import Online
 
 /// `pred` messages for one id from several services, joined within `join_window_ms`
-/// before the instance is scored once (PROTOCOL.md).
+/// before the instance is scored once (docs/protocol.md).
 struct JoinBuffer {
     struct Joining {
         var entries: [Entry]

@@ -1,5 +1,5 @@
 // libFuzzer target for the input decoder: the first byte picks the topic, the rest is the
-// body. Every accepted message must satisfy PROTOCOL.md's rules; a violation or a crash is
+// body. Every accepted message must satisfy the rules of docs/protocol.md; a violation or a crash is
 // a finding. Build and run with scripts/fuzz.sh (a normal build only prints how to).
 import CFuzzerShim
 import Foundation

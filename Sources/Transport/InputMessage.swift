@@ -1,4 +1,4 @@
-/// The two input topics of PROTOCOL.md.
+/// The two input topics of docs/protocol.md.
 public enum InputTopic: String, Sendable {
     case pred
     case label

@@ -11,7 +11,7 @@ enum ScanError: Error {
 }
 
 /// A strict RFC 8259 scanner over a byte buffer, made for the two small message shapes
-/// of PROTOCOL.md: it reads tokens in place and allocates nothing for keys, numbers
+/// of docs/protocol.md: it reads tokens in place and allocates nothing for keys, numbers
 /// or skipped values. Strings are unescaped into a reusable scratch buffer.
 struct JSONScanner: ~Copyable {
     let base: UnsafePointer<UInt8>

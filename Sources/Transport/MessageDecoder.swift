@@ -1,6 +1,6 @@
 /// Limits that bound the work and memory one input message can cost.
 public struct InputLimits: Sendable {
-    /// Longest accepted `id`, in UTF-8 bytes (PROTOCOL.md: 256).
+    /// Longest accepted `id`, in UTF-8 bytes (docs/protocol.md: 256).
     public var maxIdBytes = 256
     /// Most classifiers one message may carry.
     public var maxPreds = 256
@@ -14,7 +14,7 @@ public struct InputLimits: Sendable {
     }
 }
 
-/// Decodes and validates `pred` and `label` bodies (PROTOCOL.md) without allocating
+/// Decodes and validates `pred` and `label` bodies (docs/protocol.md) without allocating
 /// in steady state. Every violated rule yields a `DecodeError` with a precise reason.
 ///
 /// Unknown fields are skipped (forward compatibility); duplicate known fields,

@@ -1,4 +1,4 @@
-/// The body of a `score` message (PROTOCOL.md).
+/// The body of a `score` message (docs/protocol.md).
 public struct ScoreMessage: Sendable, Equatable {
     public var id: String
     public var score: Double
