@@ -33,11 +33,16 @@ let package = Package(
             name: "CZeroMQ",
             providers: [.apt(["libzmq3-dev"])]
         ),
-        // The learning core: pure Swift, no I/O.
+        // The learning core: pure Swift, no I/O, no dependencies.
         .target(
             name: "Online",
-            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
             swiftSettings: hotPath
+        ),
+        // Message bodies shared by the daemon and cfe: health, alert, error, control
+        // replies, model states (Codable both ways).
+        .target(
+            name: "Wire",
+            dependencies: ["Online"]
         ),
         // ZeroMQ sockets and the wire codecs of docs/protocol.md.
         .target(
@@ -51,6 +56,8 @@ let package = Package(
             dependencies: [
                 "Online",
                 "Transport",
+                "Wire",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -62,11 +69,12 @@ let package = Package(
             ],
             swiftSettings: hotPath
         ),
-        // The cfe operator tool: watch (and later replay, tail, status, keygen).
+        // The cfe operator tool: watch, status, checkpoint, rollback, tail, replay, keygen.
         .executableTarget(
             name: "CFE",
             dependencies: [
                 "Transport",
+                "Wire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -84,9 +92,12 @@ let package = Package(
         .executableTarget(name: "DecoderFuzz", dependencies: ["Transport", "CFuzzerShim"]),
         .testTarget(name: "OnlineTests", dependencies: ["Online"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
+        // The daemon's parts in process: its core on a manual clock, the control server,
+        // the checkpoint coordinator, the threads' order.
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Online", "Transport", "Wire"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Daemon", "CFE", "Transport", "Online", .product(name: "InMemoryLogging", package: "swift-log")]
+            dependencies: ["Daemon", "CFE", "Transport", "Online", "Wire", .product(name: "InMemoryLogging", package: "swift-log")]
         ),
     ]
 )

@@ -112,9 +112,9 @@ struct CFEnsembledCommand: AsyncParsableCommand {
                 Self.fail(error.description, code: 78)
             }
         }
-        let engine: Engine
+        let engine: EventLoop
         do {
-            engine = try Engine(config: effective, logger: logger)
+            engine = try EventLoop(config: effective, logger: logger)
         } catch {
             Self.fail(error.description, code: 78)
         }
@@ -126,16 +126,18 @@ struct CFEnsembledCommand: AsyncParsableCommand {
                 Self.fail("\(error)", code: 78)
             }
         }
+        // The metrics server first: the group shuts services down in reverse order, so it
+        // is still serving while the engine writes its final checkpoint.
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: DaemonService(engine: engine, reload: { [loader] in
+            services: (metricsServer.map {
+                // A failed metrics endpoint is logged by the server and does not stop scoring.
+                [ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .ignore)]
+            } ?? []) + [.init(service: DaemonService(engine: engine, reload: { [loader] in
                 var again = loader
                 let config = try again.load()
                 guard config.logLevelValue != nil else { throw ConfigError("log.level: invalid") }
                 return config
-            }, logger: logger))] + (metricsServer.map {
-                // A failed metrics endpoint is logged by the server and does not stop scoring.
-                [ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .ignore)]
-            } ?? []),
+            }, logger: logger))],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         ))

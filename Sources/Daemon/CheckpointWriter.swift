@@ -29,6 +29,13 @@ final class CheckpointWriter: @unchecked Sendable {
 
     init(store: CheckpointStore) {
         self.store = store
+    }
+
+    /// Starts the writer thread (once; `BackgroundThreads` does it at start).
+    func start() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard thread == nil else { return }
         let thread = Thread { [self] in loop() }
         thread.name = "cfensembled-checkpoint"
         thread.stackSize = 1 << 20
@@ -41,7 +48,7 @@ final class CheckpointWriter: @unchecked Sendable {
     func submit(_ build: @escaping @Sendable () -> Checkpoint) -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        guard !busy, !stopping else { return false }
+        guard !busy, !stopping, thread != nil else { return false }
         job = build
         busy = true
         condition.broadcast()
@@ -77,7 +84,7 @@ final class CheckpointWriter: @unchecked Sendable {
         condition.lock()
         stopping = true
         condition.broadcast()
-        while busy { condition.wait() }
+        while busy && thread != nil { condition.wait() }
         condition.unlock()
     }
 

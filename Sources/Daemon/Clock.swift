@@ -22,12 +22,4 @@ enum Clock {
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
-
-    /// Seconds since the Unix epoch that never jump: the wall clock as read once at
-    /// start, advanced by the monotonic clock. Pending instances' arrival times are kept
-    /// on it, so that a wall-clock step (NTP, an operator) neither expires everything at
-    /// once nor stops expiry, yet they stay meaningful in a checkpoint.
-    static func steady() -> Double { steadyAnchor + monotonic() }
-
-    private static let steadyAnchor = wall() - monotonic()
 }

@@ -7,7 +7,7 @@ import UnixSignals
 /// graceful shutdown (SIGTERM/SIGINT) or cancellation sets the stop flag, and `run`
 /// returns once the engine has finished its batch and written its checkpoint.
 struct DaemonService: Service {
-    let engine: Engine
+    let engine: EventLoop
     /// Re-reads the configuration from the same sources as at start (for SIGHUP).
     let reload: @Sendable () throws -> DaemonConfiguration
     let logger: Logger

@@ -66,8 +66,9 @@ final class Journal {
         }.sorted { $0.0 < $1.0 }
     }
 
-    /// fdatasyncs the files every `syncInterval` seconds in the background (nil: never).
-    private let syncer: JournalSyncer?
+    /// fdatasyncs the files every `syncInterval` seconds in the background (nil: never);
+    /// its thread is started by its owner (`BackgroundThreads`).
+    let syncer: JournalSyncer?
 
     /// Starts a new file numbered after every one present; `syncInterval` 0 never syncs.
     init(directory: String, syncInterval: Double = 0) throws(CheckpointError) {

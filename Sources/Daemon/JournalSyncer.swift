@@ -16,8 +16,18 @@ final class JournalSyncer: @unchecked Sendable {
     private var finished = false
     private var syncCount: UInt64 = 0
 
+    private var started = false
+
     init(interval: Double) {
         self.interval = interval
+    }
+
+    /// Starts the sync thread (once; `BackgroundThreads` does it at start).
+    func start() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !started else { return }
+        started = true
         let thread = Thread { [self] in loop() }
         thread.name = "cfensembled-journal-sync"
         thread.stackSize = 256 << 10
@@ -42,6 +52,13 @@ final class JournalSyncer: @unchecked Sendable {
     /// A last sync, then the thread ends and closes its descriptors.
     func stop() {
         condition.lock()
+        guard started else {
+            // Never started: close what was adopted.
+            for fd in incoming { close(fd) }
+            incoming.removeAll()
+            condition.unlock()
+            return
+        }
         stopping = true
         condition.broadcast()
         while !finished { condition.wait() }

@@ -1,9 +1,9 @@
 import Foundation
 import Transport
 
-/// Owns the thread that answers the ZAP handler's requests. Started before the loop
-/// serves anything and stopped only after every CURVE socket is closed, so that no
-/// handshake, even one during shutdown, goes unchecked.
+/// The thread that answers the ZAP handler's requests. `BackgroundThreads` starts it
+/// before the loop serves anything and stops it only after every CURVE socket is
+/// closed, so that no handshake, even one during shutdown, goes unchecked.
 final class ZAPThread: Sendable {
     private let handler: ZAPHandler
     private let stopping = StopFlag()

@@ -37,6 +37,7 @@ import Testing
         let s = try store()
         defer { try? FileManager.default.removeItem(atPath: s.directory) }
         let writer = CheckpointWriter(store: s)
+        writer.start()
         let release = DispatchSemaphore(value: 0)
         let cp = sample()
         #expect(writer.submit { release.wait(); return cp })
@@ -195,6 +196,7 @@ import Testing
         let s = try store()
         defer { try? FileManager.default.removeItem(atPath: s.directory) }
         let syncer = JournalSyncer(interval: 0.01)
+        syncer.start()
         let fd = open(s.directory + "/probe", O_WRONLY | O_CREAT, 0o600)
         syncer.adopt(dup(fd))
         close(fd)
@@ -204,6 +206,7 @@ import Testing
         syncer.stop()   // returns (the test's time limit catches a hang)
 
         let j = try Journal(directory: s.directory, syncInterval: 0.01)
+        j.syncer?.start()
         j.append(.taken(id: "x"))
         _ = try j.rotate()
         j.append(.update)

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Daemon
+import Wire
 @testable import Online
 
 /// The model state a learner publishes to its scorers.

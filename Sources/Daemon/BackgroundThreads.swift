@@ -1,0 +1,51 @@
+/// Owns the daemon's threads besides the event loop, and starts and stops them in one
+/// documented order (docs/architecture.md):
+///
+/// - start: the ZAP handler first (it must answer before any CURVE socket accepts a
+///   peer; the sockets are bound already, and refuse every handshake until it runs),
+///   then the checkpoint writer, then the journal's syncer;
+/// - stop, after the final checkpoint is written: the checkpoint writer (nothing is
+///   left for it), the journal (a last write and fdatasync, then its syncer), then the
+///   event loop's sockets close, and the ZAP handler last, so that every handshake up to
+///   the last socket's close is checked against the allow-list.
+///
+/// The metrics server is a swift-service-lifecycle service of its own, started before
+/// the engine and shut down after it (the service group stops services in reverse).
+final class BackgroundThreads {
+    enum Step: String, Sendable {
+        case zapStarted = "ZAP handler started"
+        case writerStarted = "checkpoint writer started"
+        case syncerStarted = "journal syncer started"
+        case writerStopped = "checkpoint writer stopped"
+        case journalClosed = "journal closed (last sync)"
+        case socketsClosed = "sockets closed"
+        case zapStopped = "ZAP handler stopped"
+    }
+
+    private let zap: ZAPThread?
+    private let writer: CheckpointWriter?
+    private let journal: Journal?
+    /// What happened, in order (the shutdown-order test reads it).
+    private(set) var steps: [Step] = []
+
+    init(zap: ZAPThread?, writer: CheckpointWriter?, journal: Journal?) {
+        self.zap = zap
+        self.writer = writer
+        self.journal = journal
+    }
+
+    func start() {
+        if let zap { zap.start(); steps.append(.zapStarted) }
+        if let writer { writer.start(); steps.append(.writerStarted) }
+        if let syncer = journal?.syncer { syncer.start(); steps.append(.syncerStarted) }
+    }
+
+    /// `closeSockets` runs between the journal and the ZAP handler.
+    func stop(closeSockets: () -> Void) {
+        if let writer { writer.stop(); steps.append(.writerStopped) }
+        if let journal { journal.close(); steps.append(.journalClosed) }
+        closeSockets()
+        steps.append(.socketsClosed)
+        if let zap { zap.stop(); steps.append(.zapStopped) }
+    }
+}

@@ -1,0 +1,362 @@
+import Logging
+import Online
+import Transport
+import Wire
+
+/// The state a restart brings back: what `StateRestore` reads from the checkpoint and
+/// the journal, and what a fresh start begins with.
+struct RestoredState {
+    var model: CFEnsemble
+    var pending: PendingStore
+    var batch: [LabelledInstance] = []
+    var counters = Counters()
+    var quality: RollingQuality
+}
+
+/// Everything the daemon decides, without a socket: it owns the model, the pending
+/// store, the join buffer, the mini-batch, the quality window and the counters, reads
+/// time from an injected clock and writes its output to a sink. The event loop feeds it
+/// decoded messages and ticks; in-process tests do the same with a `ManualClock` and a
+/// recording sink.
+///
+/// Not thread-safe: one owner drives it.
+final class DaemonCore<Sink: OutputSink> {
+    private(set) var config: DaemonConfiguration
+    let role: Role
+    let clock: DaemonClock
+    var logger: Logger
+    let metrics: DaemonMetrics
+    var sink: Sink
+
+    private(set) var model: CFEnsemble
+    private(set) var pending: PendingStore
+    private(set) var joins: JoinBuffer
+    private(set) var quality: RollingQuality
+    private(set) var counters: Counters
+    private(set) var batch: [LabelledInstance]
+    var batchStarted = 0.0
+    /// Learner: labels that arrived before their instance (from another scorer).
+    private(set) var earlyLabels: EarlyLabels
+    /// Changes since the last checkpoint (nil when `state.journal` is off, and on scorers).
+    private(set) var journal: Journal?
+    private var journalled: (counters: Counters, evicted: UInt64, expired: UInt64) = (Counters(), 0, 0)
+    var resolver = ClassifierResolver()
+    var health: HealthSupervisor
+    private var entries: [Entry] = []
+    private var errorBucket: TokenBucket
+    /// Labelled instances recorded in `quality`, and its PR-AUCs as last computed.
+    private var qualityRecorded: UInt64 = 0
+    private var qualityCache: (recorded: UInt64, at: Double, score: Double?, baseline: Double?) = (0, -1e9, nil, nil)
+    private var lastHealthPublished = -1e9
+    private var nextExpiry = 0.0
+    private(set) var nextHealth = 0.0
+    /// Scorer: the learner's last word on status and fallback (heartbeat or state).
+    var remote: ModelState?
+    /// Told after every change of the model that the cluster must hear of (update,
+    /// rollback); the learner publishes its state.
+    var onModelChanged: () -> Void = {}
+    /// The `cluster` part of the health body (scale-out roles).
+    var clusterBody: () -> HealthBody.Cluster? = { nil }
+
+    init(config: DaemonConfiguration, role: Role, state: RestoredState, journal: Journal?, clock: DaemonClock,
+         logger: Logger, metrics: DaemonMetrics, sink: Sink) {
+        self.config = config
+        self.role = role
+        self.clock = clock
+        self.logger = logger
+        self.metrics = metrics
+        self.sink = sink
+        model = state.model
+        pending = state.pending
+        batch = state.batch
+        counters = state.counters
+        quality = state.quality
+        self.journal = journal
+        joins = JoinBuffer(windowMs: config.joinWindowMs, capacity: config.maxJoining)
+        earlyLabels = EarlyLabels(wait: role == .learner ? config.labelWaitSeconds : 0, capacity: 100_000)
+        health = HealthSupervisor(config: config.health, fallback: config.fallback, modelConfig: config.model)
+        errorBucket = TokenBucket(rate: config.errorRatePerSecond, burst: max(1, config.errorRatePerSecond), now: clock.monotonic())
+        entries.reserveCapacity(config.model.maxClassifiers)
+        let now = clock.monotonic()
+        if !batch.isEmpty { batchStarted = now }
+        nextHealth = now + config.healthIntervalSeconds
+    }
+
+    // MARK: Input
+
+    /// A decoded `pred`. Returns what was scored for it now (a scorer forwards that to
+    /// its learner), nil when it was rejected, is waiting in the join buffer, or was
+    /// learnt as history.
+    @discardableResult
+    func pred(_ message: InputMessage) -> ScoredInstance? {
+        if role == .learner && message.label == nil {
+            reject(DecodeError("pred sent to a learner (--role learner): send preds to the scorers, which forward them here",
+                               kind: "role", topic: "pred", id: message.id))
+            return nil
+        }
+        guard resolve(message) else { return nil }
+        counters.predMessages &+= 1
+        if role == .learner, let label = message.label {
+            // Replayed history sent straight to the learner: learnt at once, nothing published.
+            let s = model.score(entries)
+            recordQuality(score: s.score, baseline: s.average, label: label)
+            learn(entries, label: label, scored: true)
+            return nil
+        }
+        if role == .scorer {
+            return scoreAndPublish(id: message.id, entries: entries, ts: message.ts, label: message.label)
+        }
+        let now = clock.monotonic()
+        if joins.isEnabled && (joins.contains(message.id) || entries.count < model.classifierCount) {
+            let joined = joins.add(id: message.id, entries: entries, ts: message.ts, label: message.label, now: now)
+            if joined >= model.classifierCount, let j = joins.take(message.id) {
+                scoreAndPublish(id: message.id, entries: j.entries, ts: j.ts, label: j.label)
+            }
+            while let due = joins.popDue(now: now) {
+                if due.joining.deadline > now { counters.joinOverflow &+= 1 }
+                scoreAndPublish(id: due.id, entries: due.joining.entries, ts: due.joining.ts, label: due.joining.label)
+            }
+            return nil
+        }
+        return scoreAndPublish(id: message.id, entries: entries, ts: message.ts, label: message.label)
+    }
+
+    /// Where a label goes.
+    enum LabelRoute { case handled, forward }
+
+    /// A decoded `label`. A scorer passes labels on to its learner (`.forward`: the
+    /// caller forwards it and reports `labelForwarded` or `forwardDropped`).
+    func label(_ message: InputMessage) -> LabelRoute {
+        guard let label = message.label else { return .handled }
+        if role == .scorer { return .forward }
+        if joins.contains(message.id), let j = joins.take(message.id) {
+            scoreAndPublish(id: message.id, entries: j.entries, ts: j.ts, label: j.label)
+        }
+        if let instance = pending.take(message.id) {
+            journal?.append(.taken(id: message.id))
+            counters.labelMessages &+= 1
+            recordQuality(score: Double(instance.score), baseline: Double(instance.average), label: label)
+            learn(instance.entries, label: label, scored: false)
+        } else if !message.preds.isEmpty {
+            guard resolve(message) else { return .handled }
+            counters.labelMessages &+= 1
+            learn(entries, label: label, scored: false)
+        } else if role == .learner && earlyLabels.add(id: message.id, label: label, now: clock.monotonic()) {
+            // Its instance may still be on its way from another scorer.
+        } else {
+            counters.unmatchedLabels &+= 1
+            metrics.labelsUnmatched.increment()
+            logger.debug("unmatched label", metadata: ["id": "\(message.id)"])
+        }
+        return .handled
+    }
+
+    /// Learner: an instance a scorer scored (its score, simple average and arrival time).
+    /// Kept pending (or learnt at once if it carries its label), and learnt from
+    /// unlabelled as if scored here.
+    func scored(_ message: InputMessage, score: Double, average: Double, arrival: Double) {
+        guard resolve(message) else { return }
+        counters.predMessages &+= 1
+        model.observe(entries)
+        health.recordScore(score)
+        if message.label == nil, let early = earlyLabels.take(message.id) {
+            // Its label overtook it (sent through another scorer).
+            counters.labelMessages &+= 1
+            recordQuality(score: score, baseline: average, label: early)
+            learn(entries, label: early, scored: true)
+        } else if let label = message.label {
+            recordQuality(score: score, baseline: average, label: label)
+            learn(entries, label: label, scored: true)
+        } else {
+            // The scorer's clock is not ours: an arrival in the future would hold up the
+            // expiry of every instance behind it (the store expires in arrival order).
+            let now = clock.steady()
+            let at = arrival.isFinite ? min(now, max(now - config.pendingTTLSeconds, arrival)) : now
+            let instance = PendingInstance(entries: entries, arrival: at, score: score, average: average)
+            pending.insert(id: message.id, instance)
+            journal?.append(.pending(id: message.id, instance))
+        }
+    }
+
+    /// Scorer: a label reached the learner's queue, or did not (learner down or slow).
+    func labelForwarded() {
+        counters.labelsForwarded &+= 1
+        metrics.forwardedLabel.increment()
+    }
+
+    func forwardDropped(kind: String) {
+        counters.forwardDropped &+= 1
+        metrics.forwardDropped.increment()
+        let n = counters.forwardDropped
+        if n <= 10 || n % 10_000 == 0 {
+            logger.warning("\(kind) not forwarded to the learner: its queue is full (learner down or slow)",
+                           metadata: ["forward_dropped_total": "\(n)"])
+        }
+    }
+
+    /// Counts the message received (every one is, before it is decoded).
+    func received() { counters.received &+= 1 }
+
+    /// A message that was not accepted: counted by reason and reported on the `error`
+    /// topic, at most `output.error_rate_per_s` a second.
+    func reject(_ error: DecodeError) {
+        counters.rejected[error.kind, default: 0] &+= 1
+        metrics.rejected(reason: error.kind)
+        logger.debug("rejected input", metadata: ["reason": "\(error.reason)", "id": "\(error.id ?? "-")"])
+        guard errorBucket.take(now: clock.monotonic()) else {
+            counters.errorsSuppressed &+= 1
+            metrics.errorsSuppressed.increment()
+            return
+        }
+        metrics.publishedError.increment()
+        sink.publish(.error, WireJSON.encode(ErrorBody(ts: clock.wall(), topic: error.topic, id: error.id, reason: error.reason)))
+    }
+
+    // MARK: Scoring
+
+    /// Maps the message's classifier names into `entries`; rejects (registering
+    /// nothing) when they would exceed `model.max_classifiers`.
+    private func resolve(_ message: InputMessage) -> Bool {
+        let outcome = resolver.resolve(message.preds, name: { $0.name }, value: { $0.value }, model: model, into: &entries,
+                                       now: clock.monotonic()) { name in journal?.append(.classifier(name: name)) }
+        if case let .tooMany(newNames) = outcome {
+            reject(DecodeError("preds: \(newNames) new classifier(s) would exceed model.max_classifiers (\(config.model.maxClassifiers)); known: \(model.classifierCount)",
+                               kind: "limit", topic: message.topic.rawValue, id: message.id))
+            return false
+        }
+        return true
+    }
+
+    /// What is published instead of the live model's score, if anything: decided by the
+    /// health supervisor here, or by the learner for a scorer.
+    var activeFallback: DaemonConfiguration.Fallback? {
+        if role == .scorer {
+            guard let r = remote, r.fallback != "none" else { return nil }
+            return DaemonConfiguration.Fallback(rawValue: r.fallback) ?? .average
+        }
+        return health.localFallback
+    }
+
+    @discardableResult
+    func scoreAndPublish(id: String, entries: [Entry], ts: Double?, label: Int8?) -> ScoredInstance {
+        // A scorer's model is the learner's: it learns nothing locally.
+        let scored = model.score(entries, learnUnlabelled: role == .all)
+        health.recordScore(scored.score)
+        var published = scored.score
+        var fallback = false
+        if let mode = activeFallback {
+            fallback = true
+            published = scored.average
+            if mode == .last_healthy {
+                let covering = health.coveringFallbackModel(for: model)
+                if let dropped = covering.dropped { logger.error("last_healthy fallback dropped, scoring the average: \(dropped)") }
+                if let healthy = covering.model { published = healthy.score(entries, learnUnlabelled: role == .all).score }
+            }
+        }
+        sink.score(ScoreMessage(id: id, score: published, ts: ts ?? clock.wall(), modelVersion: model.version,
+                                nPreds: entries.count, fallback: fallback))
+        counters.scored &+= 1
+        if fallback { metrics.scoredFallback.increment() } else { metrics.scored.increment() }
+        metrics.publishedScore.increment()
+        if role == .scorer {
+            // The learner keeps the pending instance and learns (the caller forwards it).
+            return scored
+        } else if let label {
+            // Replayed history: learnt from at once, never pending.
+            recordQuality(score: scored.score, baseline: scored.average, label: label)
+            learn(entries, label: label, scored: true)
+        } else {
+            // The store copies the entries into its slab.
+            let instance = PendingInstance(entries: entries, arrival: clock.steady(), score: scored.score, average: scored.average)
+            pending.insert(id: id, instance)
+            journal?.append(.pending(id: id, instance))
+        }
+        return scored
+    }
+
+    // MARK: Quality
+
+    func recordQuality(score: Double, baseline: Double, label: Int8) {
+        quality.record(score: score, baseline: baseline, label: label)
+        qualityRecorded &+= 1
+    }
+
+    /// PR-AUC of the live model and of the simple average over the quality window.
+    /// Sorting the window twice after every update was 6% of the daemon's time when
+    /// learning 100k labels/s, so the pair is recomputed only once half a second has
+    /// passed (or the whole window is new).
+    func qualityAUCs() -> (score: Double?, baseline: Double?) {
+        let now = clock.monotonic()
+        let fresh = qualityRecorded &- qualityCache.recorded
+        if qualityCache.at < 0 || (fresh > 0 && (fresh >= UInt64(quality.window) || now - qualityCache.at >= 0.5)) {
+            qualityCache = (qualityRecorded, now, quality.prAUC, quality.baselinePrAUC)
+        }
+        return (qualityCache.score, qualityCache.baseline)
+    }
+
+    // MARK: State changes from outside
+
+    /// Installs a model (a rollback, a scorer's new state from its learner).
+    func install(_ new: CFEnsemble) {
+        model = new
+        resolver.forgetPositions()
+    }
+
+    /// Applies a reloaded configuration's live keys (the caller decided which).
+    func reconfigure(_ new: DaemonConfiguration) {
+        config = new
+        health.thresholds = new.health
+        health.fallback = new.fallback
+        if let level = new.logLevelValue { logger.logLevel = level }
+        errorBucket = TokenBucket(rate: new.errorRatePerSecond, burst: max(1, new.errorRatePerSecond), now: clock.monotonic())
+        nextHealth = min(nextHealth, clock.monotonic() + new.healthIntervalSeconds)
+    }
+
+    /// Appends the counters to the journal when they changed since it last had them,
+    /// so that what is flushed carries the counters that go with it; then flushes.
+    func flushJournal() {
+        guard let journal else { return }
+        let c = checkpointCounters
+        if c != journalled.counters || pending.evicted != journalled.evicted || pending.expired != journalled.expired {
+            journal.append(.counters(c, evicted: pending.evicted, expired: pending.expired))
+            journalled = (c, pending.evicted, pending.expired)
+        }
+        journal.flush()
+    }
+
+    /// Labels still waiting for their instance are not checkpointed: a restart finds
+    /// them counted unmatched, so the restored accounting balances.
+    var checkpointCounters: Counters {
+        var c = counters
+        c.unmatchedLabels &+= UInt64(earlyLabels.count)
+        return c
+    }
+
+    /// Flushes what is buffered in the journal and closes it (at shutdown).
+    func closeJournal() { journal?.close() }
+
+    // MARK: Internal, for the learning extension
+
+    func appendToBatch(_ item: LabelledInstance) { batch.append(item) }
+    func takeBatch() -> [LabelledInstance] {
+        defer { batch.removeAll(keepingCapacity: true) }
+        return batch
+    }
+    func countLearnt() { counters.labelled &+= 1 }
+    func countUpdate() { counters.updates &+= 1 }
+    func expirePending(now: Double) -> Int { pending.expire(now: now) }
+    func expireEarlyLabels(now: Double) -> Int {
+        let n = earlyLabels.expire(now: now)
+        if n > 0 { counters.unmatchedLabels &+= UInt64(n) }
+        return n
+    }
+    func popDueJoin(now: Double) -> (id: String, joining: JoinBuffer.Joining)? { joins.popDue(now: now) }
+    func drainJoins() -> [(id: String, joining: JoinBuffer.Joining)] { joins.drain() }
+    func joinDeadline() -> Double? { joins.nextDeadline() }
+    var healthDue: Double { nextHealth }
+    func scheduleHealth(after now: Double) { nextHealth = now + config.healthIntervalSeconds }
+    func healthPublished(at now: Double) { lastHealthPublished = now }
+    var lastHealthPublication: Double { lastHealthPublished }
+    var expiryDue: Double { nextExpiry }
+    func scheduleExpiry(after now: Double) { nextExpiry = now + 1 }
+}

@@ -1,0 +1,102 @@
+import Online
+
+/// The aggregator's health and what follows from it: the recent scores that
+/// `score_collapse` looks at, the model kept at the last healthy update (for rollback
+/// and the `last_healthy` fallback), and which scorer publishes while a critical
+/// condition fires. It decides; the core publishes.
+struct HealthSupervisor {
+    private(set) var monitor: HealthMonitor
+    /// What is published while a critical condition fires (`health.fallback`).
+    var fallback: DaemonConfiguration.Fallback
+    let modelConfig: ModelConfiguration
+    /// Recent scores of the live model (published or not).
+    private var recentScores: [Double] = []
+    private var recentNext = 0
+    /// Labels in a row without a positive (label_outage).
+    private(set) var negativesInARow = 0
+    /// The model after the last update at which no critical condition fired.
+    private(set) var lastHealthy: ModelSnapshot?
+    /// The model scores come from under `last_healthy` while a critical condition fires.
+    private(set) var fallbackModel: CFEnsemble?
+
+    init(config: HealthConfiguration, fallback: DaemonConfiguration.Fallback, modelConfig: ModelConfiguration) {
+        monitor = HealthMonitor(config: config)
+        self.fallback = fallback
+        self.modelConfig = modelConfig
+    }
+
+    var thresholds: HealthConfiguration {
+        get { monitor.config }
+        set { monitor.config = newValue }
+    }
+
+    var criticalFiring: Bool { monitor.criticalFiring }
+    var status: String { monitor.status }
+
+    mutating func recordScore(_ score: Double) {
+        if recentScores.count < 1000 { recentScores.append(score) } else { recentScores[recentNext] = score }
+        recentNext = (recentNext + 1) % 1000
+    }
+
+    mutating func noteLabel(_ label: Int8) {
+        negativesInARow = label == 1 ? 0 : negativesInARow + 1
+    }
+
+    /// Before the first update the starting weights are healthy by definition.
+    mutating func noteHealthy(weightSum: Double) { monitor.noteHealthy(weightSum: weightSum) }
+
+    /// The fallback that applies now in a standalone or learner process (a scorer follows
+    /// its learner's, see `DaemonCore.activeFallback`).
+    var localFallback: DaemonConfiguration.Fallback? {
+        monitor.criticalFiring && fallback != .none ? fallback : nil
+    }
+
+    /// Runs every condition once and keeps the last healthy model; returns the alerts
+    /// whose state changed.
+    mutating func check(model: CFEnsemble, lastSeen: [Double], quality: (score: Double?, baseline: Double?, count: Int, positives: Int),
+                        afterUpdate: Bool, now: Double) -> [HealthAlert] {
+        let names = model.registry.names
+        var mean = 0.0, sq = 0.0
+        for v in recentScores { mean += v }
+        mean /= Double(max(1, recentScores.count))
+        for v in recentScores { sq += (v - mean) * (v - mean) }
+        let std = recentScores.isEmpty ? 0 : (sq / Double(recentScores.count)).squareRoot()
+        let cw = model.classWeights
+        let total = cw.positives + cw.negatives
+        let observation = HealthObservation(
+            weights: model.aggregator.w, classifiers: names, scoreStd: std, scoreCount: recentScores.count,
+            prAUC: quality.score, baselinePrAUC: quality.baseline, qualityCount: quality.count,
+            qualityPositives: quality.positives, silentSeconds: names.indices.map { $0 < lastSeen.count ? now - lastSeen[$0] : 0 },
+            negativesInARow: negativesInARow, positiveRate: total > 0 ? cw.positives / total : 0,
+            afterUpdate: afterUpdate, now: now)
+        let wasCritical = monitor.criticalFiring
+        let alerts = monitor.check(observation)
+        if monitor.criticalFiring {
+            if !wasCritical, fallback == .last_healthy, let healthy = lastHealthy {
+                fallbackModel = try? CFEnsemble(config: modelConfig, restoring: healthy)
+            }
+        } else {
+            fallbackModel = nil
+            if afterUpdate && model.version > 0 { lastHealthy = model.snapshot() }
+        }
+        return alerts
+    }
+
+    /// The `last_healthy` model, extended to every classifier the live model knows (a
+    /// classifier registered after it was kept starts from its initial factors and
+    /// weight); nil when there is none or it cannot be extended (then the average is
+    /// published).
+    mutating func coveringFallbackModel(for model: CFEnsemble) -> (model: CFEnsemble?, dropped: String?) {
+        guard let healthy = fallbackModel else { return (nil, nil) }
+        if healthy.classifierCount != model.classifierCount {
+            do { try healthy.cover(model.registry.names) } catch {
+                fallbackModel = nil
+                return (nil, error.description)
+            }
+        }
+        return (healthy, nil)
+    }
+
+    /// A scorer's fallback model comes with the learner's state.
+    mutating func setFallbackModel(_ model: CFEnsemble?) { fallbackModel = model }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import Logging
+import Online
+import Transport
+
+/// Reads input messages from a socket into one reused buffer, decodes and validates them
+/// (rejecting with a reason what does not pass), and hands them to the core. A scorer's
+/// preds and labels then go on to its learner with the bytes as received.
+struct InputReader {
+    private var decoder: MessageDecoder
+    private var message = InputMessage()
+    /// The received frames; the third holds a scorer's `scored` trailer (learner's
+    /// forward input).
+    private(set) var frames: MultipartMessage
+    private let maxMessageBytes: Int
+    private let logger: Logger
+
+    init(config: DaemonConfiguration, logger: Logger) {
+        decoder = MessageDecoder(limits: InputLimits(maxIdBytes: 256, maxPreds: config.model.maxClassifiers, maxDepth: 16))
+        frames = MultipartMessage(capacities: [64, config.maxMessageBytes, ScoredTrailer.size + 8])
+        maxMessageBytes = config.maxMessageBytes
+        self.logger = logger
+    }
+
+    /// Reads up to a bounded number of waiting messages, so one busy input cannot starve
+    /// the others or the control socket. `forward`: the learner's input from its scorers,
+    /// which also carries `scored` instances.
+    mutating func drain<S>(_ socket: ZMQSocket, forward: Bool, core: DaemonCore<S>, scorer: ScorerLink?) {
+        for _ in 0..<4096 {
+            do {
+                guard try socket.receive(into: &frames, dontWait: true) else { return }
+            } catch {
+                logger.error("receive failed: \(error)")
+                return
+            }
+            core.received()
+            let started = Clock.nanoseconds()
+            if forward, frames.frameCount == 3, !frames.isTruncated(0), frames.withFrame(0, ScoredTrailer.isTopic) {
+                handleScored(core: core)
+            } else {
+                handle(core: core, scorer: scorer, started: started)
+            }
+        }
+    }
+
+    private mutating func handle<S>(core: DaemonCore<S>, scorer: ScorerLink?, started: Int64) {
+        guard frames.frameCount == 2 else {
+            core.metrics.receivedOther.increment()
+            core.reject(DecodeError("expected 2 frames (topic, body), got \(frames.frameCount)", kind: "frames"))
+            return
+        }
+        let topic: InputTopic? = frames.isTruncated(0) ? nil : frames.withFrame(0) { MessageDecoder.topic($0) }
+        guard let topic else {
+            core.metrics.receivedOther.increment()
+            let shown = frames.withFrame(0) { MessageDecoder.describeTopic($0) }
+            core.reject(DecodeError("unknown topic '\(shown)' (expected pred or label)", kind: "topic"))
+            return
+        }
+        if topic == .pred { core.metrics.receivedPred.increment() } else { core.metrics.receivedLabel.increment() }
+        if frames.isTruncated(1) {
+            core.reject(DecodeError("body of \(frames.lengths[1]) bytes exceeds input.max_message_bytes (\(maxMessageBytes))",
+                                    kind: "size", topic: topic.rawValue))
+            return
+        }
+        do {
+            try frames.withFrame(1) { body in try decoder.decode(topic: topic, body: body, into: &message) }
+        } catch let error as DecodeError {
+            core.reject(error)
+            return
+        } catch {
+            core.reject(DecodeError("\(error)", kind: "json", topic: topic.rawValue))
+            return
+        }
+        switch topic {
+        case .pred:
+            let scored = core.pred(message)
+            if let scored, let scorer { scorer.forwardScored(scored, frames: frames, core: core) }
+            core.metrics.scoringDuration.recordNanoseconds(Clock.nanoseconds() - started)
+        case .label:
+            if core.label(message) == .forward, let scorer { scorer.forwardLabel(id: message.id, frames: frames, core: core) }
+        }
+    }
+
+    /// Learner: a `scored` message from a scorer (topic, pred body, 24-byte trailer).
+    private mutating func handleScored<S>(core: DaemonCore<S>) {
+        core.metrics.receivedPred.increment()
+        guard !frames.isTruncated(1), !frames.isTruncated(2), let t = frames.withFrame(2, { ScoredTrailer.read($0) }) else {
+            core.reject(DecodeError("scored: malformed message from a scorer (expected topic, pred body, 24-byte trailer)",
+                                    kind: "frames", topic: "scored"))
+            return
+        }
+        do {
+            try frames.withFrame(1) { body in try decoder.decode(topic: .pred, body: body, into: &message) }
+        } catch let error as DecodeError {
+            core.reject(error)
+            return
+        } catch {
+            core.reject(DecodeError("\(error)", kind: "json", topic: "scored"))
+            return
+        }
+        core.scored(message, score: t.score, average: t.average, arrival: t.arrival)
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import Logging
+import Online
+import Transport
+import Wire
+
+/// A learner's side of the cluster: publishes the model state after every change and a
+/// heartbeat in between, serves snapshot requests, and reserves model versions so that
+/// they never go back across crashes.
+final class LearnerLink {
+    private let modelOut: ZMQSocket
+    private let snapshotServer: ZMQSocket
+    private var lease: VersionLease
+    private let config: DaemonConfiguration
+    private let logger: Logger
+    private let metrics: DaemonMetrics
+    /// The encoded full state last published, served to snapshot requests.
+    private var lastState: [UInt8] = []
+    private(set) var nextHeartbeat = Double.infinity
+    private var statesPublished: UInt64 = 0
+    private var snapshotsServed: UInt64 = 0
+    private var malformedRequests: UInt64 = 0
+    private var publishSeconds = 0.0
+
+    init(modelOut: ZMQSocket, snapshotServer: ZMQSocket, lease: VersionLease, config: DaemonConfiguration,
+         logger: Logger, metrics: DaemonMetrics) {
+        self.modelOut = modelOut
+        self.snapshotServer = snapshotServer
+        self.lease = lease
+        self.config = config
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    var lineage: String { lease.lineage }
+
+    /// The state now, or a heartbeat (no model).
+    private func state<S>(_ core: DaemonCore<S>, full: Bool) -> ModelState {
+        let fallback = core.activeFallback?.rawValue ?? "none"
+        return ModelState(
+            lineage: lease.lineage, version: core.model.version, status: core.health.status, fallback: fallback,
+            ts: core.clock.wall(), model: full ? core.model.scoringSnapshot() : nil,
+            healthy: full && fallback == "last_healthy" ? core.health.fallbackModel?.scoringSnapshot() : nil)
+    }
+
+    /// Publishes the whole scoring model (after every update, rollback or change of
+    /// fallback) and keeps it for snapshot requests.
+    func publish<S>(_ core: DaemonCore<S>) {
+        let t0 = Clock.monotonic()
+        defer { publishSeconds += Clock.monotonic() - t0 }
+        do { try lease.cover(core.model.version) } catch {
+            logger.critical("cannot reserve model versions (\(error)); after a crash versions could repeat")
+        }
+        lastState = state(core, full: true).encoded()
+        do { _ = try modelOut.send(frames: [Array(ModelState.topicModel.utf8), lastState], dontWait: true) } catch {
+            logger.error("model state not published: \(error)")
+        }
+        statesPublished &+= 1
+        metrics.modelStatesPublished.increment()
+    }
+
+    /// A heartbeat when due; returns the next one's time.
+    func tick<S>(now: Double, core: DaemonCore<S>) -> Double {
+        if now >= nextHeartbeat {
+            _ = try? modelOut.send(frames: [Array(ModelState.topicHeartbeat.utf8), state(core, full: false).encoded()], dontWait: true)
+            nextHeartbeat = now + config.heartbeatIntervalSeconds
+        }
+        return nextHeartbeat
+    }
+
+    func start<S>(core: DaemonCore<S>, now: Double) {
+        publish(core)
+        nextHeartbeat = now + config.heartbeatIntervalSeconds
+    }
+
+    /// Answers each `snapshot` request with the last published state.
+    func serveSnapshots() {
+        for _ in 0..<1000 {
+            guard let request = try? snapshotServer.receiveFrames(dontWait: true) else { return }
+            guard request.count == 2, request[1].elementsEqual(ModelState.snapshotRequest.utf8) else {
+                // The first ones in full, then one line per 1000: a misbehaving peer must not flood the log.
+                malformedRequests &+= 1
+                let n = malformedRequests
+                if n <= 10 || n % 1000 == 0 {
+                    logger.warning("ignored a malformed snapshot request", metadata: ["frames": "\(request.count)", "malformed_total": "\(n)"])
+                }
+                continue
+            }
+            _ = try? snapshotServer.send(frames: [request[0], Array(ModelState.topicModel.utf8), lastState], dontWait: true)
+            snapshotsServed &+= 1
+            metrics.modelSnapshotsServed.increment()
+        }
+    }
+
+    /// After the final checkpoint: everything published is in it, so the next start
+    /// continues at this version.
+    func settle(at version: Int64) {
+        do { try lease.settle(at: version) } catch { logger.error("cannot settle the version lease: \(error)") }
+    }
+
+    var clusterBody: HealthBody.Cluster {
+        var c = HealthBody.Cluster(role: "learner")
+        c.lineage = lease.lineage
+        c.states_published = statesPublished
+        c.snapshots_served = snapshotsServed
+        c.state_bytes = lastState.count
+        c.publish_us_mean = statesPublished > 0 ? publishSeconds / Double(statesPublished) * 1e6 : nil
+        return c
+    }
+}

@@ -1,0 +1,56 @@
+import Logging
+import Transport
+
+/// The topics the daemon publishes (docs/protocol.md).
+enum OutputTopic: String, Sendable {
+    case score, alert, health, error
+}
+
+/// Where the core's output goes: the output PUB socket in the daemon, a recorder in
+/// the in-process tests. The core is generic over it, so the scoring path calls the
+/// concrete sink directly and allocates nothing.
+protocol OutputSink {
+    /// A `score` message (the hot path).
+    mutating func score(_ message: ScoreMessage)
+    /// An `alert`, `health` or `error` body, already encoded.
+    mutating func publish(_ topic: OutputTopic, _ body: [UInt8])
+}
+
+/// The output PUB socket: two frames per message, never blocking (a slow subscriber
+/// loses messages at its high-water mark, the daemon never waits for it).
+struct PublisherSink: OutputSink {
+    let socket: ZMQSocket
+    let logger: Logger
+    private var writer = JSONWriter(capacity: 512)
+
+    init(socket: ZMQSocket, logger: Logger) {
+        self.socket = socket
+        self.logger = logger
+    }
+
+    mutating func score(_ message: ScoreMessage) {
+        message.encode(into: &writer)
+        send("score", writer.bytes)
+    }
+
+    mutating func publish(_ topic: OutputTopic, _ body: [UInt8]) {
+        switch topic {
+        case .score: send("score", body)
+        case .alert: send("alert", body)
+        case .health: send("health", body)
+        case .error: send("error", body)
+        }
+    }
+
+    private func send(_ topic: StaticString, _ body: [UInt8]) {
+        do {
+            let sentTopic = topic.withUTF8Buffer { t in
+                Result { () throws(ZMQError) -> Bool in try socket.send(UnsafeRawBufferPointer(t), more: true, dontWait: true) }
+            }
+            guard try sentTopic.get() else { return }
+            _ = try body.withUnsafeBytes { try socket.send($0, dontWait: true) }
+        } catch {
+            logger.error("publish failed: \(error)")
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import Logging
+import Online
+import Transport
+import Wire
+
+/// A scorer's side of the cluster: follows the learner's model (PUB states, snapshot
+/// requests, heartbeats) and passes scored instances and labels on to it.
+final class ScorerLink {
+    private let modelIn: ZMQSocket
+    private let snapshotClient: ZMQSocket
+    private let forwardOut: ZMQSocket
+    private let config: DaemonConfiguration
+    private let logger: Logger
+    private let metrics: DaemonMetrics
+    private var follower = ModelFollower()
+    private var trailer = [UInt8](repeating: 0, count: ScoredTrailer.size)
+    private var statesApplied: UInt64 = 0
+    private var applySeconds = 0.0
+
+    init(modelIn: ZMQSocket, snapshotClient: ZMQSocket, forwardOut: ZMQSocket, config: DaemonConfiguration,
+         logger: Logger, metrics: DaemonMetrics) {
+        self.modelIn = modelIn
+        self.snapshotClient = snapshotClient
+        self.forwardOut = forwardOut
+        self.config = config
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    var modelSockets: [ZMQSocket] { [modelIn, snapshotClient] }
+
+    /// Passes the instance on to the learner, which keeps it pending and learns from it
+    /// when its label arrives. The body goes as received; the trailer adds what was
+    /// computed here.
+    func forwardScored<S>(_ scored: ScoredInstance, frames: MultipartMessage, core: DaemonCore<S>) {
+        ScoredTrailer.write(score: scored.score, average: scored.average, arrival: core.clock.steady(), into: &trailer)
+        let sent = forward(topic: ScoredTrailer.topic, frames: frames, last: false)
+            && (try? trailer.withUnsafeBytes { try forwardOut.send($0) }) == true
+        if sent { metrics.forwardedScored.increment() } else { core.forwardDropped(kind: "scored instance") }
+    }
+
+    /// A label goes to the learner, which holds its instance.
+    func forwardLabel<S>(id: String, frames: MultipartMessage, core: DaemonCore<S>) {
+        if forward(topic: "label", frames: frames, last: true) {
+            core.labelForwarded()
+        } else {
+            core.forwardDropped(kind: "label")
+            core.reject(DecodeError("label not passed on: the learner's queue is full (cluster.forward_sndhwm); is the learner running?",
+                                    kind: "forward", topic: "label", id: id))
+        }
+    }
+
+    /// Sends the topic and the received body frame; false when the queue is full. Once the
+    /// first frame is accepted the rest of the message is too (ZeroMQ multipart is atomic).
+    private func forward(topic: StaticString, frames: MultipartMessage, last: Bool) -> Bool {
+        do {
+            let first = topic.withUTF8Buffer { t in
+                Result { () throws(ZMQError) -> Bool in try forwardOut.send(UnsafeRawBufferPointer(t), more: true, dontWait: true) }
+            }
+            guard try first.get() else { return false }
+            _ = try frames.withFrame(1) { body in try forwardOut.send(body, more: !last) }
+            return true
+        } catch {
+            logger.error("forward to the learner failed: \(error)")
+            return false
+        }
+    }
+
+    /// Model states (PUB updates, snapshot replies) and heartbeats.
+    func drainModel<S>(_ socket: ZMQSocket, core: DaemonCore<S>) {
+        for _ in 0..<1000 {
+            let received: [[UInt8]]?
+            do { received = try socket.receiveFrames(dontWait: true) } catch {
+                logger.error("model receive failed: \(error)")
+                return
+            }
+            guard let f = received else { return }
+            let t0 = Clock.monotonic()
+            defer { applySeconds += Clock.monotonic() - t0 }
+            guard f.count == 2, let state = try? ModelState.decode(f[1]) else {
+                logger.error("ignored a malformed model message from the learner", metadata: ["frames": "\(f.count)"])
+                continue
+            }
+            if f[0].elementsEqual(ModelState.topicModel.utf8) {
+                apply(state, core: core)
+            } else if f[0].elementsEqual(ModelState.topicHeartbeat.utf8) {
+                heard(state, core: core)
+            }
+        }
+    }
+
+    private func apply<S>(_ state: ModelState, core: DaemonCore<S>) {
+        guard let snapshot = state.model else { return }
+        let missedBefore = follower.missedVersions, lineageBefore = follower.lineage
+        switch follower.offer(lineage: state.lineage, version: state.version) {
+        case .ignore:
+            return
+        case .same:
+            // Same model: only the learner's status or fallback may have changed.
+            core.remote = state.heartbeat
+            if state.fallback == "last_healthy", core.health.fallbackModel == nil, let h = state.healthy {
+                core.health.setFallbackModel(try? CFEnsemble(config: config.model, restoring: h))
+            }
+            return
+        case .apply:
+            break
+        }
+        let model: CFEnsemble
+        do { model = try CFEnsemble(config: config.model, restoring: snapshot) } catch {
+            logger.error("cannot use the learner's model: \(error.description) (learner and scorers must share model.*)")
+            return
+        }
+        core.install(model)
+        core.health.setFallbackModel(state.healthy.flatMap { try? CFEnsemble(config: config.model, restoring: $0) })
+        core.remote = state.heartbeat
+        statesApplied &+= 1
+        metrics.modelStatesApplied.increment()
+        metrics.modelVersion.record(Double(model.version))
+        let missed = follower.missedVersions - missedBefore
+        if missed > 0 {
+            metrics.modelVersionsMissed.increment(by: missed)
+            logger.info("model versions missed, repaired by a newer state", metadata: ["missed": "\(missed)", "model_version": "\(model.version)"])
+        }
+        if let before = lineageBefore, before != state.lineage {
+            logger.warning("the learner started a new model lineage (fresh model); following it",
+                           metadata: ["lineage": "\(state.lineage)", "model_version": "\(state.version)"])
+        }
+        logger.debug("model state applied", metadata: ["model_version": "\(model.version)", "fallback": "\(state.fallback)"])
+    }
+
+    private func heard<S>(_ heartbeat: ModelState, core: DaemonCore<S>) {
+        if follower.isBehind(lineage: heartbeat.lineage, version: heartbeat.version) {
+            requestSnapshot()
+        } else if heartbeat.version == follower.version {
+            core.remote = heartbeat
+            if heartbeat.fallback == "last_healthy" && core.health.fallbackModel == nil { requestSnapshot() }
+        }
+    }
+
+    /// Asks the learner for its current state (at most once per second).
+    private func requestSnapshot() {
+        guard follower.shouldRequest(now: Clock.monotonic(), interval: min(1, config.heartbeatIntervalSeconds)) else { return }
+        _ = try? snapshotClient.send(frames: [Array(ModelState.snapshotRequest.utf8)], dontWait: true)
+        metrics.modelSnapshotRequests.increment()
+    }
+
+    /// Before reading preds, waits up to `cluster.snapshot_wait_s` for the learner's
+    /// model, so a scorer that joins late scores with the current model at once.
+    func awaitFirstModel<S>(core: DaemonCore<S>, stop: StopFlag) {
+        let t0 = Clock.monotonic()
+        var poller = ZMQPoller()
+        poller.add(modelIn)
+        poller.add(snapshotClient)
+        while !follower.hasModel && !stop.isSet && Clock.monotonic() - t0 < config.snapshotWaitSeconds {
+            requestSnapshot()
+            _ = try? poller.poll(timeoutMs: 50)
+            if poller.isReadable(0) { drainModel(modelIn, core: core) }
+            if poller.isReadable(1) { drainModel(snapshotClient, core: core) }
+        }
+        if follower.hasModel {
+            logger.info("model received from the learner", metadata: [
+                "model_version": "\(core.model.version)", "lineage": "\(follower.lineage ?? "-")",
+                "ms": "\(Int((Clock.monotonic() - t0) * 1000))"])
+        } else if !stop.isSet {
+            logger.warning("no model from the learner yet: scoring with a fresh model (the simple average) until it arrives",
+                           metadata: ["waited_s": "\(config.snapshotWaitSeconds)"])
+        }
+    }
+
+    func clusterBody(counters: Counters) -> HealthBody.Cluster {
+        var c = HealthBody.Cluster(role: "scorer")
+        c.lineage = follower.lineage
+        c.states_applied = statesApplied
+        c.versions_missed = follower.missedVersions
+        c.snapshot_requests = follower.requestsSent
+        c.labels_forwarded = counters.labelsForwarded
+        c.forward_dropped = counters.forwardDropped
+        c.apply_us_mean = statesApplied > 0 ? applySeconds / Double(statesApplied) * 1e6 : nil
+        return c
+    }
+}

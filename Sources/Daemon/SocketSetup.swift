@@ -1,0 +1,232 @@
+import CZeroMQ
+import Foundation
+import Logging
+import Synchronization
+import Transport
+
+/// A failure before the daemon could start serving (bad endpoint, unusable state).
+struct StartupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// Every socket the daemon uses, bound or connected as configured.
+struct DaemonSockets {
+    let context: ZMQContext
+    var inputs: [ZMQSocket] = []
+    let output: ZMQSocket
+    let control: ZMQSocket
+    /// The ZAP handler, when CURVE is on (its thread is started by `BackgroundThreads`).
+    var zap: ZAPHandler?
+    /// Learner: model PUB, snapshot ROUTER, forward PULL.
+    var modelOut: ZMQSocket?, snapshotServer: ZMQSocket?, forwardIn: ZMQSocket?
+    /// Scorer: model SUB, snapshot DEALER, forward PUSH.
+    var modelIn: ZMQSocket?, snapshotClient: ZMQSocket?, forwardOut: ZMQSocket?
+
+    /// The socket file of an ipc:// control endpoint that this process bound.
+    var controlPath: String?
+
+    /// Closes every socket; `forwardLinger` lets a scorer's queued forwards reach the learner.
+    func closeAll(forwardLinger: Int32 = 0) {
+        for s in inputs { s.close() }
+        forwardOut?.close(linger: forwardLinger)
+        for s in [modelOut, snapshotServer, forwardIn, modelIn, snapshotClient].compactMap({ $0 }) { s.close() }
+        control.close()
+        output.close()
+        if let controlPath { unlink(controlPath) }
+    }
+}
+
+/// Creates, secures and binds or connects the daemon's sockets.
+struct SocketSetup {
+    let config: DaemonConfiguration
+    let logger: Logger
+    let metrics: DaemonMetrics
+    /// CURVE: the daemon's keys, and the server key for '>' endpoints.
+    private var curveKeys: CurveKeyPair?
+    private var curveServerKey: String?
+
+    init(config: DaemonConfiguration, logger: Logger, metrics: DaemonMetrics) {
+        self.config = config
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    mutating func open() throws(StartupError) -> DaemonSockets {
+        let context: ZMQContext, output: ZMQSocket, control: ZMQSocket
+        do {
+            context = try ZMQContext()
+            output = try ZMQSocket(context: context, kind: .pub)
+            // ROUTER (REQ clients as with REP): a `checkpoint` command is answered when its
+            // background write ends, and other commands are served meanwhile.
+            control = try ZMQSocket(context: context, kind: .router)
+        } catch {
+            throw StartupError("libzmq: \(error)")
+        }
+        var sockets = DaemonSockets(context: context, output: output, control: control)
+        // The ZAP handler is bound before any CURVE socket exists, so no handshake can slip
+        // through unchecked.
+        if config.curveEnabled { sockets.zap = try startCurve(context) }
+        try attach(output, config.outputEndpoint, role: "output") { s throws(ZMQError) in
+            try s.setSendHighWaterMark(Int32(clamping: config.outputSendHWM))
+        }
+        if config.role != .all { try attachCluster(&sockets) }
+        if config.role == .scorer && config.inputType == .sub {
+            logger.warning("scorer with a SUB input: every scorer subscribed to the same producer scores every pred (use --input-type pull to load-balance, or give each scorer its own producers)")
+        }
+        for text in config.inputEndpoints {
+            let socket: ZMQSocket
+            do { socket = try ZMQSocket(context: context, kind: config.inputType == .sub ? .sub : .pull) } catch {
+                throw StartupError("libzmq: \(error)")
+            }
+            try attach(socket, text, role: "input") { s throws(ZMQError) in
+                try s.setReceiveHighWaterMark(Int32(clamping: config.inputReceiveHWM))
+                // Bodies up to max_message_bytes are received and rejected with a reason if
+                // too large; libzmq itself drops peers that send far larger ones.
+                try s.setMaxMessageSize(Int64(config.maxMessageBytes) * 16)
+                if s.kind == .sub { try s.subscribe("") }
+            }
+            sockets.inputs.append(socket)
+        }
+        sockets.controlPath = try attachControl(control)
+        return sockets
+    }
+
+    /// The control socket: its ipc file created 0600 (umask during bind, no window in which
+    /// another user could connect), a stale file from an unclean stop removed first.
+    private func attachControl(_ control: ZMQSocket) throws(StartupError) -> String? {
+        let text = config.resolvedControlEndpoint
+        let endpoint = try? Endpoint(parsing: text, defaultMode: .bind)
+        if let path = endpoint?.ipcPath, endpoint?.mode == .bind { unlink(path) }
+        let oldMask = umask(0o077)
+        let attached = Result { () throws(StartupError) in
+            try attach(control, text, role: "control") { s throws(ZMQError) in
+                try s.setSendTimeout(1000)
+                // Requests are small JSON objects; libzmq drops a peer that sends more.
+                try s.setMaxMessageSize(Int64(EventLoop.maxControlRequestBytes))
+            }
+        }
+        umask(oldMask)
+        try attached.get()
+        guard let path = endpoint?.ipcPath, endpoint?.mode == .bind else { return nil }
+        chmod(path, 0o600)
+        let dir = (path as NSString).deletingLastPathComponent
+        var info = stat()
+        if stat(dir, &info) == 0, info.st_mode & 0o077 != 0 {
+            logger.warning("the control socket's directory is accessible to other users; state.dir should be mode 0700",
+                           metadata: ["dir": "\(dir)", "mode": "\(String(info.st_mode & 0o777, radix: 8))"])
+        }
+        return path
+    }
+
+    private func attach(_ socket: ZMQSocket, _ text: String, role: String, defaultMode: Endpoint.Mode = .bind,
+                        configure: (ZMQSocket) throws(ZMQError) -> Void) throws(StartupError) {
+        let endpoint: Endpoint
+        do { endpoint = try Endpoint(parsing: text, defaultMode: defaultMode) } catch {
+            throw StartupError("\(role): \(error)")
+        }
+        do {
+            try configure(socket)
+            if let keys = curveKeys {
+                if endpoint.mode == .bind {
+                    try socket.makeCurveServer(secretKey: keys.secretKey)
+                } else if let server = curveServerKey {
+                    try socket.makeCurveClient(serverKey: server, keys: keys)
+                }
+            }
+            try socket.attach(endpoint)
+        } catch {
+            throw StartupError("\(role) endpoint \(text): cannot \(endpoint.mode.rawValue): \(error.reason)")
+        }
+        logger.info("\(role) socket ready", metadata: [
+            "endpoint": "\(endpoint)", "bound": "\(socket.lastEndpoint ?? "-")",
+            "security": "\(curveKeys == nil ? "none" : endpoint.mode == .bind ? "curve-server" : "curve-client")",
+        ])
+    }
+
+    /// Loads the keys and binds the ZAP handler.
+    private mutating func startCurve(_ context: ZMQContext) throws(StartupError) -> ZAPHandler {
+        guard CurveKeyPair.isAvailable else { throw StartupError("security: this libzmq was built without CURVE") }
+        let allow: [[UInt8]]
+        do {
+            curveKeys = try CurveKeyPair.load(secretKeyFile: config.curveSecretKeyFile)
+            allow = try CurveKey.readAllowList(config.allowedClients)
+            if !config.serverPublicKeyFile.isEmpty { curveServerKey = try CurveKey.readOne(config.serverPublicKeyFile) }
+        } catch {
+            throw StartupError("security: \(error.description)")
+        }
+        if allow.isEmpty {
+            logger.warning("security.allowed_clients lists no keys: no client can connect until keys are added and SIGHUP is sent",
+                           metadata: ["path": "\(config.allowedClients)"])
+        }
+        let log = logger, metrics = metrics, refusedLogged = RefusalLog()
+        let zap: ZAPHandler
+        do {
+            zap = try ZAPHandler(context: context, allowList: allow) { d in
+                if d.allowed {
+                    metrics.authAdmitted.increment()
+                    log.debug("CURVE client admitted", metadata: ["key": "\(d.clientKey)", "address": "\(d.address)"])
+                } else {
+                    metrics.authRefused.increment()
+                    // The first refusals in full, then one line per 1000: a scanner must not flood the log.
+                    let n = refusedLogged.next()
+                    if n <= 20 || n % 1000 == 0 {
+                        log.warning("CURVE client refused", metadata: [
+                            "key": "\(d.clientKey.isEmpty ? "-" : d.clientKey)", "mechanism": "\(d.mechanism)",
+                            "address": "\(d.address)", "refused_total": "\(n)",
+                        ])
+                    }
+                }
+            }
+        } catch {
+            throw StartupError("security: cannot start the ZAP handler: \(error)")
+        }
+        logger.info("CURVE on", metadata: ["public_key": "\(curveKeys!.publicKey)", "allowed_clients": "\(allow.count)"])
+        return zap
+    }
+
+    /// The learner binds (by default) a PUB for model states, a ROUTER for snapshot
+    /// requests and a PULL for forwarded instances; a scorer connects the peers.
+    private func attachCluster(_ sockets: inout DaemonSockets) throws(StartupError) {
+        // A bare endpoint takes the role's default: the learner binds, a scorer connects.
+        let mode = config.clusterEndpointMode
+        let context = sockets.context
+        func socket(_ kind: ZMQSocket.Kind) throws(StartupError) -> ZMQSocket {
+            do { return try ZMQSocket(context: context, kind: kind) } catch { throw StartupError("libzmq: \(error)") }
+        }
+        let maxBytes = Int64(config.maxMessageBytes) * 16
+        if config.role == .learner {
+            let pub = try socket(.pub), router = try socket(.router), pull = try socket(.pull)
+            try attach(pub, config.modelEndpoint, role: "model", defaultMode: mode) { s throws(ZMQError) in try s.setSendHighWaterMark(10_000) }
+            try attach(router, config.snapshotEndpoint, role: "snapshot", defaultMode: mode) { s throws(ZMQError) in
+                try s.setSendHighWaterMark(10_000)
+                // A request is one word; libzmq drops a peer that sends more than this.
+                try s.setMaxMessageSize(1024)
+            }
+            try attach(pull, config.forwardEndpoint, role: "forward", defaultMode: mode) { s throws(ZMQError) in
+                try s.setReceiveHighWaterMark(Int32(clamping: config.inputReceiveHWM))
+                try s.setMaxMessageSize(maxBytes)
+            }
+            sockets.modelOut = pub; sockets.snapshotServer = router; sockets.forwardIn = pull
+        } else {
+            let sub = try socket(.sub), dealer = try socket(.dealer), push = try socket(.push)
+            try attach(sub, config.modelEndpoint, role: "model", defaultMode: mode) { s throws(ZMQError) in
+                try s.subscribe("")
+                try s.setMaxMessageSize(64 << 20)
+            }
+            try attach(dealer, config.snapshotEndpoint, role: "snapshot", defaultMode: mode) { s throws(ZMQError) in
+                try s.setMaxMessageSize(64 << 20)
+            }
+            try attach(push, config.forwardEndpoint, role: "forward", defaultMode: mode) { s throws(ZMQError) in
+                try s.setSendHighWaterMark(Int32(clamping: config.forwardSendHWM))
+            }
+            sockets.modelIn = sub; sockets.snapshotClient = dealer; sockets.forwardOut = push
+        }
+    }
+}
+
+/// Counts refused handshakes across the ZAP thread's callbacks.
+private final class RefusalLog: Sendable {
+    private let count = Atomic<Int>(0)
+    func next() -> Int { count.add(1, ordering: .relaxed).newValue }
+}

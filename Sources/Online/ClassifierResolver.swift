@@ -1,0 +1,62 @@
+/// Maps a message's classifier names to the model's indices, registering new names, and
+/// remembers when each classifier last reported (for `classifier_silent`).
+///
+/// Producers send the same names in the same order, so each position's last name and
+/// index are kept and compared before the registry's hash lookup: the common message
+/// costs one string comparison per classifier and allocates nothing.
+public struct ClassifierResolver: Sendable {
+    public enum Outcome: Equatable, Sendable {
+        case resolved
+        /// Registering the message's `newNames` unknown names would exceed
+        /// `model.max_classifiers`; nothing was registered.
+        case tooMany(newNames: Int)
+    }
+
+    /// A classifier index no model can have (max_classifiers <= 4096).
+    static let unregistered = Int(UInt16.max)
+
+    private var cache: [(name: String, index: Int)] = []
+    /// When each classifier (by index) last reported, on the caller's clock.
+    public private(set) var lastSeen: [Double] = []
+
+    public init() {}
+
+    /// Forgets the cached positions (the model was replaced; indices may differ).
+    public mutating func forgetPositions() { cache.removeAll() }
+
+    /// Fills `entries` with the readings' indices and values, registering unknown names
+    /// in order (`registered` is told each one), or registers nothing and returns
+    /// `.tooMany` when they would not fit.
+    public mutating func resolve<C: Collection>(_ readings: C, name: (C.Element) -> String, value: (C.Element) -> Double,
+                                                model: CFEnsemble, into entries: inout [Entry], now: Double,
+                                                registered: (String) -> Void) -> Outcome {
+        entries.removeAll(keepingCapacity: true)
+        var newNames = 0
+        for (k, r) in readings.enumerated() {
+            let n = name(r)
+            if k < cache.count, cache[k].name == n {
+                entries.append(Entry(classifier: cache[k].index, value: value(r)))
+            } else if let u = model.classifier(named: n, register: false) {
+                if k < cache.count { cache[k] = (n, u) } else { cache.append((n, u)) }
+                entries.append(Entry(classifier: u, value: value(r)))
+            } else {
+                newNames += 1
+                entries.append(Entry(classifier: Self.unregistered, value: value(r)))
+            }
+        }
+        if newNames > 0 {
+            guard model.hasRoom(for: newNames) else { return .tooMany(newNames: newNames) }
+            for (k, r) in readings.enumerated() where Int(entries[k].classifier) == Self.unregistered {
+                let before = model.classifierCount
+                entries[k] = Entry(classifier: model.classifier(named: name(r))!, value: value(r))
+                if model.classifierCount > before { registered(name(r)) }
+            }
+        }
+        for e in entries {
+            let u = Int(e.classifier)
+            while lastSeen.count <= u { lastSeen.append(now) }
+            lastSeen[u] = now
+        }
+        return .resolved
+    }
+}

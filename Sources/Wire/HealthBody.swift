@@ -1,0 +1,77 @@
+/// The `health` body (docs/protocol.md), also the core of the `status` reply.
+public struct HealthBody: Codable, Sendable, Equatable {
+    public struct ClassPair: Codable, Sendable, Equatable {
+        public var pos: Double
+        public var neg: Double
+        public init(pos: Double, neg: Double) { self.pos = pos; self.neg = neg }
+    }
+
+    /// The process's place in a learner/scorer deployment.
+    public struct Cluster: Codable, Sendable, Equatable {
+        public var role: String
+        public var lineage: String?
+        /// Scorer: model states applied, versions never received, snapshot requests sent.
+        public var states_applied: UInt64?
+        public var versions_missed: Int64?
+        public var snapshot_requests: Int?
+        /// Scorer: labels forwarded to the learner; instances or labels dropped on the way.
+        public var labels_forwarded: UInt64?
+        public var forward_dropped: UInt64?
+        /// Scorer: mean time to decode and install one model state (µs).
+        public var apply_us_mean: Double?
+        /// Learner: model states published and snapshots served; the size of one state and
+        /// the mean time to build and publish it (the per-update cost of fanning out).
+        public var states_published: UInt64?
+        public var snapshots_served: UInt64?
+        public var state_bytes: Int?
+        public var publish_us_mean: Double?
+
+        public init(role: String) { self.role = role }
+    }
+
+    /// Where every received message went; `received` is the sum of the others.
+    public struct Accounting: Codable, Sendable, Equatable {
+        public var received: UInt64 = 0
+        public var preds: UInt64 = 0
+        public var labels_learnt: UInt64 = 0
+        /// Scorer: labels passed on to the learner.
+        public var labels_forwarded: UInt64 = 0
+        /// Learner: labels waiting for their instance (`cluster.label_wait_s`).
+        public var labels_waiting: Int = 0
+        public var labels_unmatched: UInt64 = 0
+        public var rejected: UInt64 = 0
+        public var balanced = true
+
+        public init() {}
+    }
+
+    public var ts: Double = 0
+    public var model_version: Int64 = 0
+    public var status = "healthy"
+    public var weights: [String: Double] = [:]
+    public var bias: Double = 0
+    public var class_counts = ClassPair(pos: 0, neg: 0)
+    public var class_weights = ClassPair(pos: 1, neg: 1)
+    public var pending: Int = 0
+    public var joining: Int = 0
+    public var scored: UInt64 = 0
+    public var labelled: UInt64 = 0
+    public var unmatched_labels: UInt64 = 0
+    public var rejected: UInt64 = 0
+    public var rejected_by_reason: [String: UInt64] = [:]
+    public var received: UInt64 = 0
+    public var evicted: UInt64 = 0
+    public var expired: UInt64 = 0
+    public var errors_suppressed: UInt64 = 0
+    /// The live model's PR-AUC and the simple average's over the quality window.
+    public var pr_auc: Double?
+    public var baseline_pr_auc: Double?
+    public var quality_window: Int = 0
+    public var alerts_firing: [String] = []
+    public var fallback_active = false
+    public var accounting = Accounting()
+    /// Scale-out roles only.
+    public var cluster: Cluster?
+
+    public init() {}
+}
