@@ -14,9 +14,8 @@ struct CheckpointCommand: ParsableCommand {
 
     func run() throws {
         // A checkpoint of millions of pending instances takes seconds on a slow disk.
-        try client.run("checkpoint", json: json, defaultTimeout: 300) { reply in
-            String(format: "checkpoint written: %@ (%.1f MB, model_version %d)", reply["path"] as? String ?? "?",
-                   Double(reply["bytes"] as? Int ?? 0) / 1_048_576, reply["model_version"] as? Int ?? 0)
+        try client.run(.checkpoint, json: json, defaultTimeout: 300) { reply in
+            "checkpoint written: \(reply.path ?? "?") (\(Status.bytes(reply.bytes ?? 0)), model_version \(reply.model_version ?? 0))"
         }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Transport
+import Wire
 
 /// Which daemon a control command talks to (`--state-dir` or `--control`, CURVE keys,
 /// timeout), and the one request-reply exchange every control command makes.
@@ -61,28 +62,31 @@ struct ControlClient: ParsableArguments {
         return body
     }
 
-    /// The reply as a JSON object.
-    func requestObject(_ request: String, defaultTimeout: Double = 5) throws -> [String: Any] {
-        let body = try self.request(request, defaultTimeout: defaultTimeout)
-        guard let obj = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
-            throw CFEFailure(code: CFEFailure.unavailable, description: "the reply is not a JSON object")
+    /// Sends `command` and decodes its reply as `T`; a refusal (`ok: false`) throws the
+    /// daemon's reason (exit 1). Returns the raw body too, for `--json`.
+    func request<T: Decodable>(_ command: ControlCommand, as type: T.Type, defaultTimeout: Double = 5) throws -> (reply: T, raw: [UInt8]) {
+        let body = try request(#"{"cmd":""# + command.rawValue + #""}"#, defaultTimeout: defaultTimeout)
+        let outcome: ControlReply
+        do { outcome = try WireJSON.decode(ControlReply.self, from: body) } catch {
+            throw CFEFailure(code: CFEFailure.unavailable, description: "the reply to \(command.rawValue) is not a control reply: \(error)")
         }
-        return obj
+        guard outcome.ok else {
+            throw CFEFailure(code: CFEFailure.refused, description: outcome.error ?? "\(command.rawValue) failed")
+        }
+        do { return (try WireJSON.decode(T.self, from: body), body) } catch {
+            throw CFEFailure(code: CFEFailure.unavailable, description: "the reply to \(command.rawValue) does not match this cfe's protocol: \(error)")
+        }
     }
+
+    /// The daemon's `status`.
+    func status() throws -> StatusReply { try request(.status, as: StatusReply.self).reply }
 }
 
 extension ControlClient {
-    /// Sends `{"cmd": cmd}`; prints the raw reply with `json`, else `summary` of it;
-    /// throws the daemon's reason when it answers `ok: false`.
-    func run(_ cmd: String, json: Bool, defaultTimeout: Double = 5, summary: ([String: Any]) -> String) throws {
-        let reply = try requestObject(#"{"cmd":""# + cmd + #""}"#, defaultTimeout: defaultTimeout)
-        if json {
-            let data = try JSONSerialization.data(withJSONObject: reply, options: [.sortedKeys, .withoutEscapingSlashes])
-            print(String(decoding: data, as: UTF8.self))
-        }
-        guard reply["ok"] as? Bool == true else {
-            throw CFEFailure(code: CFEFailure.refused, description: reply["error"] as? String ?? "\(cmd) failed")
-        }
-        if !json { print(summary(reply)) }
+    /// Sends `command`; prints the raw reply with `json`, else `summary` of it; throws the
+    /// daemon's reason when it answers `ok: false`.
+    func run(_ command: ControlCommand, json: Bool, defaultTimeout: Double = 5, summary: (ControlReply) -> String) throws {
+        let (reply, raw) = try request(command, as: ControlReply.self, defaultTimeout: defaultTimeout)
+        print(json ? String(decoding: raw, as: UTF8.self) : summary(reply))
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Transport
+import Wire
 
 /// `cfe replay FILE`: sends recorded preds and labels to a running daemon.
 struct Replay: ParsableCommand {
@@ -42,8 +43,7 @@ struct Replay: ParsableCommand {
     func run() throws { try replay() }
 
     private func received() throws -> Int {
-        let status = try client.requestObject(#"{"cmd":"status"}"#)
-        return (status["accounting"] as? [String: Any])?["received"] as? Int ?? status["received"] as? Int ?? 0
+        Int(try client.status().health.accounting.received)
     }
 
     private func replay() throws {
@@ -63,11 +63,10 @@ struct Replay: ParsableCommand {
         var kind: ZMQSocket.Kind = type == "pub" ? .pub : .push
         var before = 0
         if !noVerify {
-            let status = try client.requestObject(#"{"cmd":"status"}"#)
-            before = (status["accounting"] as? [String: Any])?["received"] as? Int ?? 0
-            let config = status["config"] as? [String: Any] ?? [:]
-            if input == nil, let first = (config["inputs"] as? [String])?.first { inputText = Self.connectable(first) }
-            if type == "auto" { kind = config["input_type"] as? String == "pull" ? .push : .pub }
+            let status = try client.status()
+            before = Int(status.health.accounting.received)
+            if input == nil, let first = status.config.inputs.first { inputText = Self.connectable(first) }
+            if type == "auto" { kind = status.config.input_type == "pull" ? .push : .pub }
         }
         let target: Endpoint
         do { target = try Endpoint(parsing: inputText, defaultMode: .connect) } catch { throw ValidationError("\(error)") }

@@ -13,8 +13,8 @@ struct RollbackCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        try client.run("rollback", json: json) { reply in
-            "rolled back to the last healthy model: model_version \(reply["model_version"] as? Int ?? 0)"
+        try client.run(.rollback, json: json) { reply in
+            "rolled back to the last healthy model: model_version \(reply.model_version ?? 0)"
         }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Transport
+import Wire
 
 /// `cfe status`: asks a daemon's control socket for its status.
 struct Status: ParsableCommand {
@@ -12,38 +13,34 @@ struct Status: ParsableCommand {
     var json = false
 
     func run() throws {
-        let body = try client.request(#"{"cmd":"status"}"#)
+        let (reply, raw) = try client.request(.status, as: StatusReply.self)
         if json {
-            print(String(decoding: body, as: UTF8.self))
+            print(String(decoding: raw, as: UTF8.self))
             return
         }
-        guard let obj = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
-            throw CFEFailure(code: CFEFailure.unavailable, description: "the reply is not a JSON object")
-        }
         var state = WatchState()
-        state.apply(topic: "health", body: obj)
+        state.apply(health: reply.health)
         print(state.render(color: isatty(STDOUT_FILENO) != 0), terminator: "")
-        if let p = obj["persistence"] as? [String: Any] { print(Self.persistenceLine(p)) }
+        print(Self.persistenceLine(reply.persistence))
     }
 
     /// One line on checkpoints and the journal.
-    static func persistenceLine(_ p: [String: Any]) -> String {
+    static func persistenceLine(_ p: Persistence, now: Double = Date().timeIntervalSince1970) -> String {
         var parts: [String] = []
-        if let last = p["last_checkpoint"] as? [String: Any], let at = last["at"] as? Double {
-            let ago = max(0, Date().timeIntervalSince1970 - at)
-            parts.append(String(format: "last checkpoint %.0f s ago (%@, %d pending, %d ms)", ago, Self.bytes(last["bytes"] as? Int ?? 0),
-                                last["pending"] as? Int ?? 0, last["ms"] as? Int ?? 0))
+        if let last = p.last_checkpoint {
+            parts.append(String(format: "last checkpoint %.0f s ago (%@, %d pending, %d ms)", max(0, now - last.at),
+                                Self.bytes(last.bytes), last.pending, last.ms))
         } else {
             parts.append("no checkpoint since start")
         }
-        if p["checkpoint_in_progress"] as? Bool == true { parts.append("one being written") }
-        if let failed = p["checkpoints_failed"] as? Int, failed > 0 { parts.append("\(failed) failed") }
-        if let file = p["journal_file"] as? Int {
-            parts.append("journal \(file): \(Self.bytes(p["journal_bytes"] as? Int ?? 0))")
+        if p.checkpoint_in_progress { parts.append("one being written") }
+        if p.checkpoints_failed > 0 { parts.append("\(p.checkpoints_failed) failed") }
+        if let file = p.journal_file {
+            parts.append("journal \(file): \(Self.bytes(p.journal_bytes ?? 0))")
         } else {
             parts.append("journal off")
         }
-        if let error = p["journal_error"] as? String { parts.append("journal error: \(error)") }
+        if let error = p.journal_error { parts.append("journal error: \(error)") }
         return "state: " + parts.joined(separator: ", ")
     }
 

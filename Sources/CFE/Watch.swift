@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Transport
+import Wire
 
 /// `cfe watch ENDPOINT`: a live view of a daemon's `alert` and `health` messages.
 struct Watch: ParsableCommand {
@@ -39,13 +40,19 @@ struct Watch: ParsableCommand {
         if redraw { print("waiting for health and alerts from \(subscription.endpoint.address) ...") }
         // Messages that are not two frames of JSON are skipped, but count toward --count.
         try subscription.read(count: count, timeout: timeout) { frames in
-            guard frames.count == 2,
-                  let body = (try? JSONSerialization.jsonObject(with: Data(frames[1]))) as? [String: Any] else { return }
+            guard frames.count == 2 else { return }
             let topic = String(decoding: frames[0], as: UTF8.self)
-            state.apply(topic: topic, body: body)
+            if topic == "health", let body = try? WireJSON.decode(HealthBody.self, from: frames[1]) {
+                state.apply(health: body)
+            } else if topic == "alert", let body = try? WireJSON.decode(AlertBody.self, from: frames[1]) {
+                state.apply(alert: body)
+            } else {
+                return
+            }
             if json {
-                let line = try JSONSerialization.data(withJSONObject: ["topic": topic, "body": body], options: [.sortedKeys])
-                FileHandle.standardOutput.write(line + Data("\n".utf8))
+                // The daemon's body as it came (already one line of JSON).
+                FileHandle.standardOutput.write(Data(#"{"body":"#.utf8) + Data(frames[1]) + Data(#","topic":""#.utf8)
+                                                + Data(topic.utf8) + Data("\"}\n".utf8))
             } else if redraw {
                 print("\u{1B}[2J\u{1B}[H" + state.render(color: useColor, width: terminalWidth()), terminator: "")
             } else {

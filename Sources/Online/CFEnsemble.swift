@@ -4,40 +4,6 @@ import Glibc
 import Darwin
 #endif
 
-/// A labelled instance for learning: its observed entries and its true class.
-public struct LabelledInstance: Sendable, Equatable, Codable {
-    public var entries: [Entry]
-    public var label: Int8
-    /// What the learned combination (w . v / sum(w)) said of it when its label arrived,
-    /// before learning from it: the learned expert's out-of-sample score for the
-    /// `ExpertSelector`. Set by `CFEnsemble.update`; nil before.
-    public var learned: Float?
-
-    public init(entries: [Entry], label: Int8) {
-        self.entries = entries
-        self.label = label
-    }
-}
-
-/// What scoring one instance produced.
-public struct ScoredInstance: Sendable, Equatable {
-    /// sigmoid(w . rhat + b): the ensembled probability of the positive class.
-    public var score: Double
-    /// The simple average of the reported probabilities (baseline and fallback).
-    public var average: Double
-}
-
-/// What one mini-batch update did.
-public struct UpdateReport: Sendable, Equatable {
-    public var version: Int64
-    public var size: Int
-    public var positives: Int
-    /// Weighted aggregator loss on the replay problem before and after the update; NaN
-    /// unless `update` was asked to measure it (two more passes over the buffer).
-    public var lossBefore: Double
-    public var lossAfter: Double
-}
-
 /// The online CF-Ensemble (docs/algorithm.md): classifiers are users, instances items, their
 /// probabilities ratings. Each new instance is folded into latent space and scored by
 /// a logistic aggregator over its reconstruction; mini-batches of labelled instances
@@ -508,10 +474,4 @@ public final class CFEnsemble {
         scoredSinceSolve = s.scoredSinceSolve ?? 0
         if let e = s.experts, e.weights.isEmpty || e.weights.count == m + ExpertSelector.firstClassifier { experts = e }
     }
-}
-
-/// A checkpoint that cannot be restored, and why.
-public struct SnapshotError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-    public init(_ d: String) { description = d }
 }

@@ -13,11 +13,12 @@ public struct ClassifierResolver: Sendable {
     }
 
     /// A classifier index no model can have (max_classifiers <= 4096).
-    static let unregistered = Int(UInt16.max)
+    @usableFromInline static let unregistered = Int(UInt16.max)
 
-    private var cache: [(name: String, index: Int)] = []
+    @usableFromInline var cache: [(name: String, index: Int)] = []
     /// When each classifier (by index) last reported, on the caller's clock.
-    public private(set) var lastSeen: [Double] = []
+    public var lastSeen: [Double] { seen }
+    @usableFromInline var seen: [Double] = []
 
     public init() {}
 
@@ -26,7 +27,10 @@ public struct ClassifierResolver: Sendable {
 
     /// Fills `entries` with the readings' indices and values, registering unknown names
     /// in order (`registered` is told each one), or registers nothing and returns
-    /// `.tooMany` when they would not fit.
+    /// `.tooMany` when they would not fit. Inlinable: specialised for the caller's
+    /// collection and closures, it allocates nothing (unspecialised across the module
+    /// boundary it cost one allocation per classifier).
+    @inlinable
     public mutating func resolve<C: Collection>(_ readings: C, name: (C.Element) -> String, value: (C.Element) -> Double,
                                                 model: CFEnsemble, into entries: inout [Entry], now: Double,
                                                 registered: (String) -> Void) -> Outcome {
@@ -54,8 +58,8 @@ public struct ClassifierResolver: Sendable {
         }
         for e in entries {
             let u = Int(e.classifier)
-            while lastSeen.count <= u { lastSeen.append(now) }
-            lastSeen[u] = now
+            while seen.count <= u { seen.append(now) }
+            seen[u] = now
         }
         return .resolved
     }

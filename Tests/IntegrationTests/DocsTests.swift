@@ -85,8 +85,20 @@ struct DocsTests {
         let readme = try String(contentsOf: Self.root.appendingPathComponent("README.md"), encoding: .utf8)
         #expect(readme.split(separator: "\n", omittingEmptySubsequences: false).count <= 250)
         for doc in ["protocol", "configuration", "cli", "operations", "alerts", "algorithm", "scale-out", "security", "development",
-                    "quality", "performance"] {
+                    "quality", "performance", "architecture"] {
             #expect(readme.contains("(docs/\(doc).md)"), "README's map lacks docs/\(doc).md")
+        }
+    }
+
+    /// One room per responsibility: no source file grows past 500 lines.
+    @Test func noSourceFileIsOver500Lines() throws {
+        let sources = Self.root.appendingPathComponent("Sources")
+        let files = FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil)?
+            .compactMap { $0 as? URL }.filter { $0.pathExtension == "swift" } ?? []
+        #expect(files.count > 50)
+        for file in files {
+            let lines = try String(contentsOf: file, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).count
+            #expect(lines <= 500, "\(file.path) has \(lines) lines")
         }
     }
 }

@@ -20,7 +20,7 @@ import Transport
 ///    weights and bias as the daemon before it.
 ///
 /// A failure names its seed and step; the sequence is a function of the seed alone.
-@Suite(.serialized) struct ModelBasedTests {
+@Suite struct ModelBasedTests {
     /// SplitMix64.
     struct Generator {
         var state: UInt64

@@ -53,6 +53,24 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    Benchmark("map names (ClassifierResolver)") { benchmark in
+        let model = trainedModel()
+        var decoder = MessageDecoder(limits: InputLimits())
+        var message = InputMessage()
+        body.withUnsafeBytes { try? decoder.decode(topic: .pred, body: $0, into: &message) }
+        var entries: [Entry] = []
+        entries.reserveCapacity(64)
+        var resolver = ClassifierResolver()
+        var now = 0.0
+        benchmark.startMeasurement()   // setup above is not measured
+        for _ in benchmark.scaledIterations {
+            now += 1e-6
+            _ = resolver.resolve(message.preds, name: { $0.name }, value: { $0.value }, model: model, into: &entries,
+                                 now: now) { _ in }
+            blackHole(entries.count)
+        }
+    }
+
     Benchmark("encode score") { benchmark in
         var writer = JSONWriter(capacity: 512)
         let id = "txn-0000012345"
@@ -71,13 +89,15 @@ let benchmarks: @Sendable () -> Void = {
         var writer = JSONWriter(capacity: 512)
         var entries: [Entry] = []
         entries.reserveCapacity(64)
+        // The daemon's own name mapping (its position cache and last-seen times).
+        var resolver = ClassifierResolver()
+        var now = 0.0
         benchmark.startMeasurement()   // setup above is not measured
         for _ in benchmark.scaledIterations {
             body.withUnsafeBytes { try? decoder.decode(topic: .pred, body: $0, into: &message) }
-            entries.removeAll(keepingCapacity: true)
-            for r in message.preds {
-                if let u = model.classifier(named: r.name, register: false) { entries.append(Entry(classifier: u, value: r.value)) }
-            }
+            now += 1e-6
+            _ = resolver.resolve(message.preds, name: { $0.name }, value: { $0.value }, model: model, into: &entries,
+                                 now: now) { _ in }
             let scored = entries.withUnsafeBufferPointer { model.score($0) }
             ScoreMessage(id: message.id, score: scored.score, ts: message.ts ?? 0, modelVersion: model.version,
                          nPreds: entries.count, fallback: false).encode(into: &writer)
