@@ -69,10 +69,12 @@ let package = Package(
             ],
             swiftSettings: hotPath
         ),
-        // The cfe operator tool: watch, status, checkpoint, rollback, tail, replay, keygen.
+        // The cfe operator tool: watch, status, checkpoint, rollback, tail, replay, keygen,
+        // alertmanager.
         .executableTarget(
             name: "CFE",
             dependencies: [
+                "Online",
                 "Transport",
                 "Wire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check pyzmq >&2
-if [ -f clients/python/pyproject.toml ]; then
-    .venv/bin/pip install --quiet --disable-pip-version-check ./clients/python >&2
-fi
+# Reinstalled every time (it is small): the tests run against the package as it is now.
+# pip builds it in the source tree; its build/ and egg-info are removed afterwards.
+.venv/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./clients/python >&2
+rm -rf clients/python/build clients/python/*.egg-info
 echo "$PWD/.venv/bin/python"

@@ -31,4 +31,13 @@ struct OutputSubscription {
             try body(frames)
         }
     }
+
+    /// Calls `body` with each multipart message, and with nil at least every 200 ms when
+    /// none arrives (for timers), until `timeout` seconds (0: no limit) have passed.
+    func poll(timeout: Double, _ body: ([[UInt8]]?) throws -> Void) throws {
+        let deadline = timeout > 0 ? Date().addingTimeInterval(timeout) : .distantFuture
+        while Date() < deadline {
+            try body(try socket.receiveFrames())
+        }
+    }
 }

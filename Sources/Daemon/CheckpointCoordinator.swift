@@ -221,7 +221,7 @@ final class CheckpointCoordinator {
     /// journal files it makes redundant, and the log line.
     private func finished(bytes: Int?, error: String?, modelVersion: Int64, pending count: Int, seconds: Double,
                           journal n: UInt64?, background: Bool) {
-        metrics.recordCheckpoint(seconds: seconds, bytes: bytes)
+        metrics.recordCheckpoint(seconds: seconds, bytes: bytes, at: clock.wall())
         guard let bytes else {
             persistence.checkpoints_failed &+= 1
             logger.error("checkpoint failed: \(error ?? "unknown error")")

@@ -65,9 +65,10 @@ extension DaemonCore {
     func refreshMetrics() {
         let names = model.registry.names
         metrics.refresh(weights: names.indices.map { (names[$0], model.aggregator.w[$0]) }, bias: model.aggregator.b,
-                        version: model.version, pendingCount: pending.count, evicted: pending.evicted,
+                        version: model.version, pendingCount: pending.count, pendingCapacity: config.maxPending, evicted: pending.evicted,
                         expired: pending.expired, positives: model.classWeights.positives,
-                        negatives: model.classWeights.negatives, firing: Set(health.monitor.firing.map(\.name.rawValue)))
+                        negatives: model.classWeights.negatives, firing: Set(health.monitor.firing.map(\.name.rawValue)),
+                        journalFailing: journal?.failure != nil)
     }
 
     func publishHealth() {

@@ -1,4 +1,5 @@
 import Metrics
+import Online
 
 /// The daemon's metrics, through swift-metrics (exported by swift-prometheus when
 /// `metrics.listen` is on; no-ops otherwise). Updated by the engine thread only.
@@ -39,6 +40,13 @@ final class DaemonMetrics: @unchecked Sendable {
     let checkpointDuration = Timer(label: "cfensembled_checkpoint_duration_seconds")
     let checkpointBytes = Gauge(label: "cfensembled_checkpoint_bytes")
     let pending = Gauge(label: "cfensembled_pending_instances")
+    /// `state.max_pending`: the pending store evicts the oldest instance beyond it.
+    let pendingCapacity = Gauge(label: "cfensembled_pending_capacity")
+    /// Unix time of the last checkpoint written (0 until the first since start).
+    let lastCheckpoint = Gauge(label: "cfensembled_last_checkpoint_timestamp_seconds")
+    /// 1 while the journal cannot be written (changes are not journalled until the next
+    /// checkpoint starts a new file), else 0.
+    let journalFailing = Gauge(label: "cfensembled_journal_failing")
     let modelVersion = Gauge(label: "cfensembled_model_version")
     let bias = Gauge(label: "cfensembled_aggregator_bias")
     let classPositive = Gauge(label: "cfensembled_class_count", dimensions: [("class", "pos")])
@@ -55,11 +63,12 @@ final class DaemonMetrics: @unchecked Sendable {
     private var lastEvicted: UInt64 = 0
     private var lastExpired: UInt64 = 0
 
-    func recordCheckpoint(seconds: Double, bytes: Int?) {
+    func recordCheckpoint(seconds: Double, bytes: Int?, at wallTime: Double) {
         checkpointDuration.recordNanoseconds(Int64(seconds * 1e9))
         if let bytes {
             checkpointsWritten.increment()
             checkpointBytes.record(Double(bytes))
+            lastCheckpoint.record(wallTime)
         } else {
             checkpointsFailed.increment()
         }
@@ -73,8 +82,8 @@ final class DaemonMetrics: @unchecked Sendable {
     }
 
     /// Model and store gauges; called after updates and on the health timer.
-    func refresh(weights w: [(String, Double)], bias b: Double, version: Int64, pendingCount: Int, evicted: UInt64,
-                 expired: UInt64, positives: Double, negatives: Double, firing: Set<String>) {
+    func refresh(weights w: [(String, Double)], bias b: Double, version: Int64, pendingCount: Int, pendingCapacity capacity: Int,
+                 evicted: UInt64, expired: UInt64, positives: Double, negatives: Double, firing: Set<String>, journalFailing failing: Bool) {
         for (name, value) in w {
             if weights[name] == nil {
                 weights[name] = Gauge(label: "cfensembled_aggregator_weight", dimensions: [("classifier", name)])
@@ -84,13 +93,18 @@ final class DaemonMetrics: @unchecked Sendable {
         bias.record(b)
         modelVersion.record(Double(version))
         pending.record(Double(pendingCount))
+        pendingCapacity.record(Double(capacity))
+        journalFailing.record(failing ? 1 : 0)
         if evicted > lastEvicted { pendingEvicted.increment(by: Int64(evicted - lastEvicted)); lastEvicted = evicted }
         if expired > lastExpired { pendingExpired.increment(by: Int64(expired - lastExpired)); lastExpired = expired }
         classPositive.record(positives)
         classNegative.record(negatives)
-        for name in ["weight_collapse", "weight_drift", "score_collapse", "quality_regression", "classifier_silent", "label_outage"] {
+        for condition in HealthAlert.Name.allCases {
+            let name = condition.rawValue
             if conditions[name] == nil {
-                conditions[name] = Gauge(label: "cfensembled_health_condition_firing", dimensions: [("condition", name)])
+                // The severity is the daemon's, so that alerting rules route on it.
+                conditions[name] = Gauge(label: "cfensembled_health_condition_firing",
+                                         dimensions: [("condition", name), ("severity", condition.severity)])
             }
             conditions[name]!.record(firing.contains(name) ? 1 : 0)
         }

@@ -48,7 +48,10 @@ import InMemoryLogging
             "cfensembled_model_version 2",
             "cfensembled_pending_instances 10",
             #"cfensembled_class_count{class="pos"} 10"#,
-            #"cfensembled_health_condition_firing{condition="weight_collapse"} 0"#,
+            #"cfensembled_health_condition_firing{condition="weight_collapse",severity="critical"} 0"#,
+            #"cfensembled_health_condition_firing{condition="label_outage",severity="warning"} 0"#,
+            "cfensembled_pending_capacity 1000000",
+            "cfensembled_journal_failing 0",
         ] {
             #expect(text.contains(line), "missing '\(line)' in:\n\(text)")
         }
@@ -58,6 +61,7 @@ import InMemoryLogging
         #expect(text.contains(#"cfensembled_checkpoints_total{result="ok"} 1"#), "\(text)")
         #expect(text.contains("cfensembled_checkpoint_duration_seconds_count 1"))
         #expect(text.contains("cfensembled_checkpoint_bytes "))
+        #expect(text.contains("cfensembled_last_checkpoint_timestamp_seconds 1"), "a Unix time after the checkpoint")
         // Known series exist at 0 before anything happened to them.
         #expect(text.contains(#"cfensembled_messages_rejected_total{reason="json"} 0"#), "\(text)")
 

@@ -25,7 +25,7 @@ import tempfile
 import time
 
 import numpy as np
-import zmq
+from cfensembled import Alert, ControlClient, Producer, Score, Subscriber
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 PEERS = ["average", "best_single", "river_lr", "river_lr_weighted", "refit_lr"]
@@ -332,21 +332,15 @@ class Daemon:
             args += ["--set", s]
         self.log = open(f"{self.dir}/daemon.log", "w")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
-        self.ctx = zmq.Context()
-        self.push = self.ctx.socket(zmq.PUSH)
-        self.push.setsockopt(zmq.SNDHWM, 0)
-        self.push.connect(self.input)
-        self.sub = self.ctx.socket(zmq.SUB)
-        self.sub.setsockopt(zmq.RCVHWM, 0)
-        self.sub.setsockopt(zmq.SUBSCRIBE, b"score")
-        self.sub.setsockopt(zmq.SUBSCRIBE, b"error")
-        self.sub.setsockopt(zmq.SUBSCRIBE, b"alert")
-        self.sub.connect(self.output)
-        self.control = f"ipc://{self.dir}/state/control.sock"
+        # The project's client package (clients/python): a PUSH producer and a subscriber
+        # with no high-water marks, so that nothing is dropped whatever the pace.
+        self.producer = Producer(self.input, mode="push", sndhwm=0)
+        self.sub = Subscriber(self.output, topics=["score", "error", "alert"], rcvhwm=0)
+        self.control = ControlClient(f"ipc://{self.dir}/state/control.sock")
         deadline = time.time() + 20
         while True:
             try:
-                self.status(timeout=300)
+                self.status(timeout=0.3)
                 break
             except Exception:
                 if self.proc.poll() is not None or time.time() > deadline:
@@ -356,31 +350,27 @@ class Daemon:
         # message: it is answered on the error topic and never touches the model, so every
         # run of a stream feeds the daemon exactly the same input.
         for k in range(200):
-            self.push.send_multipart([b"pred", b'{"probe": %d}' % k])
-            if self.sub.poll(100):
-                while self.sub.poll(50):
-                    self.sub.recv_multipart()
+            self.producer.send_raw("pred", b'{"probe": %d}' % k)
+            if self.sub.recv(timeout=0.1) is not None:
+                while self.sub.recv(timeout=0.05) is not None:
+                    pass
                 return
         raise RuntimeError("no output from the daemon")
 
     def send(self, topic, body):
-        self.push.send_multipart([topic.encode(), json.dumps(body).encode()])
+        if topic == "pred":
+            self.producer.send_pred(body["id"], body["preds"])
+        else:
+            self.producer.send_label(body["id"], body["label"])
 
-    def status(self, timeout=10000):
-        req = self.ctx.socket(zmq.REQ)
-        req.setsockopt(zmq.LINGER, 0)
-        req.setsockopt(zmq.RCVTIMEO, timeout)
-        req.connect(self.control)
-        try:
-            req.send(b'{"cmd":"status"}')
-            return json.loads(req.recv())
-        finally:
-            req.close()
+    def status(self, timeout=10.0):
+        return self.control.request("status", timeout=timeout)
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=60)
-        self.ctx.destroy(linger=0)
+        self.producer.close(linger=0)
+        self.sub.close()
         self.log.close()
 
 
@@ -398,14 +388,13 @@ def run_daemon(stream, binary, config, sets, chunk=256):
             pending += 1
             if pending == chunk or t == stream.n - 1:
                 while pending:
-                    if not d.sub.poll(30000):
+                    msg = d.sub.recv(timeout=30)
+                    if msg is None:
                         raise RuntimeError(f"{stream.name}: no score within 30 s at t={t}")
-                    topic, body = d.sub.recv_multipart()
-                    msg = json.loads(body)
-                    if topic == b"alert":
-                        alerts.append((t, msg["alert"], msg["state"], msg["severity"]))
-                    if topic == b"score" and msg["id"].startswith("i"):
-                        scores[int(msg["id"][1:])] = msg["score"]
+                    if isinstance(msg, Alert):
+                        alerts.append((t, msg.alert, msg.state, msg.severity))
+                    if isinstance(msg, Score) and msg.id.startswith("i"):
+                        scores[int(msg.id[1:])] = msg.score
                         pending -= 1
                 st = d.status()
                 trace.append((t, st["model_version"], st["weights"], st.get("bias", 0.0)))

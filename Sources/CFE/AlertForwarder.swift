@@ -1,0 +1,145 @@
+import Foundation
+import Online
+import Wire
+
+/// The state machine behind `cfe alertmanager`: which of a daemon's conditions fire,
+/// and what must be posted to Alertmanager when. No I/O and no clock of its own: the
+/// caller feeds it the daemon's `alert` and `health` messages with the time, posts what
+/// `due` returns and reports the outcome.
+///
+/// - a `firing` alert is posted at once and re-posted every `resendInterval` with an
+///   `endsAt` four intervals ahead, so that Alertmanager keeps it active while the
+///   daemon says it fires, and resolves it by itself if this process dies;
+/// - a `resolved` alert is posted with `endsAt` set to the time it resolved;
+/// - every `health` message lists the conditions firing: one this process never heard
+///   fire (it started late, or a message was lost) is added, one it thinks firing that
+///   the daemon no longer lists is resolved;
+/// - when a post fails, the latest state of each alert waits and is retried after a
+///   back-off that doubles from 1 s up to `maxBackoff`.
+struct AlertForwarder {
+    struct Key: Hashable, Comparable {
+        var condition: String
+        var classifier: String?
+        static func < (a: Key, b: Key) -> Bool { (a.condition, a.classifier ?? "") < (b.condition, b.classifier ?? "") }
+    }
+
+    /// One alert as Alertmanager's `POST /api/v2/alerts` takes it.
+    struct Postable: Equatable, Encodable {
+        var labels: [String: String]
+        var annotations: [String: String]
+        var startsAt: String
+        var endsAt: String
+    }
+
+    private struct Firing {
+        var labels: [String: String]
+        var annotations: [String: String]
+        var startsAt: Double
+    }
+
+    let instance: String
+    let resendInterval: Double
+    let maxBackoff: Double
+    private var firing: [Key: Firing] = [:]
+    /// The latest state of each alert not yet delivered.
+    private var outbox: [Key: Postable] = [:]
+    private var nextResend = 0.0
+    private var retryAt = 0.0
+    private var backoff = 1.0
+    private(set) var failuresInARow = 0
+
+    init(instance: String, resendInterval: Double = 60, maxBackoff: Double = 60) {
+        self.instance = instance
+        self.resendInterval = resendInterval
+        self.maxBackoff = maxBackoff
+    }
+
+    /// The conditions firing as this forwarder knows them.
+    var active: [Key] { firing.keys.sorted() }
+    var waiting: Int { outbox.count }
+
+    mutating func alert(_ a: AlertBody, now: Double) {
+        let key = Key(condition: a.alert, classifier: a.classifier)
+        if a.state == "firing" {
+            var annotations = ["summary": a.reason, "description": AlertAdvice.description(for: a.alert),
+                               "model_version": "\(a.model_version)", "action": a.action]
+            if a.action == "fallback" { annotations["fallback"] = "fallback scores are published while this fires" }
+            let f = Firing(labels: labels(condition: a.alert, severity: a.severity, classifier: a.classifier),
+                           annotations: annotations, startsAt: firing[key]?.startsAt ?? a.ts)
+            firing[key] = f
+            outbox[key] = postable(f, endsAt: now + 4 * resendInterval)
+        } else if a.state == "resolved" {
+            let f = firing.removeValue(forKey: key)
+                ?? Firing(labels: labels(condition: a.alert, severity: a.severity, classifier: a.classifier),
+                          annotations: ["summary": a.reason, "description": AlertAdvice.description(for: a.alert)], startsAt: a.ts)
+            var resolved = f
+            resolved.annotations["summary"] = a.reason
+            outbox[key] = postable(resolved, endsAt: max(a.ts, f.startsAt))
+        }
+    }
+
+    mutating func health(_ h: HealthBody, now: Double) {
+        var listed = Set<Key>()
+        for entry in h.alerts_firing {
+            let parts = entry.split(separator: ":", maxSplits: 1).map(String.init)
+            let key = Key(condition: parts[0], classifier: parts.count > 1 ? parts[1] : nil)
+            listed.insert(key)
+            guard firing[key] == nil else { continue }
+            let severity = HealthAlert.Name(rawValue: key.condition)?.severity ?? "warning"
+            let f = Firing(labels: labels(condition: key.condition, severity: severity, classifier: key.classifier),
+                           annotations: ["summary": "\(entry) is firing (reported by the daemon's health message)",
+                                         "description": AlertAdvice.description(for: key.condition),
+                                         "model_version": "\(h.model_version)"],
+                           startsAt: h.ts)
+            firing[key] = f
+            outbox[key] = postable(f, endsAt: now + 4 * resendInterval)
+        }
+        for (key, f) in firing where !listed.contains(key) {
+            firing[key] = nil
+            var resolved = f
+            resolved.annotations["summary"] = "\(key.condition) no longer fires (reported by the daemon's health message)"
+            outbox[key] = postable(resolved, endsAt: max(h.ts, f.startsAt))
+        }
+    }
+
+    /// What to post now (nil: nothing), including the periodic re-post of what fires.
+    mutating func due(now: Double) -> [Postable]? {
+        if now >= nextResend {
+            for (key, f) in firing { outbox[key] = postable(f, endsAt: now + 4 * resendInterval) }
+            nextResend = now + resendInterval
+        }
+        guard !outbox.isEmpty, now >= retryAt else { return nil }
+        return outbox.keys.sorted().map { outbox[$0]! }
+    }
+
+    /// The alerts `due` returned reached Alertmanager.
+    mutating func delivered() {
+        outbox.removeAll()
+        backoff = 1
+        failuresInARow = 0
+        retryAt = 0
+    }
+
+    /// The post failed: keep everything and try again after the back-off.
+    mutating func failed(now: Double) {
+        failuresInARow += 1
+        retryAt = now + backoff
+        backoff = min(backoff * 2, maxBackoff)
+    }
+
+    private func labels(condition: String, severity: String, classifier: String?) -> [String: String] {
+        var l = ["alertname": condition, "severity": severity, "instance": instance, "service": "cfensembled"]
+        if let classifier { l["classifier"] = classifier }
+        return l
+    }
+
+    private func postable(_ f: Firing, endsAt: Double) -> Postable {
+        Postable(labels: f.labels, annotations: f.annotations, startsAt: Self.rfc3339(f.startsAt), endsAt: Self.rfc3339(endsAt))
+    }
+
+    static func rfc3339(_ t: Double) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: Date(timeIntervalSince1970: t))
+    }
+}

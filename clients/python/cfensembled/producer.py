@@ -1,0 +1,87 @@
+"""Sends ``pred`` and ``label`` messages to the daemon's input."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Dict, Mapping, Optional
+
+import zmq
+
+from .control import ControlClient, DaemonUnavailable
+from .curve import CurveKeys
+
+# A body the daemon rejects (it has no id) and counts as received: it proves that the
+# connection delivers without touching the model.
+_PROBE = b'{"probe":true}'
+
+
+class Producer:
+    """Connects to the daemon's input and sends messages.
+
+    ``mode="pub"`` for the daemon's default ``input.type: sub`` (PUB/SUB drops what is
+    sent before the subscription reaches the daemon: call :meth:`wait_ready` first);
+    ``mode="push"`` for ``input.type: pull`` (queued until connected, nothing lost).
+    ``sndhwm``: messages queued before sends drop (PUB) or block (PUSH); 0 for no limit.
+    """
+
+    def __init__(self, endpoint: str = "tcp://127.0.0.1:5555", *, mode: str = "pub", curve: Optional[CurveKeys] = None,
+                 sndhwm: int = 100_000, context: Optional[zmq.Context] = None) -> None:
+        if mode not in ("pub", "push"):
+            raise ValueError("mode must be 'pub' or 'push'")
+        self.endpoint = endpoint
+        self.mode = mode
+        self._context = context or zmq.Context.instance()
+        self._socket = self._context.socket(zmq.PUB if mode == "pub" else zmq.PUSH)
+        self._socket.setsockopt(zmq.SNDHWM, sndhwm)
+        self._socket.setsockopt(zmq.LINGER, 5000)
+        if curve:
+            curve.apply(self._socket)
+        self._socket.connect(endpoint)
+
+    def send_pred(self, id: str, preds: Mapping[str, float], *, ts: Optional[float] = None,
+                  label: Optional[int] = None) -> None:
+        """One instance's probabilities by classifier name (each in [0, 1]).
+
+        ``ts``: event time (seconds since the epoch); ``label``: for history replayed with
+        its outcome known (learnt at once, never pending)."""
+        body: Dict[str, object] = {"id": id, "preds": dict(preds)}
+        if ts is not None:
+            body["ts"] = ts
+        if label is not None:
+            body["label"] = int(label)
+        self.send_raw("pred", json.dumps(body, separators=(",", ":")).encode())
+
+    def send_label(self, id: str, label: int, *, preds: Optional[Mapping[str, float]] = None) -> None:
+        """The true class (0 or 1) of an instance sent earlier (or with its ``preds``)."""
+        body: Dict[str, object] = {"id": id, "label": int(label)}
+        if preds is not None:
+            body["preds"] = dict(preds)
+        self.send_raw("label", json.dumps(body, separators=(",", ":")).encode())
+
+    def send_raw(self, topic: str, body: bytes) -> None:
+        """Sends one message as its two frames (no validation)."""
+        self._socket.send_multipart([topic.encode(), body])
+
+    def wait_ready(self, control: ControlClient, timeout: float = 10.0) -> None:
+        """Waits until what this producer sends reaches the daemon (PUB's slow joiner).
+
+        Sends probes the daemon rejects (no id: an ``error`` event, nothing learnt) until
+        its ``received`` count grows; raises :class:`DaemonUnavailable` after ``timeout``."""
+        before = control.received()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.send_raw("pred", _PROBE)
+            time.sleep(0.05)
+            if control.received() > before:
+                return
+        raise DaemonUnavailable(f"nothing sent to {self.endpoint} reached the daemon within {timeout} s")
+
+    def close(self, linger: float = 5.0) -> None:
+        """Closes the socket, waiting up to ``linger`` seconds for queued messages."""
+        self._socket.close(linger=int(linger * 1000))
+
+    def __enter__(self) -> "Producer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

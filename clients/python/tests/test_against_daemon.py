@@ -1,0 +1,160 @@
+"""Tests of the client package against running daemons, started by the Swift test
+suite (Tests/IntegrationTests/PythonClientTests.swift), which passes their endpoints:
+
+    CFE_SUB_INPUT, CFE_SUB_OUTPUT, CFE_SUB_CONTROL      a daemon with input.type sub
+    CFE_PULL_INPUT, CFE_PULL_OUTPUT, CFE_PULL_CONTROL   a daemon with input.type pull, batch size 16
+    CFE_CURVE_INPUT, CFE_CURVE_OUTPUT, CFE_CURVE_CONTROL, CFE_CURVE_SECRET, CFE_CURVE_SERVER,
+    CFE_CURVE_STRANGER                                  a CURVE daemon, this client's key files
+"""
+import os
+import tempfile
+import time
+import unittest
+
+import zmq
+
+from cfensembled import (Alert, CommandRefused, ControlClient, CurveKeys, DaemonUnavailable, Error, Health, Producer,
+                         Score, Subscriber, parse)
+
+
+def env(name):
+    value = os.environ.get(name)
+    if not value:
+        raise unittest.SkipTest(f"{name} is not set (run through the Swift test suite)")
+    return value
+
+
+def collect(sub, until, timeout=20.0):
+    """Messages until `until(messages)` is true or the timeout passes."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not until(got):
+        m = sub.recv(timeout=0.2)
+        if m is not None:
+            got.append(m)
+    return got
+
+
+class MessageParsing(unittest.TestCase):
+    def test_each_topic_parses_to_its_type(self):
+        s = parse(b"score", b'{"id":"a","score":0.7,"ts":1.5,"model_version":3,"n_preds":2,"fallback":false}')
+        self.assertEqual(s, Score(id="a", score=0.7, ts=1.5, model_version=3, n_preds=2, fallback=False))
+        a = parse("alert", '{"alert":"classifier_silent","state":"firing","severity":"warning","ts":2,'
+                           '"model_version":3,"reason":"r","metrics":{"silent_s":700},"action":"none","classifier":"rf"}')
+        self.assertIsInstance(a, Alert)
+        self.assertTrue(a.firing)
+        self.assertEqual(a.classifier, "rf")
+        e = parse(b"error", b'{"ts":1,"topic":"pred","id":"x","reason":"preds.a: 7 is outside [0, 1]"}')
+        self.assertEqual((e.topic_of_input, e.id), ("pred", "x"))
+        with self.assertRaises(ValueError):
+            parse(b"score", b'{"id":"a"}')
+        with self.assertRaises(ValueError):
+            parse(b"bogus", b"{}")
+
+    def test_curve_keys_read_cfe_keygen_files(self):
+        public, secret = CurveKeys.generate()
+        server_public, _ = CurveKeys.generate()
+        with tempfile.TemporaryDirectory() as d:
+            with open(f"{d}/client.key", "w") as f:
+                f.write(secret + "\n")
+            with open(f"{d}/server.pub", "w") as f:
+                f.write(server_public + "\n")
+            keys = CurveKeys.from_files(f"{d}/client.key", f"{d}/server.pub")
+            self.assertEqual((keys.public_key, keys.secret_key, keys.server_key), (public, secret, server_public))
+            with open(f"{d}/bad.key", "w") as f:
+                f.write("short\n")
+            with self.assertRaises(ValueError):
+                CurveKeys.from_files(f"{d}/bad.key", f"{d}/server.pub")
+
+    def test_a_missing_daemon_is_reported_at_once(self):
+        with tempfile.TemporaryDirectory() as d:
+            with self.assertRaises(DaemonUnavailable):
+                ControlClient(state_dir=d).status()
+
+
+class PubInput(unittest.TestCase):
+    """input.type sub: the producer waits out the slow joiner, then nothing is lost."""
+
+    def test_scores_for_every_pred_iterator_style(self):
+        control = ControlClient(env("CFE_SUB_CONTROL"))
+        with Subscriber(env("CFE_SUB_OUTPUT"), topics=["score"]) as sub, Producer(env("CFE_SUB_INPUT")) as producer:
+            producer.wait_ready(control)
+            ids = [f"py-sub-{i}" for i in range(50)]
+            for i, id in enumerate(ids):
+                producer.send_pred(id, {"xgb": (i % 10) / 10, "rf": 0.5}, ts=1_800_000_000 + i)
+            scores = {}
+            for m in sub:
+                self.assertIsInstance(m, Score)
+                if m.id in ids:
+                    scores[m.id] = m
+                if len(scores) == len(ids):
+                    break
+            self.assertEqual(len(scores), 50)
+            self.assertEqual(scores["py-sub-3"].ts, 1_800_000_003)
+            self.assertEqual(scores["py-sub-3"].n_preds, 2)
+            self.assertTrue(all(0 <= s.score <= 1 for s in scores.values()))
+
+
+class PushInput(unittest.TestCase):
+    """input.type pull: labels make the model learn; errors, health and control typed."""
+
+    def test_learning_errors_health_and_control_callback_style(self):
+        control = ControlClient(env("CFE_PULL_CONTROL"))
+        sub = Subscriber(env("CFE_PULL_OUTPUT"))
+        producer = Producer(env("CFE_PULL_INPUT"), mode="push")
+        time.sleep(0.3)  # the subscriber's own connection (PUB/SUB on the output side)
+        before = control.status()["model_version"]
+        for i in range(32):
+            producer.send_pred(f"py-push-{i}", {"xgb": 0.9 if i % 2 else 0.1, "rf": 0.6 if i % 2 else 0.4})
+        for i in range(32):
+            producer.send_label(f"py-push-{i}", i % 2)
+        producer.send_raw("pred", b'{"id":"bad","preds":{"xgb":7}}')
+        seen = {"score": 0, "error": [], "health": []}
+
+        def handle(m):
+            if isinstance(m, Score) and m.id.startswith("py-push-"):
+                seen["score"] += 1
+            elif isinstance(m, Error):
+                seen["error"].append(m)
+            elif isinstance(m, Health):
+                seen["health"].append(m)
+            return seen["score"] == 32 and seen["error"] and seen["health"] and seen["health"][-1].labelled >= 32
+
+        sub.run(handle, timeout=30)
+        self.assertEqual(seen["score"], 32)
+        self.assertEqual(seen["error"][0].id, "bad")
+        self.assertIn("outside [0, 1]", seen["error"][0].reason)
+        health = seen["health"][-1]
+        self.assertGreaterEqual(health.model_version, before + 2)
+        self.assertEqual(set(health.weights), {"xgb", "rf"})
+        status = control.status()
+        self.assertTrue(status["accounting"]["balanced"])
+        written = control.checkpoint()
+        self.assertTrue(written["path"].endswith("checkpoint.cfe"))
+        self.assertGreater(written["bytes"], 0)
+        version = control.rollback()
+        self.assertGreater(version, health.model_version)
+        with self.assertRaises(CommandRefused):
+            control.request("dance")
+        producer.close()
+        sub.close()
+
+
+class Curve(unittest.TestCase):
+    def test_allowed_keys_work_and_a_stranger_is_refused(self):
+        keys = CurveKeys.from_files(env("CFE_CURVE_SECRET"), env("CFE_CURVE_SERVER"))
+        control = ControlClient(env("CFE_CURVE_CONTROL"), curve=keys)
+        self.assertEqual(control.status()["ok"], True)
+        with Subscriber(env("CFE_CURVE_OUTPUT"), topics=["score"], curve=keys) as sub, \
+                Producer(env("CFE_CURVE_INPUT"), mode="push", curve=keys) as producer:
+            time.sleep(0.3)
+            producer.send_pred("py-curve", {"xgb": 0.8})
+            got = collect(sub, lambda ms: any(m.id == "py-curve" for m in ms))
+            self.assertTrue(any(m.id == "py-curve" for m in got))
+        stranger = CurveKeys.from_files(env("CFE_CURVE_STRANGER"), env("CFE_CURVE_SERVER"))
+        with self.assertRaises(DaemonUnavailable):
+            ControlClient(env("CFE_CURVE_CONTROL"), curve=stranger, timeout=1.5).status()
+
+
+if __name__ == "__main__":
+    unittest.main()
