@@ -91,7 +91,10 @@ def decide(M, y, pos, neg, learned, counts, a, state):
 
     def margin(r):
         d = P - P[r]
-        return d.mean(axis=1) - a.expert_z * (d.std(axis=1, ddof=1) / np.sqrt(p) + 1e-9)
+        z = np.full(len(P), a.expert_z)
+        if r == 0 and a.expert_z_average is not None:
+            z[1] = a.expert_z_average   # experiment: a separate threshold for moving to the average
+        return d.mean(axis=1) - z * (d.std(axis=1, ddof=1) / np.sqrt(p) + 1e-9)
     score = margin(0)
     score[2:] = np.minimum(score[2:], margin(1)[2:])
     score[0] = 0
@@ -176,7 +179,8 @@ def replay(stream, a):
     return scores
 
 
-def main():
+def parser():
+    """The command line; its defaults are the shipped configuration."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=3.0)
@@ -184,6 +188,8 @@ def main():
     ap.add_argument("--no-expert-selection", dest="expert_selection", action="store_false")
     ap.add_argument("--expert-z", type=float, default=3.0)
     ap.add_argument("--expert-eta", type=float, default=1.0)
+    ap.add_argument("--expert-z-average", type=float, default=None,
+                    help="experiment: the threshold for moving from the learned combination to the average (default: --expert-z)")
     ap.add_argument("--aggregator-steps", type=int, default=5)
     ap.add_argument("--l2", type=float, default=0.0001)
     ap.add_argument("--initial-scale", type=float, default=4.0)
@@ -193,7 +199,11 @@ def main():
     ap.add_argument("--history", action="store_true",
                     help="first replay the base models' out-of-fold training predictions with their labels")
     ap.add_argument("--check", action="store_true", help="fail unless the replica matches docs/quality*.json")
-    a = ap.parse_args()
+    return ap
+
+
+def main():
+    a = parser().parse_args()
 
     daemon, best = {}, {}
     for name in ["quality-main.json", "quality-validation.json", "quality-imbalanced.json"]:
