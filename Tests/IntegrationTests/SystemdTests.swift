@@ -25,6 +25,25 @@ import Testing
         }
     }
 
+    /// The Alertmanager forwarder's unit: verifies without warnings, hardened like the daemon's.
+    @Test func alertmanagerForwarderUnitVerifiesWithoutWarnings() throws {
+        let unit = try String(contentsOf: ExampleConfigTests.root.appendingPathComponent("systemd/cfensembled-alertmanager.service"),
+                              encoding: .utf8)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cfe-unit-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("cfensembled-alertmanager.service").path
+        try unit.replacingOccurrences(of: "/usr/local/bin/cfe", with: WatchTests.cfe.path).write(toFile: path, atomically: true, encoding: .utf8)
+        let (status, out) = try DaemonProcess.runToExit(["systemd-analyze", "verify", path], executable: URL(fileURLWithPath: "/usr/bin/env"))
+        #expect(status == 0, "\(out)")
+        #expect(out.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(out)")
+        for key in ["ExecStart=/usr/local/bin/cfe alertmanager --url", "DynamicUser=yes", "ProtectSystem=strict",
+                    "NoNewPrivileges=yes", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6", "Restart=on-failure",
+                    "RestartPreventExitStatus=64"] {
+            #expect(unit.contains(key), "unit lacks \(key)")
+        }
+    }
+
     @Test func notifiesReadyWatchdogAndStoppingOnItsNotifySocket() throws {
         let d = try DaemonProcess()
         let path = d.directory.appendingPathComponent("notify.sock").path
