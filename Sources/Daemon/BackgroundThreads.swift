@@ -10,7 +10,7 @@
 ///   the last socket's close is checked against the allow-list.
 ///
 /// The metrics server is a swift-service-lifecycle service of its own, started before
-/// the engine and shut down after it (the service group stops services in reverse).
+/// the event loop and shut down after it (the service group stops services in reverse).
 final class BackgroundThreads {
     enum Step: String, Sendable {
         case zapStarted = "ZAP handler started"

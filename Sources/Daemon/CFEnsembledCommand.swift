@@ -112,9 +112,9 @@ struct CFEnsembledCommand: AsyncParsableCommand {
                 Self.fail(error.description, code: 78)
             }
         }
-        let engine: EventLoop
+        let loop: EventLoop
         do {
-            engine = try EventLoop(config: effective, logger: logger)
+            loop = try EventLoop(config: effective, logger: logger)
         } catch {
             Self.fail(error.description, code: 78)
         }
@@ -127,12 +127,12 @@ struct CFEnsembledCommand: AsyncParsableCommand {
             }
         }
         // The metrics server first: the group shuts services down in reverse order, so it
-        // is still serving while the engine writes its final checkpoint.
+        // is still serving while the loop writes its final checkpoint.
         let group = ServiceGroup(configuration: .init(
             services: (metricsServer.map {
                 // A failed metrics endpoint is logged by the server and does not stop scoring.
                 [ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .ignore)]
-            } ?? []) + [.init(service: DaemonService(engine: engine, reload: { [loader] in
+            } ?? []) + [.init(service: DaemonService(loop: loop, reload: { [loader] in
                 var again = loader
                 let config = try again.load()
                 guard config.logLevelValue != nil else { throw ConfigError("log.level: invalid") }

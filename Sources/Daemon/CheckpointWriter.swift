@@ -2,10 +2,10 @@ import Foundation
 
 /// Writes checkpoints (periodic ones, and those the `checkpoint` command asks for) on a
 /// thread of its own, so that encoding, writing and fsyncing a large pending table (about
-/// 1.4 s for a million instances) does not stop the event loop from scoring. The engine hands over a frozen copy of its state (a
+/// 1.4 s for a million instances) does not stop the event loop from scoring. The event loop hands over a frozen copy of its state (a
 /// copy-on-write snapshot) and goes on; one write runs at a time.
 final class CheckpointWriter: @unchecked Sendable {
-    /// The outcome of one background write, collected by the engine to log and count.
+    /// The outcome of one background write, collected by the checkpoint coordinator to log and count.
     struct Outcome: Sendable {
         /// Bytes written, or nil when the write failed.
         var bytes: Int?

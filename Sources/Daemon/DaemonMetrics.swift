@@ -2,7 +2,7 @@ import Metrics
 import Online
 
 /// The daemon's metrics, through swift-metrics (exported by swift-prometheus when
-/// `metrics.listen` is on; no-ops otherwise). Updated by the engine thread only.
+/// `metrics.listen` is on; no-ops otherwise). Updated by the event loop's thread only.
 final class DaemonMetrics: @unchecked Sendable {
     let receivedPred = Counter(label: "cfensembled_messages_received_total", dimensions: [("topic", "pred")])
     let receivedLabel = Counter(label: "cfensembled_messages_received_total", dimensions: [("topic", "label")])

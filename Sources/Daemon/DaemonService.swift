@@ -3,11 +3,11 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 
-/// Runs the engine's loop on its own thread as a swift-service-lifecycle `Service`:
+/// Runs the event loop on its own thread as a swift-service-lifecycle `Service`:
 /// graceful shutdown (SIGTERM/SIGINT) or cancellation sets the stop flag, and `run`
-/// returns once the engine has finished its batch and written its checkpoint.
+/// returns once the loop has finished its batch and written its checkpoint.
 struct DaemonService: Service {
-    let engine: EventLoop
+    let loop: EventLoop
     /// Re-reads the configuration from the same sources as at start (for SIGHUP).
     let reload: @Sendable () throws -> DaemonConfiguration
     let logger: Logger
@@ -15,10 +15,10 @@ struct DaemonService: Service {
     func run() async throws {
         let stop = StopFlag()
         let hangups = await UnixSignalsSequence(trapping: .sighup)
-        let reloader = Task { [engine, reload, logger] in
+        let reloader = Task { [loop, reload, logger] in
             for await _ in hangups {
                 do {
-                    engine.requestReload(try reload())
+                    loop.requestReload(try reload())
                 } catch {
                     logger.error("SIGHUP: configuration not reloaded, keeping the running one: \(error)")
                 }
@@ -28,8 +28,8 @@ struct DaemonService: Service {
         let ok = await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
                 await withCheckedContinuation { (done: CheckedContinuation<Bool, Never>) in
-                    let thread = Thread { [engine] in done.resume(returning: engine.run(until: stop)) }
-                    thread.name = "cfensembled-engine"
+                    let thread = Thread { [loop] in done.resume(returning: loop.run(until: stop)) }
+                    thread.name = "cfensembled-loop"
                     thread.start()
                 }
             } onCancel: {

@@ -104,7 +104,7 @@ final class Journal {
         }
     }
 
-    // MARK: Appending (engine thread)
+    // MARK: Appending (event loop thread)
 
     /// Writes fields at increasing offsets (little-endian, unaligned).
     private struct Cursor {

@@ -1,6 +1,6 @@
 import Synchronization
 
-/// A one-way flag that asks the engine's loop to stop; set from any thread.
+/// A one-way flag that asks the event loop to stop; set from any thread.
 final class StopFlag: Sendable {
     private let flag = Atomic<Bool>(false)
 
