@@ -92,14 +92,17 @@ let package = Package(
         // libFuzzer over the input decoder (scripts/fuzz.sh builds it with -sanitize=fuzzer).
         .target(name: "CFuzzerShim"),
         .executableTarget(name: "DecoderFuzz", dependencies: ["Transport", "CFuzzerShim"]),
-        .testTarget(name: "OnlineTests", dependencies: ["Online"]),
+        // What several test targets share: a seeded generator, a healthy synthetic stream.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "OnlineTests", dependencies: ["Online", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         // The daemon's parts in process: its core on a manual clock, the control server,
         // the checkpoint coordinator, the threads' order.
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Online", "Transport", "Wire"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Online", "Transport", "Wire", "TestSupport"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Daemon", "CFE", "Transport", "Online", "Wire", .product(name: "InMemoryLogging", package: "swift-log")]
+            dependencies: ["Daemon", "CFE", "Transport", "Online", "Wire", "TestSupport",
+                           .product(name: "InMemoryLogging", package: "swift-log")]
         ),
     ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Online
 @testable import Daemon
 
@@ -8,24 +9,6 @@ import Online
 /// outage, the seed's unweighted collapse. The socket path of an alert and its fallback
 /// is covered end to end by the integration suite's HealthTests.
 @Suite struct LearningHealthTests {
-    /// Six classifiers that lean toward instance i's label.
-    static func honest(_ i: Int, truth: Int) -> [String: Double] {
-        var out: [String: Double] = [:]
-        for u in 0..<6 {
-            let noise = Double((i * 7919 + u * 104_729) % 1000) / 1000 - 0.5
-            out["m\(u)"] = 1 / (1 + exp(-((truth == 1 ? 1.5 : -1.5) + 2 * noise)))
-        }
-        return out
-    }
-
-    /// SplitMix64 finaliser as a uniform in [0, 1).
-    static func hash(_ k: UInt64) -> Double {
-        var z = k &* 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
-    }
-
     private func feed(_ h: CoreHarness, _ range: Range<Int>, preds: (Int) -> [String: Double], label: (Int) -> Int?) {
         for i in range {
             h.pred("h\(i)", preds(i))
@@ -41,9 +24,9 @@ import Online
             $0.healthIntervalSeconds = 0.2
             $0.model.nonnegativeWeights = true
         }
-        feed(h, 0..<1500, preds: { Self.honest($0, truth: $0 % 2) }, label: { $0 % 2 })
+        feed(h, 0..<1500, preds: { honestPreds($0, truth: $0 % 2) }, label: { $0 % 2 })
         #expect(h.core.health.status == "healthy")
-        feed(h, 1500..<7500, preds: { Self.honest($0, truth: $0 % 2) }, label: { 1 - $0 % 2 })
+        feed(h, 1500..<7500, preds: { honestPreds($0, truth: $0 % 2) }, label: { 1 - $0 % 2 })
         let firing = try #require(h.sink.alerts.first { $0.alert == "weight_collapse" && $0.state == "firing" })
         #expect(firing.severity == "critical" && firing.action == "fallback")
         #expect(firing.reason.contains("is below 0.25 of its healthy level"), "\(firing.reason)")
@@ -53,7 +36,7 @@ import Online
         #expect(h.sink.scores.last?.fallback == true)
         #expect(abs((h.sink.scores.last?.score ?? 0) - 0.8) < 1e-6)
 
-        feed(h, 7500..<10_500, preds: { Self.honest($0, truth: $0 % 2) }, label: { $0 % 2 })
+        feed(h, 7500..<10_500, preds: { honestPreds($0, truth: $0 % 2) }, label: { $0 % 2 })
         #expect(h.sink.alerts.contains { $0.alert == "weight_collapse" && $0.state == "resolved" })
         #expect(h.core.health.status != "critical")
         h.pred("after", ["m0": 0.9, "m1": 0.7])
@@ -67,7 +50,7 @@ import Online
             $0.batchSize = 32
             $0.healthIntervalSeconds = 0.2
         }
-        let preds = { (i: Int) in Self.honest(i, truth: i % 10 == 0 ? 1 : 0) }
+        let preds = { (i: Int) in honestPreds(i, truth: i % 10 == 0 ? 1 : 0) }
         feed(h, 0..<2000, preds: preds, label: { $0 % 10 == 0 ? 1 : 0 })
         feed(h, 2000..<6000, preds: preds, label: { $0 % 10 == 0 ? nil : 0 })
         let outage = try #require(h.sink.alerts.first { $0.alert == "label_outage" })
@@ -97,7 +80,7 @@ import Online
         let weak = { (i: Int) -> [String: Double] in
             let truth = i % 10 == 0
             var out: [String: Double] = [:]
-            for u in 0..<10 { out["w\(u)"] = 0.5 + (truth ? 0.01 : -0.01) + 0.2 * (Self.hash(UInt64(i * 16 + u + 1)) - 0.5) }
+            for u in 0..<10 { out["w\(u)"] = 0.5 + (truth ? 0.01 : -0.01) + 0.2 * (SeededRandom.uniform(at: UInt64(i * 16 + u + 1)) - 0.5) }
             return out
         }
         feed(h, 0..<6000, preds: weak, label: { $0 % 10 == 0 ? 1 : 0 })

@@ -1,23 +1,14 @@
 import Foundation
 import Testing
+import TestSupport
 import Transport
 
 /// Weight health end to end: alerts, fallback scores and rollback through the real daemon.
 @Suite(.serialized) struct HealthTests {
-    /// Honest stream with 50% positives: instance i's classifiers lean toward its label.
-    private func preds(_ i: Int, truth: Int) -> [String: Double] {
-        var out: [String: Double] = [:]
-        for u in 0..<6 {
-            let noise = Double((i * 7919 + u * 104_729) % 1000) / 1000 - 0.5
-            out["m\(u)"] = 1 / (1 + exp(-((truth == 1 ? 1.5 : -1.5) + 2 * noise)))
-        }
-        return out
-    }
-
     private func send(_ push: ZMQSocket, from: Int, count: Int, flip: Bool) throws {
         for i in from..<(from + count) {
             let truth = i % 2
-            try push.send(strings: ["pred", predBody("h\(i)", preds(i, truth: truth))])
+            try push.send(strings: ["pred", predBody("h\(i)", honestPreds(i, truth: truth))])
             try push.send(strings: ["label", #"{"id":"h\#(i)","label":\#(flip ? 1 - truth : truth)}"#])
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Transport
 
 /// A randomised model-based test against the real binary. Each seed generates a
@@ -21,19 +22,6 @@ import Transport
 ///
 /// A failure names its seed and step; the sequence is a function of the seed alone.
 @Suite struct ModelBasedTests {
-    /// SplitMix64.
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
 
     /// What the daemon's counters must be.
     struct Expected {
@@ -59,7 +47,7 @@ import Transport
 
     @Test(.timeLimit(.minutes(4)), arguments: [UInt64(1), 2, 3])
     func randomSequencesKeepTheInvariants(seed: UInt64) throws {
-        var rng = Generator(state: seed)
+        var rng = SeededRandom(seed: seed)
         let d = try DaemonProcess()
         let args = ["--set", "learning.batch_size=\(Self.batchSize)", "--set", "learning.max_batch_delay_s=0",
                     "--set", "state.max_pending=\(Self.maxPending)", "--set", "state.checkpoint_interval_s=0.5",

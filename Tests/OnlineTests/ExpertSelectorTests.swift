@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Online
 
 /// Average precision from its definition, written apart from Online: the mean over the
