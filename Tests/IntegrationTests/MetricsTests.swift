@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Testing
 import Logging
 import InMemoryLogging
@@ -9,15 +6,9 @@ import InMemoryLogging
 
 /// Prometheus metrics, scraped over real HTTP from the running daemon.
 @Suite(.serialized) struct MetricsTests {
-    private func scrape(_ url: URL) throws -> (Int, String) {
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var result: (Int, String) = (0, "")
-        URLSession.shared.dataTask(with: url) { data, response, _ in
-            result = ((response as? HTTPURLResponse)?.statusCode ?? 0, data.map { String(decoding: $0, as: UTF8.self) } ?? "")
-            done.signal()
-        }.resume()
-        _ = done.wait(timeout: .now() + 10)
-        return result
+    private func scrape(_ url: URL) -> (Int, String) {
+        let (status, body) = httpGet(url)
+        return (status, String(decoding: body, as: UTF8.self))
     }
 
     @Test func scrapeShowsTrafficModelAndHealth() throws {
@@ -34,7 +25,7 @@ import InMemoryLogging
         Thread.sleep(forTimeInterval: 0.5)   // a health tick refreshes the gauges
         #expect(try d.controlRequest(["cmd": "checkpoint"])["ok"] as? Bool == true)
 
-        let (status, text) = try scrape(url)
+        let (status, text) = scrape(url)
         #expect(status == 200)
         for line in [
             #"cfensembled_messages_received_total{topic="pred"} 31"#,
@@ -69,7 +60,7 @@ import InMemoryLogging
         #expect(try d.stop() == 0)
         try d.start(["--set", "learning.batch_size=10", "--set", "health.interval_s=60"])
         let again = try #require(d.metricsURL.map { _ in d.log.components(separatedBy: "url=").last.flatMap { URL(string: String($0.prefix { !$0.isWhitespace })) } } ?? nil)
-        let (_, restarted) = try scrape(again)
+        let (_, restarted) = scrape(again)
         #expect(restarted.contains("cfensembled_model_version 2"), "\(restarted)")
         #expect(restarted.contains("cfensembled_pending_instances 10"), "\(restarted)")
         #expect(restarted.contains(#"cfensembled_class_count{class="pos"} 10"#))

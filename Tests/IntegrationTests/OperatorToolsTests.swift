@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Testing
 
 /// The glue for operators' tools, each against the real component on loopback:
@@ -60,20 +57,9 @@ import Testing
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    static func get(_ url: URL) -> (Int, Data) {
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var result: (Int, Data) = (0, Data())
-        URLSession.shared.dataTask(with: url) { data, response, _ in
-            result = ((response as? HTTPURLResponse)?.statusCode ?? 0, data ?? Data())
-            done.signal()
-        }.resume()
-        _ = done.wait(timeout: .now() + 10)
-        return result
-    }
-
     /// Alertmanager's active alerts named `name`.
     static func activeAlerts(_ base: String, named name: String) -> [[String: Any]] {
-        let (status, data) = get(URL(string: base + "/api/v2/alerts")!)
+        let (status, data) = httpGet(URL(string: base + "/api/v2/alerts")!)
         guard status == 200, let all = (try? JSONSerialization.jsonObject(with: data)) as? [[String: Any]] else { return [] }
         return all.filter {
             ($0["labels"] as? [String: String])?["alertname"] == name && ($0["status"] as? [String: Any])?["state"] as? String == "active"
@@ -198,7 +184,7 @@ import Testing
         try d.waitForStatus("labelled", atLeast: 20)
         _ = try d.controlRequest(["cmd": "checkpoint"])
         Thread.sleep(forTimeInterval: 0.5)
-        let (status, body) = Self.get(url)
+        let (status, body) = httpGet(url)
         #expect(status == 200)
         let exposed = Set(String(decoding: body, as: UTF8.self).split(separator: "\n").compactMap { line -> String? in
             guard !line.hasPrefix("#") else { return nil }
