@@ -58,8 +58,11 @@ struct DocsTests {
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 
+    /// No file names a file outside the repository: a relative path that climbs above
+    /// the repository's root from where it is written or names nothing in it, an
+    /// absolute path into the workspace around it, or an upper-case markdown file
+    /// (README.md style) that the repository does not have.
     @Test func nothingNamesAFileOutsideTheRepository() throws {
-        let outside = ["PROTOCOL.md", "ALGORITHM.md", "FACTS.md", "../shared", "/work/shared", "shared/seed"]
         let dirs = ["Sources", "Tests", "docs", "bench", "scripts", "config", "systemd", "examples", "clients", "deploy", "Benchmarks/Benchmarks", ".ci"]
         var files = [Self.root.appendingPathComponent("README.md"), Self.root.appendingPathComponent("Package.swift")]
         for dir in dirs {
@@ -70,11 +73,35 @@ struct DocsTests {
                    !url.hasDirectoryPath { files.append(url) }
             }
         }
+        let ownNames = Set(files.map(\.lastPathComponent))
+        let climbing = try NSRegularExpression(pattern: #"(?<![A-Za-z0-9_/.])((?:\.\./)+)[A-Za-z0-9_][A-Za-z0-9_./@-]*"#)
+        let absolute = try NSRegularExpression(pattern: #"(?<![A-Za-z0-9_.])/work/[A-Za-z0-9_]"#)
+        let markdown = try NSRegularExpression(pattern: #"(?<![A-Za-z0-9_./-])[A-Z][A-Z0-9_-]*\.md\b"#)
         var hits: [String] = []
-        for file in files where file.lastPathComponent != "DocsTests.swift" {
+        for file in files {
             guard let text = try? String(contentsOf: file, encoding: .utf8) else { continue }
-            for name in outside where text.contains(name) {
-                hits.append("\(file.path.dropFirst(Self.root.path.count + 1)) names \(name)")
+            let relative = String(file.path.dropFirst(Self.root.path.count + 1))
+            // How many directories the file sits below the root: the most a relative path may climb.
+            let depth = relative.split(separator: "/").count - 1
+            let range = NSRange(text.startIndex..., in: text)
+            for m in climbing.matches(in: text, range: range) {
+                var path = (text as NSString).substring(with: m.range)
+                while path.hasSuffix(".") || path.hasSuffix("/") { path.removeLast() }   // end of a sentence
+                let ups = (text as NSString).substring(with: m.range(at: 1)).count / 3
+                // A path inside the repository whose directory is not there names something else
+                // (an output file need not exist yet; its directory must).
+                let directory = file.deletingLastPathComponent().appendingPathComponent(path).standardized.deletingLastPathComponent()
+                if ups > depth {
+                    hits.append("\(relative) climbs out: \(path)")
+                } else if !FileManager.default.fileExists(atPath: directory.path) {
+                    hits.append("\(relative) names \(path), whose directory is not in the repository")
+                }
+            }
+            for m in absolute.matches(in: text, range: range) {
+                hits.append("\(relative) names an absolute path: \((text as NSString).substring(with: m.range))")
+            }
+            for m in markdown.matches(in: text, range: range) where !ownNames.contains((text as NSString).substring(with: m.range)) {
+                hits.append("\(relative) names \((text as NSString).substring(with: m.range)), not in the repository")
             }
         }
         #expect(hits.isEmpty, "\(hits.joined(separator: "\n"))")
