@@ -332,9 +332,6 @@ final class DaemonCore<Sink: OutputSink> {
         return c
     }
 
-    /// Flushes what is buffered in the journal and closes it (at shutdown).
-    func closeJournal() { journal?.close() }
-
     // MARK: Internal, for the learning extension
 
     func appendToBatch(_ item: LabelledInstance) { batch.append(item) }
