@@ -20,7 +20,8 @@ struct Status: ParsableCommand {
         }
         var state = WatchState()
         state.apply(health: reply.health)
-        print(state.render(color: isatty(STDOUT_FILENO) != 0), terminator: "")
+        // A status reply carries no alert events: what fires is listed from its health.
+        print(state.render(color: isatty(STDOUT_FILENO) != 0, recentAlerts: false), terminator: "")
         print(Self.persistenceLine(reply.persistence))
     }
 
@@ -28,10 +29,15 @@ struct Status: ParsableCommand {
     static func persistenceLine(_ p: Persistence, now: Double = Date().timeIntervalSince1970) -> String {
         var parts: [String] = []
         if let last = p.last_checkpoint {
-            parts.append(String(format: "last checkpoint %.0f s ago (%@, %d pending, %d ms)", max(0, now - last.at),
-                                Self.bytes(last.bytes), last.pending, last.ms))
+            if last.restored == true {
+                parts.append(String(format: "last checkpoint %.0f s ago, restored at start (%@, %d pending)", max(0, now - last.at),
+                                    Self.bytes(last.bytes), last.pending))
+            } else {
+                parts.append(String(format: "last checkpoint %.0f s ago (%@, %d pending, %d ms)", max(0, now - last.at),
+                                    Self.bytes(last.bytes), last.pending, last.ms))
+            }
         } else {
-            parts.append("no checkpoint since start")
+            parts.append("no checkpoint yet")
         }
         if p.checkpoint_in_progress { parts.append("one being written") }
         if p.checkpoints_failed > 0 { parts.append("\(p.checkpoints_failed) failed") }

@@ -20,7 +20,7 @@ struct WatchState {
 
     /// A readable snapshot: status, counters, quality, weights as bars, recent alerts.
     /// `color` adds ANSI colours (terminals only).
-    func render(color: Bool, width: Int = 80) -> String {
+    func render(color: Bool, width: Int = 80, recentAlerts: Bool = true, now: Double = Date().timeIntervalSince1970) -> String {
         func paint(_ s: String, _ code: String) -> String { color ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
         func num(_ v: Double?) -> String {
             guard let v else { return "-" }
@@ -55,8 +55,33 @@ struct WatchState {
                 lines.append("  \(label) \(String(format: "%9.4f", w)) " + (w >= 0 ? paint(bar, "36") : paint(bar, "31")))
             }
         }
-        lines += alertLines(paint)
+        lines += firingLines(h, paint, now: now)
+        if recentAlerts { lines += alertLines(paint) }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// What fires now, from the health body (with since when and why, where the daemon
+    /// says; earlier daemons send the names only).
+    private func firingLines(_ h: HealthBody, _ paint: (String, String) -> String, now: Double) -> [String] {
+        if let firing = h.firing {
+            var lines = ["firing:" + (firing.isEmpty ? " none" : "")]
+            for f in firing {
+                let who = f.classifier.map { " (\($0))" } ?? ""
+                let text = "  \(f.alert)\(who) [\(f.severity)] for \(Self.duration(max(0, now - f.since))): \(f.reason)"
+                lines.append(paint(text, f.severity == "critical" ? "31" : "33"))
+            }
+            return lines
+        }
+        return ["firing: " + (h.alerts_firing.isEmpty ? "none" : h.alerts_firing.joined(separator: ", "))]
+    }
+
+    /// 42 s, 3 min 5 s, 2 h 10 min, 3 d 4 h.
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds)
+        if s < 60 { return "\(s) s" }
+        if s < 3600 { return "\(s / 60) min \(s % 60) s" }
+        if s < 86400 { return "\(s / 3600) h \(s % 3600 / 60) min" }
+        return "\(s / 86400) d \(s % 86400 / 3600) h"
     }
 
     private func alertLines(_ paint: (String, String) -> String) -> [String] {

@@ -23,6 +23,8 @@ struct Checkpoint: Sendable {
         /// The journal file that records what came after this checkpoint (replayed
         /// after a crash); absent when the journal is off.
         var journal: UInt64? = nil
+        /// The health supervisor's state (absent in checkpoints of earlier builds).
+        var health: DurableHealth? = nil
     }
 
     var head: Head

@@ -41,7 +41,8 @@ final class CheckpointCoordinator {
     typealias Replies = [(client: [UInt8], reply: [UInt8])]
 
     init(store: CheckpointStore, writer: CheckpointWriter?, journal: Journal?, config: DaemonConfiguration,
-         journalOfCheckpoint: UInt64?, clock: DaemonClock, logger: Logger, metrics: DaemonMetrics) {
+         journalOfCheckpoint: UInt64?, restored: Persistence.LastCheckpoint? = nil, clock: DaemonClock, logger: Logger,
+         metrics: DaemonMetrics) {
         self.store = store
         self.writer = writer
         self.journal = journal
@@ -52,6 +53,12 @@ final class CheckpointCoordinator {
         journalFlushSeconds = config.journalFlushMs / 1000
         journalMaxBytes = config.journalMaxMB << 20
         journalOfLastCheckpoint = journalOfCheckpoint
+        // The checkpoint this run started from is the last one until the next is written:
+        // its age shows across restarts (and crash loops).
+        if let restored {
+            persistence.last_checkpoint = restored
+            metrics.lastCheckpoint.record(restored.at)
+        }
     }
 
     /// Schedules the first periodic checkpoint and journal flush from `now`.

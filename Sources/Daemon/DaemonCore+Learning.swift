@@ -45,7 +45,10 @@ extension DaemonCore {
         let auc = qualityAUCs()
         let alerts = health.check(model: model, lastSeen: resolver.lastSeen,
                                   quality: (auc.score, auc.baseline, quality.count, quality.positives),
-                                  afterUpdate: afterUpdate, now: clock.monotonic())
+                                  afterUpdate: afterUpdate, now: clock.monotonic(), wall: clock.wall())
+        // A changed alert state is journalled at once; a new healthy model is marked.
+        journalHealthyModel()
+        if !alerts.isEmpty { journalHealth(force: true) }
         for alert in alerts {
             let action = alert.severity == "critical" && config.fallback != .none ? "fallback" : "none"
             let body = AlertBody(alert: alert.name.rawValue, state: alert.state, severity: alert.severity, ts: clock.wall(),
@@ -64,11 +67,14 @@ extension DaemonCore {
 
     func refreshMetrics() {
         let names = model.registry.names
+        let now = clock.monotonic(), seen = resolver.lastSeen
+        let ages = role == .scorer ? [] : names.indices.map { (names[$0], $0 < seen.count ? max(0, now - seen[$0]) : 0) }
+        let silent = Set(health.monitor.firing.compactMap { $0.name == .classifierSilent ? $0.classifier : nil })
         metrics.refresh(weights: names.indices.map { (names[$0], model.aggregator.w[$0]) }, bias: model.aggregator.b,
                         version: model.version, pendingCount: pending.count, pendingCapacity: config.maxPending, evicted: pending.evicted,
                         expired: pending.expired, positives: model.classWeights.positives,
                         negatives: model.classWeights.negatives, firing: Set(health.monitor.firing.map(\.name.rawValue)),
-                        journalFailing: journal?.failure != nil)
+                        journalFailing: journal?.failure != nil, reportAges: ages, silent: silent)
     }
 
     func publishHealth() {
@@ -167,6 +173,12 @@ extension DaemonCore {
         h.baseline_pr_auc = auc.baseline
         h.quality_window = quality.count
         h.alerts_firing = health.monitor.firing.map { f in f.classifier.map { "\(f.name.rawValue):\($0)" } ?? f.name.rawValue }
+        if role != .scorer {
+            h.firing = health.monitor.firingDetails.map {
+                FiringAlert(alert: $0.name.rawValue, classifier: $0.classifier, severity: $0.name.severity,
+                            since: $0.since, reason: $0.reason)
+            }
+        }
         h.fallback_active = activeFallback != nil
         h.accounting.received = counters.received
         h.accounting.preds = counters.predMessages
@@ -185,7 +197,7 @@ extension DaemonCore {
     func checkpointHead(journal number: UInt64?) -> Checkpoint.Head {
         Checkpoint.Head(writtenAt: clock.wall(), model: model.snapshot(), evicted: pending.evicted,
                         expired: pending.expired, counters: checkpointCounters, quality: quality,
-                        batch: batch.isEmpty ? nil : batch, journal: number)
+                        batch: batch.isEmpty ? nil : batch, journal: number, health: durableHealth(full: true))
     }
 
     /// The last healthy model, extended to every classifier registered since, as the

@@ -11,6 +11,10 @@ struct RestoredState {
     var batch: [LabelledInstance] = []
     var counters = Counters()
     var quality: RollingQuality
+    /// The health supervisor's state (empty on a fresh start).
+    var health = DurableHealth()
+    /// The checkpoint restored, if any: when it was written, its size and what it held.
+    var checkpoint: Persistence.LastCheckpoint?
 }
 
 /// Everything the daemon decides, without a socket: it owns the model, the pending
@@ -40,6 +44,9 @@ final class DaemonCore<Sink: OutputSink> {
     /// Changes since the last checkpoint (nil when `state.journal` is off, and on scorers).
     private(set) var journal: Journal?
     private var journalled: (counters: Counters, evicted: UInt64, expired: UInt64) = (Counters(), 0, 0)
+    /// What the last health record held (times left out) and when it was appended.
+    private var journalledHealth: (key: HealthJournalKey?, at: Double) = (nil, -1e9)
+    private var journalledHealthySnapshots: UInt64 = 0
     var resolver = ClassifierResolver()
     var health: HealthSupervisor
     private var entries: [Entry] = []
@@ -78,6 +85,9 @@ final class DaemonCore<Sink: OutputSink> {
         errorBucket = TokenBucket(rate: config.errorRatePerSecond, burst: max(1, config.errorRatePerSecond), now: clock.monotonic())
         entries.reserveCapacity(config.model.maxClassifiers)
         let now = clock.monotonic()
+        // Health goes on from where it was: nothing fired is resolved, nothing re-fired.
+        resolver.restoreLastSeen(health.restore(state.health, names: model.registry.names, now: now))
+        metrics.startCounting(evicted: pending.evicted, expired: pending.expired)
         if !batch.isEmpty { batchStarted = now }
         nextHealth = now + config.healthIntervalSeconds
     }
@@ -278,6 +288,7 @@ final class DaemonCore<Sink: OutputSink> {
 
     func recordQuality(score: Double, baseline: Double, label: Int8) {
         quality.record(score: score, baseline: baseline, label: label)
+        journal?.append(.quality(score: Float(score), baseline: Float(baseline), label: label))
         qualityRecorded &+= 1
     }
 
@@ -321,7 +332,33 @@ final class DaemonCore<Sink: OutputSink> {
             journal.append(.counters(c, evicted: pending.evicted, expired: pending.expired))
             journalled = (c, pending.evicted, pending.expired)
         }
+        if clock.monotonic() - journalledHealth.at >= 1 { journalHealth(force: false) }
         journal.flush()
+    }
+
+    /// Appends the health supervisor's state when it changed since the last record (or
+    /// `force`: an alert changed state), and marks a new last healthy model.
+    func journalHealth(force: Bool) {
+        guard let journal else { return }
+        journalHealthyModel()
+        let now = clock.monotonic()
+        let key = HealthJournalKey(monitor: health.monitor.state(now: now), lastSeen: resolver.lastSeen,
+                                   negatives: health.negativesInARow)
+        guard force || key != journalledHealth.key else { return }
+        journal.append(.health(durableHealth(full: false).encoded()))
+        journalledHealth = (key, now)
+    }
+
+    /// Marks in the journal that the model is now the last healthy one (replay keeps it).
+    func journalHealthyModel() {
+        guard let journal, health.healthySnapshots != journalledHealthySnapshots else { return }
+        journal.append(.healthyModel)
+        journalledHealthySnapshots = health.healthySnapshots
+    }
+
+    /// The health supervisor's state as of now, for a checkpoint (`full`) or the journal.
+    func durableHealth(full: Bool) -> DurableHealth {
+        health.durable(names: model.registry.names, lastSeen: resolver.lastSeen, now: clock.monotonic(), full: full)
     }
 
     /// Labels still waiting for their instance are not checkpointed: a restart finds
@@ -356,4 +393,25 @@ final class DaemonCore<Sink: OutputSink> {
     var lastHealthPublication: Double { lastHealthPublished }
     var expiryDue: Double { nextExpiry }
     func scheduleExpiry(after now: Double) { nextExpiry = now + 1 }
+}
+
+/// What decides whether the health state changed since the journal last had it: the
+/// conditions without their ages, when each classifier last reported, the run of
+/// negatives.
+struct HealthJournalKey: Equatable {
+    var monitor: HealthMonitor.State
+    var lastSeen: [Double]
+    var negatives: Int
+
+    init(monitor: HealthMonitor.State, lastSeen: [Double], negatives: Int) {
+        var m = monitor
+        for key in m.conditions.keys {
+            m.conditions[key]!.firedAgo = nil
+            m.conditions[key]!.reason = nil
+            m.conditions[key]!.firedWall = nil
+        }
+        self.monitor = m
+        self.lastSeen = lastSeen
+        self.negatives = negatives
+    }
 }

@@ -42,7 +42,7 @@ final class DaemonMetrics: @unchecked Sendable {
     let pending = Gauge(label: "cfensembled_pending_instances")
     /// `state.max_pending`: the pending store evicts the oldest instance beyond it.
     let pendingCapacity = Gauge(label: "cfensembled_pending_capacity")
-    /// Unix time of the last checkpoint written (0 until the first since start).
+    /// Unix time of the last checkpoint written, or of the one restored at start (0: none).
     let lastCheckpoint = Gauge(label: "cfensembled_last_checkpoint_timestamp_seconds")
     /// 1 while the journal cannot be written (changes are not journalled until the next
     /// checkpoint starts a new file), else 0.
@@ -60,8 +60,19 @@ final class DaemonMetrics: @unchecked Sendable {
     })
     private var weights: [String: Gauge] = [:]
     private var conditions: [String: Gauge] = [:]
+    /// Per classifier: seconds since it last reported, and 1 while classifier_silent
+    /// fires for it (the condition's gauge cannot name the classifier).
+    private var classifierAge: [String: Gauge] = [:]
+    private var classifierSilent: [String: Gauge] = [:]
     private var lastEvicted: UInt64 = 0
     private var lastExpired: UInt64 = 0
+
+    /// Prometheus counters count from 0 in each process (the `status` counters are the
+    /// state's totals): the store's restored eviction and expiry totals are the baseline.
+    func startCounting(evicted: UInt64, expired: UInt64) {
+        lastEvicted = evicted
+        lastExpired = expired
+    }
 
     func recordCheckpoint(seconds: Double, bytes: Int?, at wallTime: Double) {
         checkpointDuration.recordNanoseconds(Int64(seconds * 1e9))
@@ -83,7 +94,16 @@ final class DaemonMetrics: @unchecked Sendable {
 
     /// Model and store gauges; called after updates and on the health timer.
     func refresh(weights w: [(String, Double)], bias b: Double, version: Int64, pendingCount: Int, pendingCapacity capacity: Int,
-                 evicted: UInt64, expired: UInt64, positives: Double, negatives: Double, firing: Set<String>, journalFailing failing: Bool) {
+                 evicted: UInt64, expired: UInt64, positives: Double, negatives: Double, firing: Set<String>, journalFailing failing: Bool,
+                 reportAges: [(String, Double)] = [], silent: Set<String> = []) {
+        for (name, age) in reportAges {
+            if classifierAge[name] == nil {
+                classifierAge[name] = Gauge(label: "cfensembled_classifier_last_report_age_seconds", dimensions: [("classifier", name)])
+                classifierSilent[name] = Gauge(label: "cfensembled_classifier_silent", dimensions: [("classifier", name)])
+            }
+            classifierAge[name]!.record(age)
+            classifierSilent[name]!.record(silent.contains(name) ? 1 : 0)
+        }
         for (name, value) in w {
             if weights[name] == nil {
                 weights[name] = Gauge(label: "cfensembled_aggregator_weight", dimensions: [("classifier", name)])

@@ -50,7 +50,8 @@ final class EventLoop: @unchecked Sendable {
                           logger: logger, metrics: metrics, sink: PublisherSink(socket: sockets.output, logger: logger))
         let writer = config.role == .scorer ? nil : CheckpointWriter(store: restored.store)
         coordinator = CheckpointCoordinator(store: restored.store, writer: writer, journal: restored.journal, config: config,
-                                            journalOfCheckpoint: restored.journalOfCheckpoint, clock: clock, logger: logger,
+                                            journalOfCheckpoint: restored.journalOfCheckpoint, restored: restored.state.checkpoint,
+                                            clock: clock, logger: logger,
                                             metrics: metrics)
         control = ControlServer(socket: sockets.control, logger: logger)
         reader = InputReader(config: config, logger: logger)

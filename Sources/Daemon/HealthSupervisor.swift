@@ -16,6 +16,8 @@ struct HealthSupervisor {
     private(set) var negativesInARow = 0
     /// The model after the last update at which no critical condition fired.
     private(set) var lastHealthy: ModelSnapshot?
+    /// How many times `lastHealthy` was taken (the journal marks each).
+    private(set) var healthySnapshots: UInt64 = 0
     /// The model scores come from under `last_healthy` while a critical condition fires.
     private(set) var fallbackModel: CFEnsemble?
 
@@ -54,7 +56,7 @@ struct HealthSupervisor {
     /// Runs every condition once and keeps the last healthy model; returns the alerts
     /// whose state changed.
     mutating func check(model: CFEnsemble, lastSeen: [Double], quality: (score: Double?, baseline: Double?, count: Int, positives: Int),
-                        afterUpdate: Bool, now: Double) -> [HealthAlert] {
+                        afterUpdate: Bool, now: Double, wall: Double = 0) -> [HealthAlert] {
         let names = model.registry.names
         var mean = 0.0, sq = 0.0
         for v in recentScores { mean += v }
@@ -68,7 +70,7 @@ struct HealthSupervisor {
             prAUC: quality.score, baselinePrAUC: quality.baseline, qualityCount: quality.count,
             qualityPositives: quality.positives, silentSeconds: names.indices.map { $0 < lastSeen.count ? now - lastSeen[$0] : 0 },
             negativesInARow: negativesInARow, positiveRate: total > 0 ? cw.positives / total : 0,
-            afterUpdate: afterUpdate, now: now)
+            afterUpdate: afterUpdate, now: now, wall: wall)
         let wasCritical = monitor.criticalFiring
         let alerts = monitor.check(observation)
         if monitor.criticalFiring {
@@ -77,7 +79,10 @@ struct HealthSupervisor {
             }
         } else {
             fallbackModel = nil
-            if afterUpdate && model.version > 0 { lastHealthy = model.snapshot() }
+            if afterUpdate && model.version > 0 {
+                lastHealthy = model.snapshot()
+                healthySnapshots &+= 1
+            }
         }
         return alerts
     }
@@ -95,6 +100,43 @@ struct HealthSupervisor {
             }
         }
         return (healthy, nil)
+    }
+
+    // MARK: Durable state
+
+    /// The state to persist as of `now` (the checks' clock); `lastSeen` by classifier
+    /// index, `names` the registry's. `full`: with recent scores and the last healthy
+    /// model (checkpoints).
+    func durable(names: [String], lastSeen: [Double], now: Double, full: Bool) -> DurableHealth {
+        var d = DurableHealth()
+        d.monitor = monitor.state(now: now)
+        d.negativesInARow = negativesInARow
+        for (u, name) in names.enumerated() where u < lastSeen.count {
+            d.silentFor[name] = max(0, now - lastSeen[u])
+        }
+        if full {
+            d.recentScores = recentScores.count < 1000 ? recentScores
+                : Array(recentScores[recentNext...] + recentScores[..<recentNext])
+            d.lastHealthy = lastHealthy
+        }
+        return d
+    }
+
+    /// Takes up a persisted state at `now`; returns when each of `names` last reported
+    /// on this run's clock (a classifier the state does not know reported just now).
+    /// With a critical condition still firing, the fallback resumes at once.
+    mutating func restore(_ d: DurableHealth, names: [String], now: Double) -> [Double] {
+        monitor.restore(d.monitor, now: now)
+        negativesInARow = max(0, d.negativesInARow)
+        if let scores = d.recentScores {
+            recentScores = Array(scores.suffix(1000))
+            recentNext = recentScores.count % 1000
+        }
+        if let healthy = d.lastHealthy { lastHealthy = healthy }
+        if monitor.criticalFiring, fallback == .last_healthy, let healthy = lastHealthy {
+            fallbackModel = try? CFEnsemble(config: modelConfig, restoring: healthy)
+        }
+        return names.map { now - max(0, d.silentFor[$0] ?? 0) }
     }
 
     /// A scorer's fallback model comes with the learner's state.

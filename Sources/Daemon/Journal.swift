@@ -34,10 +34,21 @@ final class Journal {
         case counters(Counters, evicted: UInt64, expired: UInt64)
         /// Pending instances older than the time to live at `now` were dropped.
         case expire(now: Double)
+        /// The health supervisor's state (a `DurableHealth` without scores and model, as
+        /// JSON): appended when an alert changes state, and at most once a second
+        /// otherwise when it changed.
+        case health([UInt8])
+        /// The model as of this point is the last healthy one (after an update with no
+        /// critical condition firing): replay keeps a snapshot of it.
+        case healthyModel
+        /// A labelled instance entered the quality window: its score and the simple
+        /// average at scoring time.
+        case quality(score: Float, baseline: Float, label: Int8)
     }
 
     enum Kind: UInt8 {
         case pending = 1, taken = 2, learnt = 3, update = 4, classifier = 5, scoredLearnt = 6, counters = 7, expire = 8
+        case health = 9, healthyModel = 10, quality = 11
     }
 
     let directory: String
@@ -117,6 +128,13 @@ final class Journal {
         }
         mutating func put(_ v: Double) { put(v.bitPattern) }
         mutating func put(_ v: Float) { put(v.bitPattern) }
+        mutating func put(_ bytes: [UInt8]) {
+            put(UInt32(bytes.count))
+            bytes.withUnsafeBytes { raw in
+                if let src = raw.baseAddress { (base + offset).copyMemory(from: src, byteCount: raw.count) }
+            }
+            offset += bytes.count
+        }
         mutating func put(_ s: String) {
             var s = s
             s.withUTF8 { utf8 in
@@ -144,6 +162,9 @@ final class Journal {
         case let .classifier(name): 4 + name.utf8.count
         case let .counters(c, _, _): 13 * 8 + 2 + c.rejected.reduce(0) { $0 + 4 + $1.key.utf8.count + 8 }
         case .expire: 8
+        case let .health(bytes): 4 + bytes.count
+        case .healthyModel: 0
+        case .quality: 9
         }
     }
 
@@ -192,6 +213,16 @@ final class Journal {
         case let .expire(now):
             kind = .expire
             c.put(now)
+        case let .health(bytes):
+            kind = .health
+            c.put(bytes)
+        case .healthyModel:
+            kind = .healthyModel
+        case let .quality(score, baseline, label):
+            kind = .quality
+            c.put(score)
+            c.put(baseline)
+            c.put(label)
         }
         at.storeBytes(of: UInt32(c.offset).littleEndian, as: UInt32.self)
         at.storeBytes(of: kind.rawValue, toByteOffset: 4, as: UInt8.self)
@@ -270,8 +301,8 @@ final class Journal {
     /// on those before it, so the replay stops at the first torn or damaged record, or
     /// missing file, and ignores everything after it, in later files too.
     /// Arrival times after `now` (the wall clock went back since) are taken as `now`.
-    static func replay(directory: String, from: UInt64, afterCheckpoint: Bool, now: Double = .infinity, pending: inout PendingStore,
-                       batch: inout [LabelledInstance], model: CFEnsemble, counters: inout Counters) -> ReplaySummary {
+    static func replay(directory: String, from: UInt64, afterCheckpoint: Bool, now: Double = .infinity,
+                       into state: inout RestoredState) -> ReplaySummary {
         var summary = ReplaySummary()
         let files = Self.files(in: directory).filter { $0.number >= from }
         var expected = afterCheckpoint ? from : (files.first?.number ?? from)
@@ -289,7 +320,7 @@ final class Journal {
                 break
             }
             while let record = reader.next() {
-                apply(record, now: now, pending: &pending, batch: &batch, model: model, counters: &counters, summary: &summary)
+                apply(record, now: now, state: &state, summary: &summary)
             }
             summary.files += 1
             summary.records += reader.records
@@ -298,14 +329,18 @@ final class Journal {
                 break
             }
         }
+        if var scores = state.health.recentScores, scores.count > 1000 {
+            scores.removeFirst(scores.count - 1000)
+            state.health.recentScores = scores
+        }
         if summary.unusable > 0 {
             summary.problems.append("\(summary.unusable) instance(s) name a classifier the model does not have; not replayed")
         }
         return summary
     }
 
-    private static func apply(_ record: Record, now: Double, pending: inout PendingStore, batch: inout [LabelledInstance],
-                              model: CFEnsemble, counters: inout Counters, summary: inout ReplaySummary) {
+    private static func apply(_ record: Record, now: Double, state: inout RestoredState, summary: inout ReplaySummary) {
+        let model = state.model
         let known = model.classifierCount
         switch record {
         case let .classifier(name):
@@ -315,30 +350,47 @@ final class Journal {
             model.observe(instance.entries)
             var instance = instance
             instance.arrival = min(instance.arrival, now)
-            pending.insert(id: id, instance)
+            state.pending.insert(id: id, instance)
+            if state.health.recentScores == nil { state.health.recentScores = [] }
+            state.health.recentScores!.append(Double(instance.score))
+            if state.health.recentScores!.count >= 2000 { state.health.recentScores!.removeFirst(1000) }
         case .pending:
             summary.unusable += 1
         case let .taken(id):
-            _ = pending.take(id)
+            _ = state.pending.take(id)
         case let .learnt(instance, scored) where instance.entries.allSatisfy({ Int($0.classifier) < known }):
             if scored { model.observe(instance.entries) }
-            batch.append(instance)
-            counters.labelled &+= 1
+            state.batch.append(instance)
+            state.counters.labelled &+= 1
+            state.health.negativesInARow = instance.label == 1 ? 0 : state.health.negativesInARow + 1
             summary.labelsLearnt += 1
         case .learnt:
             summary.unusable += 1
         case .update:
-            if !batch.isEmpty {
-                model.update(batch)
-                batch.removeAll(keepingCapacity: true)
-                counters.updates &+= 1
+            if !state.batch.isEmpty {
+                model.update(state.batch)
+                state.batch.removeAll(keepingCapacity: true)
+                state.counters.updates &+= 1
                 summary.updates += 1
             }
         case let .counters(recorded, evicted, expired):
-            counters = recorded
-            pending.restoreCounters(evicted: evicted, expired: expired)
+            state.counters = recorded
+            state.pending.restoreCounters(evicted: evicted, expired: expired)
         case let .expire(at):
-            _ = pending.expire(now: at)
+            _ = state.pending.expire(now: at)
+        case let .health(bytes):
+            guard let recorded = DurableHealth.decode(bytes) else {
+                summary.problems.append("a health record does not decode; the health state before it is kept")
+                return
+            }
+            // The run of negatives is counted from the learnt records; the scores and
+            // the healthy model come from their own records.
+            state.health.monitor = recorded.monitor
+            state.health.silentFor = recorded.silentFor
+        case .healthyModel:
+            state.health.lastHealthy = model.snapshot()
+        case let .quality(score, baseline, label):
+            state.quality.record(score: Double(score), baseline: Double(baseline), label: label)
         }
     }
 
@@ -386,6 +438,14 @@ final class Journal {
                 record = .counters(c, evicted: v[11], expired: v[12])
             case .expire:
                 record = .expire(now: try p.readDouble())
+            case .health:
+                let n = Int(try p.read(UInt32.self))
+                record = .health(Array(try p.readBytes(n)))
+            case .healthyModel:
+                record = .healthyModel
+            case .quality:
+                let score = try p.readFloat(), baseline = try p.readFloat()
+                record = .quality(score: score, baseline: baseline, label: try p.read(Int8.self))
             }
             return p.remaining == 0 ? record : nil
         } catch {

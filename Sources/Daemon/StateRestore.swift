@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Online
+import Wire
 
 /// Brings back the state a previous run left in `state.dir`: the newest intact
 /// checkpoint generation, the journal written since (after a crash), and for a learner
@@ -31,10 +32,12 @@ struct StateRestore {
         // The newest intact generation; if checkpoints exist but none is intact, refuse to
         // start rather than silently start from nothing.
         var restored: Checkpoint?
+        var restoredPath: String?
         do {
             // A scorer keeps no state: its model comes from the learner.
             if role != .scorer, let found = try store.readNewestGood() {
                 restored = found.checkpoint
+                restoredPath = found.path
                 for why in found.rejected {
                     logger.error("skipped a damaged checkpoint generation", metadata: ["reason": "\(why)"])
                 }
@@ -48,15 +51,19 @@ struct StateRestore {
         var state = RestoredState(model: CFEnsemble(config: config.model),
                                   pending: PendingStore(capacity: role == .scorer ? 1 : config.maxPending, ttl: config.pendingTTLSeconds),
                                   quality: RollingQuality(window: config.healthWindow))
-        if let cp = restored { try apply(cp, to: &state, path: store.path) }
+        if let cp = restored, let found = restoredPath {
+            try apply(cp, to: &state, path: found)
+            let bytes = ((try? FileManager.default.attributesOfItem(atPath: found))?[.size] as? Int) ?? 0
+            state.checkpoint = .init(at: cp.head.writtenAt, bytes: bytes, model_version: cp.head.model.version,
+                                     pending: cp.pending.count, ms: 0, background: false, restored: true)
+        }
 
         var result = Result(state: state, store: store)
         if role != .scorer && config.journal {
             // A crash: what came after the checkpoint (all of it if there was none yet).
             let from = restored?.head.journal ?? (restored == nil ? 0 : UInt64.max)
             let replay = Journal.replay(directory: config.stateDir, from: from, afterCheckpoint: restored != nil, now: clock.steady(),
-                                        pending: &result.state.pending, batch: &result.state.batch, model: result.state.model,
-                                        counters: &result.state.counters)
+                                        into: &result.state)
             for problem in replay.problems { logger.warning("journal: \(problem)") }
             // A clean stop leaves an empty journal file (its final checkpoint started it):
             // records mean changes after the last checkpoint, i.e. an unclean stop.
@@ -123,6 +130,7 @@ struct StateRestore {
                          metadata: ["dropped": "\(unusable)", "classifiers": "\(known)"])
         }
         state.counters = cp.head.counters
+        if let health = cp.head.health { state.health = health }
         if cp.head.quality.window == config.healthWindow { state.quality = cp.head.quality }
         logger.info("restored checkpoint", metadata: [
             "model_version": "\(state.model.version)", "pending": "\(state.pending.count)", "batch": "\(state.batch.count)",

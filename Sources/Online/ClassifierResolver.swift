@@ -22,6 +22,9 @@ public struct ClassifierResolver: Sendable {
 
     public init() {}
 
+    /// Sets when each classifier (by index) last reported, e.g. from a restored state.
+    public mutating func restoreLastSeen(_ times: [Double]) { seen = times }
+
     /// Forgets the cached positions (the model was replaced; indices may differ).
     public mutating func forgetPositions() { cache.removeAll() }
 

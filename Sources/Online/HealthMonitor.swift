@@ -92,12 +92,13 @@ public struct HealthObservation: Sendable {
     public var positiveRate: Double
     /// Whether this check follows a model update (drift counts updates).
     public var afterUpdate: Bool
-    /// Monotonic time of the check, in seconds.
+    /// Monotonic time of the check, in seconds, and the Unix time.
     public var now: Double
+    public var wall: Double
 
     public init(weights: [Double], classifiers: [String], scoreStd: Double, scoreCount: Int, prAUC: Double?,
                 baselinePrAUC: Double?, qualityCount: Int, qualityPositives: Int = .max, silentSeconds: [Double], negativesInARow: Int,
-                positiveRate: Double, afterUpdate: Bool, now: Double = 0) {
+                positiveRate: Double, afterUpdate: Bool, now: Double = 0, wall: Double = 0) {
         self.weights = weights
         self.classifiers = classifiers
         self.scoreStd = scoreStd
@@ -111,6 +112,7 @@ public struct HealthObservation: Sendable {
         self.positiveRate = positiveRate
         self.afterUpdate = afterUpdate
         self.now = now
+        self.wall = wall
     }
 }
 
@@ -123,6 +125,32 @@ public struct HealthMonitor: Sendable {
         var clears = 0
         var firing = false
         var firedAt = 0.0
+        /// Unix time it fired (for people; timers use `firedAt`).
+        var firedWall = 0.0
+        var reason = ""
+    }
+
+    /// What the monitor knows, with its times as ages, so that it survives a restart:
+    /// firing conditions keep firing (with the time they have fired for), hysteresis
+    /// counts go on, and the healthy weight-sum reference and drift window are kept.
+    public struct State: Codable, Sendable, Equatable {
+        public struct ConditionState: Codable, Sendable, Equatable {
+            public var hits: Int
+            public var clears: Int
+            public var firing: Bool
+            /// Seconds since it fired, and why (firing conditions only).
+            public var firedAgo: Double?
+            public var reason: String?
+            /// Unix time it fired.
+            public var firedWall: Double?
+        }
+
+        /// Keyed as the alerts are: the condition's name, `classifier_silent:<name>`.
+        public var conditions: [String: ConditionState] = [:]
+        public var healthySums: [Double] = []
+        public var recentSums: [Double] = []
+
+        public init() {}
     }
 
     /// Thresholds; replaceable at run time (SIGHUP) without losing the conditions' state.
@@ -133,6 +161,7 @@ public struct HealthMonitor: Sendable {
     /// Weight sums after recent updates, for drift.
     private var recentSums: [Double] = []
     private var now = 0.0
+    private var wall = 0.0
 
     public init(config: HealthConfiguration) { self.config = config }
 
@@ -141,6 +170,14 @@ public struct HealthMonitor: Sendable {
         conditions.filter(\.value.firing).keys.sorted().map { key in
             let parts = key.split(separator: ":", maxSplits: 1).map(String.init)
             return (HealthAlert.Name(rawValue: parts[0])!, parts.count > 1 ? parts[1] : nil)
+        }
+    }
+
+    /// The conditions firing now with when they fired (Unix time) and why.
+    public var firingDetails: [(name: HealthAlert.Name, classifier: String?, since: Double, reason: String)] {
+        conditions.filter(\.value.firing).sorted { $0.key < $1.key }.map { key, c in
+            let parts = key.split(separator: ":", maxSplits: 1).map(String.init)
+            return (HealthAlert.Name(rawValue: parts[0])!, parts.count > 1 ? parts[1] : nil, c.firedWall, c.reason)
         }
     }
 
@@ -157,6 +194,37 @@ public struct HealthMonitor: Sendable {
     /// The healthy reference weight sum (the largest of recent healthy checks).
     public var referenceWeightSum: Double? { healthySums.max() }
 
+    /// The state as of `now` (on the clock of `check`). Hit and clear counts are capped
+    /// at what the thresholds can still tell apart, so an idle monitor's state does not
+    /// change from check to check.
+    public func state(now: Double) -> State {
+        var s = State()
+        let cap = max(config.fireAfter, config.resolveAfter)
+        for (key, c) in conditions {
+            s.conditions[key] = .init(hits: min(c.hits, cap), clears: min(c.clears, cap), firing: c.firing,
+                                      firedAgo: c.firing ? max(0, now - c.firedAt) : nil, reason: c.firing ? c.reason : nil,
+                                      firedWall: c.firing ? c.firedWall : nil)
+        }
+        s.healthySums = healthySums
+        s.recentSums = recentSums
+        return s
+    }
+
+    /// Takes up a state saved by `state(now:)`, at `now` on this run's clock: the time
+    /// between the two (the daemon was down) does not count towards any timer.
+    /// Publishes nothing: what fired before still fires, and resolves only as usual.
+    public mutating func restore(_ s: State, now: Double) {
+        conditions = [:]
+        for (key, c) in s.conditions {
+            guard HealthAlert.Name(rawValue: String(key.split(separator: ":")[0])) != nil else { continue }
+            conditions[key] = Condition(hits: c.hits, clears: c.clears, firing: c.firing, firedAt: now - (c.firedAgo ?? 0),
+                                        firedWall: c.firedWall ?? 0, reason: c.reason ?? "")
+        }
+        healthySums = Array(s.healthySums.filter { $0 > 0 && $0.isFinite }.suffix(100))
+        recentSums = Array(s.recentSums.suffix(config.driftUpdates + 1))
+        self.now = now
+    }
+
     /// Records a weight sum known to be healthy without a check, e.g. the starting weights
     /// before the first update (which can already move them a long way).
     public mutating func noteHealthy(weightSum: Double) {
@@ -169,6 +237,7 @@ public struct HealthMonitor: Sendable {
     public mutating func check(_ o: HealthObservation) -> [HealthAlert] {
         var out: [HealthAlert] = []
         now = o.now
+        wall = o.wall
         let m = o.weights.count
         let sum = o.weights.reduce(0, +)
         let nonPositive = o.weights.filter { $0 <= 0 }.count
@@ -190,6 +259,7 @@ public struct HealthMonitor: Sendable {
             reason += "; \(nonPositive) of \(m) weights <= 0"
             if nonFinite > 0 { reason = "\(nonFinite) of \(m) aggregator weights are not finite (NaN or infinite)" }
             step("weight_collapse", holds: lowSum || mostNegative || nonFinite > 0, reason: reason,
+                 cleared: "aggregator weight sum \(fmt(sum)) is back above \(fmt(config.minWeightSumRatio)) of its healthy level \(fmt(reference)), \(nonPositive) of \(m) weights <= 0",
                  metrics: ["weight_sum": sum, "reference_weight_sum": reference, "min_weight": minWeight,
                            "negative_weights": Double(nonPositive)], into: &out)
         }
@@ -205,6 +275,7 @@ public struct HealthMonitor: Sendable {
             let drop = first > 0 ? (first - last) / first : 0
             step("weight_drift", holds: falling && drop > config.driftRatio,
                  reason: "aggregator weight sum fell at each of the last \(config.driftUpdates) updates, from \(fmt(first)) to \(fmt(last)) (\(fmt(drop * 100))%)",
+                 cleared: "aggregator weight sum is \(fmt(last)), no longer falling by more than \(fmt(config.driftRatio * 100))% over \(config.driftUpdates) updates",
                  metrics: ["weight_sum": last, "drift": drop], into: &out)
         }
 
@@ -212,6 +283,7 @@ public struct HealthMonitor: Sendable {
         if o.scoreCount >= 100 {
             step("score_collapse", holds: o.scoreStd < config.minScoreStd,
                  reason: "standard deviation of the last \(o.scoreCount) scores is \(fmt(o.scoreStd)), below \(fmt(config.minScoreStd))",
+                 cleared: "standard deviation of the last \(o.scoreCount) scores is \(fmt(o.scoreStd)), back above \(fmt(config.minScoreStd))",
                  metrics: ["score_std": o.scoreStd], into: &out)
         }
 
@@ -220,6 +292,7 @@ public struct HealthMonitor: Sendable {
            o.qualityPositives >= config.qualityMinPositives {
             step("quality_regression", holds: q < base - config.qualityMargin,
                  reason: "rolling PR-AUC \(fmt(q)) over \(o.qualityCount) labelled instances is below the simple average's \(fmt(base)) by more than \(fmt(config.qualityMargin))",
+                 cleared: "rolling PR-AUC \(fmt(q)) over \(o.qualityCount) labelled instances is back within \(fmt(config.qualityMargin)) of the simple average's \(fmt(base))",
                  metrics: ["pr_auc": q, "baseline_pr_auc": base], into: &out)
         }
 
@@ -227,6 +300,7 @@ public struct HealthMonitor: Sendable {
         for (name, seconds) in zip(o.classifiers, o.silentSeconds) {
             step("classifier_silent:\(name)", holds: seconds > config.silentAfterSeconds,
                  reason: "classifier \(name) has not reported for \(Int(seconds)) s (limit \(Int(config.silentAfterSeconds)) s)",
+                 cleared: "classifier \(name) reports again (last report \(Int(seconds)) s ago, limit \(Int(config.silentAfterSeconds)) s)",
                  metrics: ["silent_s": seconds], classifier: name, into: &out)
         }
 
@@ -235,6 +309,7 @@ public struct HealthMonitor: Sendable {
             let expected = Double(o.negativesInARow) * o.positiveRate
             step("label_outage", holds: expected >= config.outageExpectedPositives,
                  reason: "\(o.negativesInARow) labels in a row without a positive, where the positive rate \(fmt(o.positiveRate)) predicts \(fmt(expected))",
+                 cleared: "positive labels arrive again: \(o.negativesInARow) labels since the last positive, where the positive rate \(fmt(o.positiveRate)) predicts \(fmt(expected))",
                  metrics: ["negatives_in_a_row": Double(o.negativesInARow), "expected_positives": expected], into: &out)
         }
 
@@ -245,7 +320,7 @@ public struct HealthMonitor: Sendable {
         return out
     }
 
-    private mutating func step(_ key: String, holds: Bool, reason: String, metrics: [String: Double],
+    private mutating func step(_ key: String, holds: Bool, reason: String, cleared: String, metrics: [String: Double],
                                classifier: String? = nil, into out: inout [HealthAlert]) {
         var c = conditions[key] ?? Condition()
         let name = HealthAlert.Name(rawValue: String(key.split(separator: ":")[0]))!
@@ -255,6 +330,8 @@ public struct HealthMonitor: Sendable {
             if !c.firing && c.hits >= config.fireAfter {
                 c.firing = true
                 c.firedAt = now
+                c.firedWall = wall
+                c.reason = reason
                 out.append(HealthAlert(name: name, state: "firing", reason: reason, metrics: metrics, classifier: classifier))
             }
         } else {
@@ -262,7 +339,7 @@ public struct HealthMonitor: Sendable {
             c.hits = 0
             if c.firing && c.clears >= config.resolveAfter && now - c.firedAt >= config.minFiringSeconds {
                 c.firing = false
-                out.append(HealthAlert(name: name, state: "resolved", reason: reason, metrics: metrics, classifier: classifier))
+                out.append(HealthAlert(name: name, state: "resolved", reason: cleared, metrics: metrics, classifier: classifier))
             }
         }
         conditions[key] = c

@@ -31,18 +31,21 @@ public struct Persistence: Codable, Sendable, Equatable {
         public var pending: Int
         public var ms: Int
         public var background: Bool
+        /// True when it is the checkpoint this run started from (none written since).
+        public var restored: Bool?
 
-        public init(at: Double, bytes: Int, model_version: Int64, pending: Int, ms: Int, background: Bool) {
+        public init(at: Double, bytes: Int, model_version: Int64, pending: Int, ms: Int, background: Bool, restored: Bool? = nil) {
             self.at = at
             self.bytes = bytes
             self.model_version = model_version
             self.pending = pending
             self.ms = ms
             self.background = background
+            self.restored = restored
         }
     }
 
-    /// The last checkpoint written since start (null: none yet).
+    /// The last checkpoint written, or the one this run was restored from (null: none yet).
     public var last_checkpoint: LastCheckpoint?
     public var checkpoints_written: UInt64 = 0
     public var checkpoints_failed: UInt64 = 0

@@ -68,10 +68,30 @@ public struct HealthBody: Codable, Sendable, Equatable {
     public var baseline_pr_auc: Double?
     public var quality_window: Int = 0
     public var alerts_firing: [String] = []
+    /// The same conditions with their severity, since when they fire (Unix time) and the
+    /// reason they fired with (v1 addition: absent from earlier daemons).
+    public var firing: [FiringAlert]?
     public var fallback_active = false
     public var accounting = Accounting()
     /// Scale-out roles only.
     public var cluster: Cluster?
 
     public init() {}
+}
+
+/// A condition that fires now (`health.firing`).
+public struct FiringAlert: Codable, Sendable, Equatable {
+    public var alert: String
+    public var classifier: String?
+    public var severity: String
+    public var since: Double
+    public var reason: String
+
+    public init(alert: String, classifier: String?, severity: String, since: Double, reason: String) {
+        self.alert = alert
+        self.classifier = classifier
+        self.severity = severity
+        self.since = since
+        self.reason = reason
+    }
 }

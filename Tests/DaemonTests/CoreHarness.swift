@@ -27,21 +27,57 @@ struct RecordingSink: OutputSink {
 /// A daemon core on a manual clock, with no sockets and no threads: a test feeds it
 /// messages, moves time forward and reads what it published.
 final class CoreHarness {
-    let clock = ManualClock()
+    let clock: ManualClock
     let core: DaemonCore<RecordingSink>
     var config: DaemonConfiguration
+    /// With `durable`: what was restored from the state directory at start.
+    private(set) var restored: StateRestore.Result?
+    private static let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
 
-    init(role: Role = .all, _ configure: (inout DaemonConfiguration) -> Void = { _ in }) {
+    /// `durable`: the core restores from and journals into `config.stateDir` (set it)
+    /// through the daemon's own `StateRestore`, as the daemon does at start.
+    init(role: Role = .all, clock: ManualClock = ManualClock(), durable: Bool = false,
+         _ configure: (inout DaemonConfiguration) -> Void = { _ in }) {
         var config = DaemonConfiguration()
         config.metricsListen = "off"
         configure(&config)
         self.config = config
-        let state = RestoredState(model: CFEnsemble(config: config.model),
+        self.clock = clock
+        var state = RestoredState(model: CFEnsemble(config: config.model),
                                   pending: PendingStore(capacity: config.maxPending, ttl: config.pendingTTLSeconds),
                                   quality: RollingQuality(window: config.healthWindow))
-        core = DaemonCore(config: config, role: role, state: state, journal: nil, clock: clock,
-                          logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-                          metrics: DaemonMetrics(), sink: RecordingSink())
+        var journal: Journal?
+        if durable {
+            let result = try! StateRestore(config: config, logger: Self.quiet, clock: clock).restore()
+            state = result.state
+            journal = result.journal
+            restored = result
+        }
+        core = DaemonCore(config: config, role: role, state: state, journal: journal, clock: clock,
+                          logger: Self.quiet, metrics: DaemonMetrics(), sink: RecordingSink())
+    }
+
+    /// A clean stop as the daemon makes it (joins scored, batch learnt, a final
+    /// checkpoint starting a new journal file), then a start on the same state directory
+    /// `downtime` seconds later.
+    func restartCleanly(after downtime: Double) throws -> CoreHarness {
+        core.finish()
+        let coordinator = CheckpointCoordinator(store: restored!.store, writer: nil, journal: core.journal, config: config,
+                                                journalOfCheckpoint: restored!.journalOfCheckpoint, clock: clock,
+                                                logger: Self.quiet, metrics: DaemonMetrics())
+        try coordinator.write(core: core)
+        core.journal?.close()
+        clock.advance(by: downtime)
+        return CoreHarness(clock: clock, durable: true) { $0 = self.config }
+    }
+
+    /// kill -9: what the journal had flushed survives (the daemon flushes every
+    /// `state.journal_flush_ms`), the rest is lost; a start `downtime` seconds later.
+    func crash(after downtime: Double) -> CoreHarness {
+        core.flushJournal()
+        core.journal?.close()
+        clock.advance(by: downtime)
+        return CoreHarness(clock: clock, durable: true) { $0 = self.config }
     }
 
     var sink: RecordingSink { core.sink }

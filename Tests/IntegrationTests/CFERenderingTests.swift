@@ -26,12 +26,38 @@ import Wire
         #expect(out.contains("poisoned") && out.contains("nan"))
 
         var p = Persistence()
-        #expect(Status.persistenceLine(p) == "state: no checkpoint since start, journal off")
+        #expect(Status.persistenceLine(p) == "state: no checkpoint yet, journal off")
         p.last_checkpoint = .init(at: 100, bytes: 2_500_000, model_version: 3, pending: 7, ms: 12, background: true)
         p.journal_file = 4
         p.journal_bytes = 1500
         p.checkpoints_failed = 1
         #expect(Status.persistenceLine(p, now: 130)
                 == "state: last checkpoint 30 s ago (2.5 MB, 7 pending, 12 ms), 1 failed, journal 4: 1.5 kB")
+        p.last_checkpoint?.restored = true
+        #expect(Status.persistenceLine(p, now: 130).hasPrefix("state: last checkpoint 30 s ago, restored at start (2.5 MB, 7 pending)"))
+    }
+
+    /// `cfe status` lists what fires (from the health body), not the alert events it
+    /// never receives; an earlier daemon's names-only list still shows.
+    @Test func statusListsWhatFires() throws {
+        var h = HealthBody()
+        h.status = "warning"
+        h.alerts_firing = ["classifier_silent:nn", "label_outage"]
+        h.firing = [FiringAlert(alert: "classifier_silent", classifier: "nn", severity: "warning", since: 1000,
+                                reason: "classifier nn has not reported for 25 s (limit 20 s)"),
+                    FiringAlert(alert: "label_outage", classifier: nil, severity: "warning", since: 900,
+                                reason: "400 labels in a row without a positive")]
+        var state = WatchState()
+        state.apply(health: try WireJSON.decode(HealthBody.self, from: WireJSON.encode(h)))
+        let out = state.render(color: false, recentAlerts: false, now: 1065)
+        #expect(out.contains("firing:\n  classifier_silent (nn) [warning] for 1 min 5 s: classifier nn has not reported for 25 s"), "\(out)")
+        #expect(out.contains("  label_outage [warning] for 2 min 45 s: 400 labels in a row"), "\(out)")
+        #expect(!out.contains("recent alerts"), "\(out)")
+        h.firing = nil
+        state.apply(health: h)
+        #expect(state.render(color: false, recentAlerts: false).contains("firing: classifier_silent:nn, label_outage"))
+        h.alerts_firing = []
+        state.apply(health: h)
+        #expect(state.render(color: false).contains("firing: none"))
     }
 }

@@ -51,7 +51,7 @@ import Testing
         (status, out) = try cfe(["status", "--state-dir", d.stateDir])
         #expect(status == 0, "\(out)")
         #expect(out.contains("status: healthy") && out.contains("labelled 60"), "\(out)")
-        #expect(out.contains("state: no checkpoint since start, journal "), "\(out)")
+        #expect(out.contains("state: no checkpoint yet, journal "), "\(out)")
         #expect(out.contains(" kB") && !out.contains("0.0 MB"), "a small journal shows in kB: \(out)")
         (status, out) = try cfe(["status", "--control", d.control, "--json"])
         #expect((try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])?["ok"] as? Bool == true, "\(out)")

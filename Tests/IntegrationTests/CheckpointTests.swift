@@ -156,14 +156,14 @@ import Testing
         _ = try j.rotate()
         j.append(.pending(id: "p3", instance))
         j.close()
+        func fresh() -> RestoredState {
+            RestoredState(model: CFEnsemble(config: ModelConfiguration()), pending: PendingStore(capacity: 100, ttl: 1e9),
+                          quality: RollingQuality(window: 100))
+        }
         func replay() -> (PendingStore, Journal.ReplaySummary) {
-            var pending = PendingStore(capacity: 100, ttl: 1e9)
-            var batch: [LabelledInstance] = []
-            var counters = Counters()
-            let model = CFEnsemble(config: ModelConfiguration())
-            let summary = Journal.replay(directory: s.directory, from: 0, afterCheckpoint: false, pending: &pending,
-                                         batch: &batch, model: model, counters: &counters)
-            return (pending, summary)
+            var state = fresh()
+            let summary = Journal.replay(directory: s.directory, from: 0, afterCheckpoint: false, into: &state)
+            return (state.pending, summary)
         }
         var (pending, summary) = replay()
         #expect(pending.count == 3 && summary.problems.isEmpty && summary.files == 2)
@@ -181,12 +181,9 @@ import Testing
 
         // A missing file in the middle stops the replay there too.
         unlink(path)
-        var pending2 = PendingStore(capacity: 100, ttl: 1e9)
-        var batch: [LabelledInstance] = []
-        var counters = Counters()
-        let s2 = Journal.replay(directory: s.directory, from: first, afterCheckpoint: true, pending: &pending2, batch: &batch,
-                                model: CFEnsemble(config: ModelConfiguration()), counters: &counters)
-        #expect(pending2.count == 0 && s2.problems.first?.contains("journal file \(first) is missing") == true, "\(s2.problems)")
+        var state2 = fresh()
+        let s2 = Journal.replay(directory: s.directory, from: first, afterCheckpoint: true, into: &state2)
+        #expect(state2.pending.count == 0 && s2.problems.first?.contains("journal file \(first) is missing") == true, "\(s2.problems)")
     }
 
     /// With syncing on, the journal is synced in the background across a rotation, and

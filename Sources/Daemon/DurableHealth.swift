@@ -1,0 +1,46 @@
+import Foundation
+import Online
+
+/// The health supervisor's state as it is written to checkpoints and the journal, so
+/// that a restart or a crash neither resolves nor re-fires an alert: the monitor's
+/// conditions (firing, since how long, hysteresis counts), the healthy weight-sum
+/// reference, how long each classifier has been silent, the run of negative labels,
+/// and (in checkpoints) the recent scores and the last healthy model.
+///
+/// Times are ages at the moment it was taken, so the time the daemon was down counts
+/// towards no timer: a classifier silent for 15 s at a stop is silent for 15 s at the
+/// next start, and a condition that had fired 5 s before is 5 s into its
+/// `min_firing_s` afterwards.
+struct DurableHealth: Codable, Equatable, Sendable {
+    var monitor = HealthMonitor.State()
+    var negativesInARow = 0
+    /// Seconds since each classifier (by name) last reported.
+    var silentFor: [String: Double] = [:]
+    /// Recent published scores, oldest first (checkpoints only).
+    var recentScores: [Double]? = nil
+    /// The model after the last update at which no critical condition fired
+    /// (checkpoints only; the journal marks such updates instead).
+    var lastHealthy: ModelSnapshot? = nil
+
+    /// What the journal's health record carries: all but the scores and the model.
+    var light: DurableHealth {
+        var d = self
+        d.recentScores = nil
+        d.lastHealthy = nil
+        return d
+    }
+
+    /// As the journal and checkpoints write numbers (non-finite ones as strings).
+    func encoded() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return (try? Array(encoder.encode(self))) ?? []
+    }
+
+    static func decode(_ bytes: [UInt8]) -> DurableHealth? {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try? decoder.decode(DurableHealth.self, from: Data(bytes))
+    }
+}
