@@ -14,7 +14,9 @@ struct AlertmanagerCommand: ParsableCommand {
         classifier where set; annotations summary (the daemon's reason), description (what to do), \
         model_version; startsAt; endsAt when it resolves. Firing alerts are re-posted every \
         --resend-interval seconds. When Alertmanager is down the latest state of each alert is kept and \
-        retried with a back-off (1 s doubling to 60 s); the daemon never waits for this process.
+        retried with a back-off (1 s doubling to 60 s); the daemon never waits for this process. \
+        --hold-down S posts a condition only once it has fired for S seconds (as a Prometheus rule's \
+        'for:'), so that this path and Prometheus's page on the same conditions.
         """
     )
 
@@ -32,18 +34,22 @@ struct AlertmanagerCommand: ParsableCommand {
     @Option(name: .customLong("resend-interval"), help: "Seconds between re-posts of firing alerts.")
     var resendInterval: Double = 60
 
+    @Option(name: .customLong("hold-down"), help: "Post a condition only once it has fired this many seconds (0: at once).")
+    var holdDown: Double = 0
+
     @Option(help: "Exit after this many seconds (0: run until interrupted).")
     var timeout: Double = 0
 
     func validate() throws {
         guard resendInterval > 0 else { throw ValidationError("--resend-interval must be > 0") }
+        guard holdDown >= 0 else { throw ValidationError("--hold-down must be >= 0") }
     }
 
     func run() throws {
         let client = try AlertmanagerClient(base: url)
         let subscription = try OutputSubscription(endpoint, topics: ["alert", "health"], curve: curve)
         var forwarder = AlertForwarder(instance: instance ?? "\(ProcessInfo.processInfo.hostName) \(subscription.endpoint.address)",
-                                       resendInterval: resendInterval)
+                                       resendInterval: resendInterval, holdDown: holdDown)
         log("forwarding alerts from \(subscription.endpoint.address) to \(client.endpoint.absoluteString)")
         try subscription.poll(timeout: timeout) { frames in
             let now = Date().timeIntervalSince1970
@@ -51,9 +57,9 @@ struct AlertmanagerCommand: ParsableCommand {
                 let topic = String(decoding: frames[0], as: UTF8.self)
                 if topic == "alert", let body = try? WireJSON.decode(AlertBody.self, from: frames[1]) {
                     log("\(body.state) \(body.alert)\(body.classifier.map { " (\($0))" } ?? "") [\(body.severity)]: \(body.reason)")
-                    forwarder.alert(body, now: now)
+                    for line in forwarder.alert(body, now: now) { log(line) }
                 } else if topic == "health", let body = try? WireJSON.decode(HealthBody.self, from: frames[1]) {
-                    forwarder.health(body, now: now)
+                    for line in forwarder.health(body, now: now) { log(line) }
                 }
             }
             guard let batch = forwarder.due(now: now) else { return }

@@ -68,16 +68,51 @@ import Wire
         var f = AlertForwarder(instance: "d1", resendInterval: 60)
         // Started after the alert fired: the health message says what fires.
         f.health(health(firing: ["score_collapse", "classifier_silent:b"], ts: 500), now: 500)
-        let added = try #require(f.due(now: 500) as [AlertForwarder.Postable]?)
+        #expect(f.health(health(firing: ["score_collapse", "classifier_silent:b"], ts: 501), now: 501).isEmpty, "logged twice")
+        let added = try #require(f.due(now: 501) as [AlertForwarder.Postable]?)
         #expect(added.map { $0.labels["alertname"]! } == ["classifier_silent", "score_collapse"])
         #expect(added[0].labels["classifier"] == "b" && added[0].labels["severity"] == "warning")
         #expect(added[1].labels["severity"] == "critical")
         f.delivered()
         // A later health without them: both resolved (their resolved alerts were lost).
-        f.health(health(firing: [], ts: 520), now: 520)
+        let lines = f.health(health(firing: [], ts: 520), now: 520)
+        #expect(lines == ["resolved classifier_silent (b) (from the daemon's health message: its alert event was missed)",
+                          "resolved score_collapse (from the daemon's health message: its alert event was missed)"].sorted() || lines.sorted() == ["resolved classifier_silent (b) (from the daemon's health message: its alert event was missed)",
+                          "resolved score_collapse (from the daemon's health message: its alert event was missed)"], "\(lines)")
         let resolved = try #require(f.due(now: 520) as [AlertForwarder.Postable]?)
         #expect(resolved.count == 2 && resolved.allSatisfy { $0.endsAt == AlertForwarder.rfc3339(520) })
         f.delivered()
         #expect(f.active.isEmpty)
+    }
+
+    /// The daemon's `firing` details give the reconciled alert its start and reason.
+    @Test func reconciliationUsesTheDaemonsSinceAndReason() throws {
+        var f = AlertForwarder(instance: "d1", resendInterval: 60)
+        var h = health(firing: ["label_outage"], ts: 900)
+        h.firing = [FiringAlert(alert: "label_outage", classifier: nil, severity: "warning", since: 700, reason: "40 labels in a row")]
+        let lines = f.health(h, now: 900)
+        #expect(lines == ["firing label_outage [warning] (from the daemon's health message: its alert event was missed)"])
+        let posted = try #require(f.due(now: 900) as [AlertForwarder.Postable]?)
+        #expect(posted[0].startsAt == AlertForwarder.rfc3339(700) && posted[0].annotations["summary"] == "40 labels in a row")
+    }
+
+    /// With a hold-down a condition that resolves sooner is never posted (as Prometheus's
+    /// `for:` filters it); one that lasts is posted once the hold-down is over.
+    @Test func aHoldDownFiltersTransientConditions() throws {
+        var f = AlertForwarder(instance: "d1", resendInterval: 60, holdDown: 300)
+        f.alert(alert("quality_regression", "firing", severity: "warning", ts: 1000), now: 1000)
+        #expect(f.due(now: 1000) == nil && f.due(now: 1200) == nil)
+        let lines = f.alert(alert("quality_regression", "resolved", severity: "warning", ts: 1250), now: 1250)
+        #expect(lines == ["quality_regression resolved within the 300 s hold-down: not posted"])
+        #expect(f.due(now: 1250) == nil && f.due(now: 2000) == nil && f.active.isEmpty)
+
+        f.alert(alert("weight_collapse", "firing", ts: 3000), now: 3000)
+        #expect(f.due(now: 3299) == nil)
+        let posted = try #require(f.due(now: 3300) as [AlertForwarder.Postable]?)
+        #expect(posted.count == 1 && posted[0].startsAt == AlertForwarder.rfc3339(3000))
+        f.delivered()
+        f.alert(alert("weight_collapse", "resolved", ts: 3400), now: 3400)
+        let resolved = try #require(f.due(now: 3400) as [AlertForwarder.Postable]?)
+        #expect(resolved[0].endsAt == AlertForwarder.rfc3339(3400))
     }
 }

@@ -32,9 +32,11 @@ import Testing
     /// Every health condition the daemon knows has a rule, with the daemon's severity.
     @Test func everyHealthConditionHasARule() throws {
         let rules = try String(contentsOf: Self.deploy.appendingPathComponent("prometheus/cfensembled-rules.yml"), encoding: .utf8)
-        for condition in ["weight_collapse", "weight_drift", "score_collapse", "quality_regression", "classifier_silent", "label_outage"] {
+        for condition in ["weight_collapse", "weight_drift", "score_collapse", "quality_regression", "label_outage"] {
             #expect(rules.contains(#"cfensembled_health_condition_firing{condition="\#(condition)"}"#), "no rule for \(condition)")
         }
+        // One alert per silent classifier, named by the per-classifier gauge.
+        #expect(rules.contains("max by (job, instance, classifier) (cfensembled_classifier_silent) == 1"))
     }
 
     // MARK: Alertmanager
