@@ -36,9 +36,9 @@ struct Replay: ParsableCommand {
     @Flag(help: "No progress display.")
     var quiet = false
 
-    /// A body the daemon rejects (no id) and counts in `received`: proof that the
-    /// connection delivers, without touching the model.
-    static let probe = Array(#"{"probe":true}"#.utf8)
+    /// A `ping`: the daemon counts it in `accounting.pings` and nothing else, proof that
+    /// the connection delivers without an error or a change of the model.
+    static let ping: [[UInt8]] = [Array("ping".utf8), Array("{}".utf8)]
 
     func run() throws { try replay() }
 
@@ -62,8 +62,10 @@ struct Replay: ParsableCommand {
         var inputText = input ?? "tcp://127.0.0.1:5555"
         var kind: ZMQSocket.Kind = type == "pub" ? .pub : .push
         var before = 0
+        var start0: HealthBody?
         if !noVerify {
             let status = try client.status()
+            start0 = status.health
             before = Int(status.health.accounting.received)
             if input == nil, let first = status.config.inputs.first { inputText = Self.connectable(first) }
             if type == "auto" { kind = status.config.input_type == "pull" ? .push : .pub }
@@ -88,9 +90,9 @@ struct Replay: ParsableCommand {
             while seen == before {
                 guard Date() < deadline else {
                     throw CFEFailure(code: CFEFailure.refused, description:
-                        "the daemon received none of \(probes) probe messages sent to \(target.address) (\(kind == .pub ? "pub" : "push")): is that its input endpoint and type?")
+                        "the daemon received none of \(probes) ping messages sent to \(target.address) (\(kind == .pub ? "pub" : "push")): is that its input endpoint and type?")
                 }
-                guard try socket.send(frames: [Array("pred".utf8), Self.probe]) else {
+                guard try socket.send(frames: Self.ping) else {
                     throw CFEFailure(code: CFEFailure.unavailable, description: "no peer at \(target.address) took the message within 5 s")
                 }
                 probes += 1
@@ -130,10 +132,41 @@ struct Replay: ParsableCommand {
             throw CFEFailure(code: CFEFailure.refused, description:
                 "the daemon received \(got) of the \(messages.count) messages sent (a PUB input drops what exceeds its high-water mark; use --input-type pull and --type push to lose nothing)")
         }
-        if !quiet {
-            FileHandle.standardError.write(Data(String(format: "replay: %d messages sent to %@, all received by the daemon (%.0f msg/s, %d probes)\n",
-                                                       messages.count, target.address, Double(messages.count) / max(seconds, 1e-6), probes).utf8))
+        // What became of them, from the daemon's counters (anything another producer sent
+        // meanwhile is counted too).
+        let outcome = Self.outcome(from: start0!, to: try client.status().health)
+        let line = String(format: "replay: %d messages sent to %@ and received (%.0f msg/s): ", messages.count, target.address,
+                          Double(messages.count) / max(seconds, 1e-6)) + outcome.summary
+        if outcome.rejected > 0 {
+            throw CFEFailure(code: CFEFailure.refused, description: line + " (the daemon's error events give each one's reason and id)")
         }
+        if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+    }
+
+    /// What the daemon did with what it received between two health views.
+    struct Outcome {
+        var preds: UInt64, labelsLearnt: UInt64, unmatched: UInt64, rejected: UInt64
+        var byReason: [String: UInt64]
+
+        var summary: String {
+            var s = "\(preds) preds scored, \(labelsLearnt) labels learnt, \(unmatched) labels unmatched, \(rejected) rejected"
+            if !byReason.isEmpty {
+                s += " (" + byReason.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"
+            }
+            return s
+        }
+    }
+
+    static func outcome(from a: HealthBody, to b: HealthBody) -> Outcome {
+        var byReason: [String: UInt64] = [:]
+        for (reason, n) in b.rejected_by_reason where n > a.rejected_by_reason[reason, default: 0] {
+            byReason[reason] = n - a.rejected_by_reason[reason, default: 0]
+        }
+        func delta(_ x: UInt64, _ y: UInt64) -> UInt64 { y >= x ? y - x : 0 }
+        return Outcome(preds: delta(a.accounting.preds, b.accounting.preds),
+                       labelsLearnt: delta(a.accounting.labels_learnt, b.accounting.labels_learnt),
+                       unmatched: delta(a.accounting.labels_unmatched, b.accounting.labels_unmatched),
+                       rejected: byReason.values.reduce(0, +), byReason: byReason)
     }
 
     /// The address to connect to for an endpoint the daemon binds ("@tcp://*:5555" ->

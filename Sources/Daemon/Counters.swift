@@ -26,13 +26,15 @@ struct Counters: Codable, Equatable, Sendable {
     var labelsForwarded: UInt64 = 0
     /// Scorer: scored instances or labels not passed on because the learner's queue was full.
     var forwardDropped: UInt64 = 0
+    /// `ping` messages (a producer checking that what it sends arrives).
+    var pings: UInt64 = 0
 
     var rejectedTotal: UInt64 { rejected.values.reduce(0, +) }
 
     /// Every received message is in exactly one bucket; `waiting`: labels held by a
     /// learner for their instance (not in any other bucket yet).
     func balanced(waiting: Int = 0) -> Bool {
-        received == predMessages + labelMessages + labelsForwarded + unmatchedLabels + rejectedTotal + UInt64(waiting)
+        received == predMessages + labelMessages + labelsForwarded + unmatchedLabels + rejectedTotal + pings + UInt64(waiting)
     }
 
     init() {}
@@ -53,5 +55,6 @@ struct Counters: Codable, Equatable, Sendable {
         labelMessages = try get(.labelMessages)
         labelsForwarded = try get(.labelsForwarded)
         forwardDropped = try get(.forwardDropped)
+        pings = try get(.pings)
     }
 }

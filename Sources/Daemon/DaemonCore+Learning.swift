@@ -187,6 +187,7 @@ extension DaemonCore {
         h.accounting.labels_waiting = earlyLabels.count
         h.accounting.labels_unmatched = counters.unmatchedLabels
         h.accounting.rejected = counters.rejectedTotal
+        h.accounting.pings = counters.pings
         h.accounting.balanced = counters.balanced(waiting: earlyLabels.count)
         h.cluster = clusterBody()
         return h

@@ -104,6 +104,10 @@ final class DaemonCore<Sink: OutputSink> {
                                kind: "role", topic: "pred", id: message.id))
             return nil
         }
+        if role == .all && message.label == nil && pending.contains(message.id) {
+            rejectDuplicate(message, topic: "pred")
+            return nil
+        }
         guard resolve(message) else { return nil }
         counters.predMessages &+= 1
         if role == .learner, let label = message.label {
@@ -165,6 +169,10 @@ final class DaemonCore<Sink: OutputSink> {
     /// Kept pending (or learnt at once if it carries its label), and learnt from
     /// unlabelled as if scored here.
     func scored(_ message: InputMessage, score: Double, average: Double, arrival: Double) {
+        if message.label == nil && pending.contains(message.id) {
+            rejectDuplicate(message, topic: "scored")
+            return
+        }
         guard resolve(message) else { return }
         counters.predMessages &+= 1
         model.observe(entries)
@@ -206,6 +214,20 @@ final class DaemonCore<Sink: OutputSink> {
 
     /// Counts the message received (every one is, before it is decoded).
     func received() { counters.received &+= 1 }
+
+    /// A `ping`: counted as such (a producer's readiness check), nothing else.
+    func ping() {
+        counters.pings &+= 1
+        metrics.receivedPing.increment()
+    }
+
+    /// A pred whose id is already pending: its score was published; scoring it again
+    /// would publish a second score and leave one of its labels unmatched.
+    private func rejectDuplicate(_ message: InputMessage, topic: String) {
+        reject(DecodeError("id: \(message.id) is already scored and waiting for its label; a pred's id must be unique "
+                           + "(a retry, or a pred later than input.join_window_ms, is not scored again)",
+                           kind: "duplicate", topic: topic, id: message.id))
+    }
 
     /// A message that was not accepted: counted by reason and reported on the `error`
     /// topic, at most `output.error_rate_per_s` a second.

@@ -7,6 +7,7 @@ final class DaemonMetrics: @unchecked Sendable {
     let receivedPred = Counter(label: "cfensembled_messages_received_total", dimensions: [("topic", "pred")])
     let receivedLabel = Counter(label: "cfensembled_messages_received_total", dimensions: [("topic", "label")])
     let receivedOther = Counter(label: "cfensembled_messages_received_total", dimensions: [("topic", "other")])
+    let receivedPing = Counter(label: "cfensembled_messages_received_total", dimensions: [("topic", "ping")])
     let scored = Counter(label: "cfensembled_scores_published_total", dimensions: [("fallback", "false")])
     let scoredFallback = Counter(label: "cfensembled_scores_published_total", dimensions: [("fallback", "true")])
     let publishedScore = Counter(label: "cfensembled_messages_published_total", dimensions: [("topic", "score")])
@@ -54,7 +55,7 @@ final class DaemonMetrics: @unchecked Sendable {
 
     /// Every reason a message can be rejected for, exposed at 0 from the start so that
     /// rates and alerts over them work before the first rejection.
-    static let rejectionReasons = ["json", "field", "topic", "frames", "size", "limit", "role", "forward"]
+    static let rejectionReasons = ["json", "field", "topic", "frames", "size", "limit", "duplicate", "role", "forward"]
     private var rejected: [String: Counter] = Dictionary(uniqueKeysWithValues: DaemonMetrics.rejectionReasons.map {
         ($0, Counter(label: "cfensembled_messages_rejected_total", dimensions: [("reason", $0)]))
     })

@@ -51,9 +51,13 @@ struct InputReader {
         }
         let topic: InputTopic? = frames.isTruncated(0) ? nil : frames.withFrame(0) { MessageDecoder.topic($0) }
         guard let topic else {
+            if !frames.isTruncated(0) && frames.withFrame(0, { MessageDecoder.isPing($0) }) {
+                core.ping()
+                return
+            }
             core.metrics.receivedOther.increment()
             let shown = frames.withFrame(0) { MessageDecoder.describeTopic($0) }
-            core.reject(DecodeError("unknown topic '\(shown)' (expected pred or label)", kind: "topic"))
+            core.reject(DecodeError("unknown topic '\(shown)' (expected pred, label or ping)", kind: "topic"))
             return
         }
         if topic == .pred { core.metrics.receivedPred.increment() } else { core.metrics.receivedLabel.increment() }

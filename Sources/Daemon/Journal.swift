@@ -160,7 +160,7 @@ final class Journal {
         case let .learnt(instance, _): 1 + 2 + 6 * instance.entries.count
         case .update: 0
         case let .classifier(name): 4 + name.utf8.count
-        case let .counters(c, _, _): 13 * 8 + 2 + c.rejected.reduce(0) { $0 + 4 + $1.key.utf8.count + 8 }
+        case let .counters(c, _, _): 13 * 8 + 2 + c.rejected.reduce(0) { $0 + 4 + $1.key.utf8.count + 8 } + 8
         case .expire: 8
         case let .health(bytes): 4 + bytes.count
         case .healthyModel: 0
@@ -210,6 +210,8 @@ final class Journal {
                 c.put(reason)
                 c.put(n)
             }
+            // Fields added later follow (absent in records of earlier builds).
+            c.put(counters.pings)
         case let .expire(now):
             kind = .expire
             c.put(now)
@@ -435,6 +437,7 @@ final class Journal {
                     let reason = try p.readString()
                     c.rejected[reason] = try p.read(UInt64.self)
                 }
+                if p.remaining >= 8 { c.pings = try p.read(UInt64.self) }
                 record = .counters(c, evicted: v[11], expired: v[12])
             case .expire:
                 record = .expire(now: try p.readDouble())

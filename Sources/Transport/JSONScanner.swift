@@ -188,8 +188,9 @@ struct JSONScanner: ~Copyable {
 
     private static let exactPowers: [Double] = (0...22).map { pow(10.0, Double($0)) }
 
-    /// Reads a JSON number (the grammar has no NaN or Infinity, so the result is finite
-    /// unless it overflows, which is reported).
+    /// Reads a JSON number. The grammar has no NaN or Infinity, but a valid number can
+    /// be too large for a double (`1e999`): that one reads as an infinity, for the
+    /// caller to reject as a value out of its range.
     mutating func readNumber() throws(ScanError) -> Double {
         skipWhitespace()
         let start = pos
@@ -242,9 +243,7 @@ struct JSONScanner: ~Copyable {
             value = exponent < 0 ? value / Self.exactPowers[-exponent] : value * Self.exactPowers[exponent]
         } else {
             value = slowParse(start: start, count: pos - start)
-            if negative { value = -value }
-            guard value.isFinite else { throw .syntax("number out of range at byte \(start)") }
-            return value
+            return negative ? -value : value
         }
         return negative ? -value : value
     }

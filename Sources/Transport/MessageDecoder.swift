@@ -6,6 +6,10 @@ public struct InputLimits: Sendable {
     public var maxPreds = 256
     /// Deepest JSON nesting accepted anywhere in a body (unknown fields included).
     public var maxDepth = 16
+    /// `ts` is seconds since the Unix epoch: from 2001-09-09 (1e9) up to 2286 (1e10).
+    /// Values from 1e11 on are read as milliseconds by mistake and said so.
+    public static let tsRange: Range<Double> = 1e9..<1e10
+    public static let tsMillisecondsFrom = 1e11
 
     public init(maxIdBytes: Int = 256, maxPreds: Int = 256, maxDepth: Int = 16) {
         self.maxIdBytes = maxIdBytes
@@ -40,6 +44,9 @@ public struct MessageDecoder {
         if frame.elementsEqual("label".utf8) { return .label }
         return nil
     }
+
+    /// The `ping` topic: a producer's readiness check (its body is not read).
+    public static func isPing(_ frame: UnsafeRawBufferPointer) -> Bool { frame.elementsEqual("ping".utf8) }
 
     /// A printable rendering of an unrecognised topic frame, for error reports.
     public static func describeTopic(_ frame: UnsafeRawBufferPointer) -> String {
@@ -99,7 +106,7 @@ public struct MessageDecoder {
                     let id = try s.readString(scratch: scratch)
                     if id.isEmpty { throw fail("id: must not be empty") }
                     if id.count > limits.maxIdBytes {
-                        throw fail("id: \(id.count) bytes is longer than \(limits.maxIdBytes)", "limit")
+                        throw fail("id: \(id.count) bytes is longer than \(limits.maxIdBytes)")
                     }
                     m.id = String(decoding: id, as: UTF8.self)
                 } else if field == .ts {
@@ -109,7 +116,12 @@ public struct MessageDecoder {
                     case .null: try s.readNull()
                     case .number:
                         let v = try s.readNumber()
-                        if v < 0 { throw fail("ts: \(format(v)) is negative") }
+                        if v >= InputLimits.tsMillisecondsFrom && v.isFinite {
+                            throw fail("ts: \(format(v)) looks like milliseconds; ts is seconds since the Unix epoch")
+                        }
+                        if !(v >= InputLimits.tsRange.lowerBound && v < InputLimits.tsRange.upperBound) {
+                            throw fail("ts: \(format(v)) is not a time between 2001 and 2286 in seconds since the Unix epoch")
+                        }
                         m.ts = v
                     default: throw fail("ts: expected a number of seconds since the Unix epoch")
                     }
@@ -194,7 +206,9 @@ public struct MessageDecoder {
                 case .array: "an array"
                 default: "no valid JSON value (NaN and Infinity are not JSON)"
                 }
-                throw fail("preds.\(name): expected a number in [0, 1], got \(got)", "field")
+                // A value that is not JSON at all (NaN, Infinity, a typo) makes the body invalid JSON.
+                let valid = kind == .string || kind == .bool || kind == .null || kind == .object || kind == .array
+                throw fail("preds.\(name): expected a number in [0, 1], got \(got)", valid ? "field" : "json")
             }
             let v = try s.readNumber()
             if !(v >= 0 && v <= 1) { throw fail("preds.\(name): \(format(v)) is outside [0, 1]", "field") }
@@ -227,7 +241,8 @@ public struct MessageDecoder {
     }
 
     private func format(_ v: Double) -> String {
-        v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : "\(v)"
+        if !v.isFinite { return v > 0 ? "a number too large for a double" : "a number too small for a double" }
+        return v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : "\(v)"
     }
 }
 

@@ -40,6 +40,8 @@ public struct HealthBody: Codable, Sendable, Equatable {
         public var labels_waiting: Int = 0
         public var labels_unmatched: UInt64 = 0
         public var rejected: UInt64 = 0
+        /// `ping` messages (v1 addition: absent from earlier daemons).
+        public var pings: UInt64?
         public var balanced = true
 
         public init() {}

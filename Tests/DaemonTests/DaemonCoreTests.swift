@@ -94,6 +94,34 @@ import Wire
         #expect(h.core.model.version == 1)
     }
 
+    /// A pred whose id is already pending is rejected as `duplicate` (its score stands,
+    /// nothing is scored or registered again), and its one label is learnt; a `ping` is
+    /// counted as such, never as an error, and the accounting balances.
+    @Test func aDuplicateIdIsRejectedAndAPingIsCountedNotRejected() throws {
+        let h = CoreHarness()
+        h.pred("txn-1", ["a": 0.9, "b": 0.8])
+        h.pred("txn-1", ["a": 0.1, "b": 0.2])
+        h.pred("txn-1", ["a": 0.1, "c": 0.2])
+        #expect(h.sink.scores.count == 1)
+        #expect(h.core.pending.count == 1)
+        #expect(h.core.model.classifierCount == 2, "a rejected duplicate registers nothing")
+        let errors = h.sink.errors
+        #expect(errors.count == 2 && errors.allSatisfy { $0.id == "txn-1" && $0.reason.contains("already scored and waiting for its label") })
+        h.label("txn-1", 1)
+        h.core.received()
+        h.core.ping()
+        h.core.received()
+        h.core.ping()
+        let body = h.core.healthBody()
+        #expect(body.rejected_by_reason == ["duplicate": 2])
+        #expect(body.accounting.pings == 2 && body.unmatched_labels == 0 && body.accounting.labels_learnt == 1)
+        #expect(body.accounting.balanced, "\(body.accounting)")
+        #expect(h.sink.errors.count == 2, "a ping is no error")
+        // Once labelled, the id is free again (a new instance).
+        h.pred("txn-1", ["a": 0.5, "b": 0.5])
+        #expect(h.sink.scores.count == 2)
+    }
+
     @Test func errorEventsAreRateLimited() {
         let h = CoreHarness { $0.errorRatePerSecond = 5 }
         for _ in 0..<20 {

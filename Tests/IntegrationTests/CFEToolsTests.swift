@@ -32,7 +32,8 @@ import Testing
         var (status, out) = try cfe(["replay", jsonl, "--state-dir", d.stateDir, "--rate", "400"])
         #expect(status == 0, "\(out)")
         #expect(out.contains("80/80 msgs"), "progress shows count, rate and ETA: \(out)")
-        #expect(out.contains("80 messages sent to") && out.contains("all received by the daemon"), "\(out)")
+        #expect(out.contains("80 messages sent to") && out.contains("and received"), "\(out)")
+        #expect(out.contains("40 preds scored, 40 labels learnt, 0 labels unmatched, 0 rejected"), "\(out)")
         (status, out) = try cfe(["replay", csv, "--input", ">" + d.input, "--type", "push", "--state-dir", d.stateDir])
         #expect(status == 0, "\(out)")
 
@@ -114,9 +115,22 @@ import Testing
             .write(toFile: file, atomically: true, encoding: .utf8)
         var (status, out) = try cfe(["replay", file, "--state-dir", d.stateDir])
         #expect(status == 0, "\(out)")
-        #expect(out.contains("6 messages sent to") && out.contains("all received by the daemon"), "\(out)")
+        #expect(out.contains("6 messages sent to") && out.contains("6 preds scored, 0 labels learnt, 0 labels unmatched, 0 rejected"), "\(out)")
         _ = try d.waitForStatus { $0["scored"] as? Int == 6 }
         #expect(!out.contains("USAGE"))
+        // Its readiness pings are counted as pings, not as rejected input.
+        let accounting = try #require(try d.status()["accounting"] as? [String: Any])
+        #expect((accounting["pings"] as? Int ?? 0) >= 1 && accounting["rejected"] as? Int == 0, "\(accounting)")
+
+        // A file with a bad row, a duplicate and a label for nothing: every message
+        // arrives, the outcome says what became of them, and the exit status is 1.
+        let mixed = d.directory.appendingPathComponent("mixed.jsonl").path
+        try [#"{"id":"m1","preds":{"a":0.3,"b":0.6}}"#, #"{"id":"m2","preds":{"a":7,"b":0.6}}"#,
+             #"{"id":"m1","preds":{"a":0.4,"b":0.6}}"#, #"{"topic":"label","id":"nobody","label":1}"#]
+            .joined(separator: "\n").write(toFile: mixed, atomically: true, encoding: .utf8)
+        (status, out) = try cfe(["replay", mixed, "--state-dir", d.stateDir])
+        #expect(status == 1, "\(out)")
+        #expect(out.contains("1 preds scored, 0 labels learnt, 1 labels unmatched, 2 rejected (duplicate 1, field 1)"), "\(out)")
 
         // No daemon at all: fast, exit 69, no usage text.
         let started = Date()

@@ -66,14 +66,17 @@ private func rejects(_ topic: InputTopic, _ body: String, _ fragment: String, li
         rejects(.pred, #"{"id":"a","preds":{"xgb":"0.5"}}"#, "preds.xgb: expected a number in [0, 1], got a string")
         rejects(.pred, #"{"id":"a","preds":{"xgb":NaN}}"#, "NaN and Infinity are not JSON")
         rejects(.pred, #"{"id":"a","preds":{"xgb":Infinity}}"#, "NaN and Infinity are not JSON")
-        rejects(.pred, #"{"id":"a","preds":{"xgb":1e999}}"#, "out of range")
+        rejects(.pred, #"{"id":"a","preds":{"xgb":1e999}}"#, "preds.xgb: a number too large for a double is outside [0, 1]")
         rejects(.pred, #"{"id":"a","preds":{"bad name":0.5}}"#, "invalid classifier name")
         rejects(.pred, #"{"id":"a","preds":{"":0.5}}"#, "invalid classifier name")
         rejects(.pred, "{\"id\":\"a\",\"preds\":{\"\(String(repeating: "n", count: 65))\":0.5}}", "invalid classifier name")
         rejects(.pred, #"{"id":"a","preds":{"x":0.5,"x":0.6}}"#, "duplicate classifier 'x'")
         rejects(.pred, #"{"id":"a","id":"b","preds":{"x":0.5}}"#, "duplicate field 'id'")
         rejects(.pred, #"{"id":"a","preds":{"x":0.5}} x"#, "trailing bytes")
-        rejects(.pred, #"{"id":"a","preds":{"x":0.5},"ts":-1}"#, "ts: -1 is negative")
+        rejects(.pred, #"{"id":"a","preds":{"x":0.5},"ts":-1}"#, "ts: -1 is not a time between 2001 and 2286 in seconds")
+        rejects(.pred, #"{"id":"a","preds":{"x":0.5},"ts":1.0}"#, "ts: 1 is not a time between 2001 and 2286")
+        rejects(.pred, #"{"id":"a","preds":{"x":0.5},"ts":1764300000123}"#, "ts: 1764300000123 looks like milliseconds; ts is seconds")
+        rejects(.pred, #"{"id":"a","preds":{"x":0.5},"ts":1e999}"#, "ts: a number too large for a double is not a time between 2001 and 2286")
         rejects(.pred, #"{"id":"a","preds":{"x":0.5},"ts":"now"}"#, "ts: expected a number")
         rejects(.pred, #"{"id":"a","preds":{"x":0.5}"#, "invalid JSON")
         rejects(.pred, #"{"id":"a","preds":{"x":01}}"#, "leading zero")
@@ -87,6 +90,29 @@ private func rejects(_ topic: InputTopic, _ body: String, _ fragment: String, li
         let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
         rejects(.pred, "{\"id\":\"a\",\"x\":\(deep),\"preds\":{\"x\":0.5}}", "nested deeper than 16")
         rejects(.pred, "{\"id\":\"a\u{1}\",\"preds\":{\"x\":0.5}}", "control character")
+    }
+
+    /// Each rejection falls in the category docs/protocol.md gives: `json` when the body
+    /// is not JSON (NaN is not), `field` when valid JSON breaks a rule (a number too
+    /// large for a double, an id too long), `limit` for nesting.
+    @Test func reasonsFallInTheDocumentedCategories() {
+        let cases: [(String, String)] = [
+            (#"{"id":"a","preds":{"x":NaN}}"#, "json"),
+            (#"{"id":"a","preds":{"x":Infinity}}"#, "json"),
+            (#"{"id":"a","preds":{"x":0.5}"#, "json"),
+            ("not json", "json"),
+            (#"{"id":"a","preds":{"x":1e999}}"#, "field"),
+            (#"{"id":"a","preds":{"x":"0.5"}}"#, "field"),
+            ("{\"id\":\"\(String(repeating: "a", count: 257))\",\"preds\":{\"x\":0.5}}", "field"),
+            (#"{"id":"a","preds":{"x":0.5},"ts":1764300000123}"#, "field"),
+            ("{\"id\":\"a\",\"x\":\(String(repeating: "[", count: 40) + String(repeating: "]", count: 40)),\"preds\":{\"x\":0.5}}", "limit"),
+        ]
+        for (body, kind) in cases {
+            switch decode(.pred, body) {
+            case .success: Issue.record("accepted \(body)")
+            case .failure(let e): #expect(e.kind == kind, "\(body.prefix(60)): \(e.kind) (\(e.reason)), expected \(kind)")
+            }
+        }
     }
 
     /// One decoder reused across messages (as the daemon does): names remembered from the
@@ -170,7 +196,7 @@ private func rejects(_ topic: InputTopic, _ body: String, _ fragment: String, li
                 }
                 parts.append("\"m\(k)_x\": \(text)")
             }
-            let ts = Double(seeded.next() % 2_000_000_000) + Double(seeded.next() % 1000) / 1000
+            let ts = 1e9 + Double(seeded.next() % 2_000_000_000) + Double(seeded.next() % 1000) / 1000
             let body = "{\"ts\": \(ts), \"preds\": {\(parts.joined(separator: ", "))}, \"id\": \"id-\(seeded.next())\"}"
             let mine = try decode(.pred, body).get()
             let reference = try JSONSerialization.jsonObject(with: Data(body.utf8)) as! [String: Any]

@@ -10,9 +10,9 @@ import zmq
 from .control import ControlClient, DaemonUnavailable
 from .curve import CurveKeys
 
-# A body the daemon rejects (it has no id) and counts as received: it proves that the
-# connection delivers without touching the model.
-_PROBE = b'{"probe":true}'
+# The daemon counts a ``ping`` (its accounting's ``pings``) and does nothing else with
+# it: it proves that the connection delivers, without an error or a change of the model.
+_PING = b"{}"
 
 
 class Producer:
@@ -58,6 +58,10 @@ class Producer:
             body["preds"] = dict(preds)
         self.send_raw("label", json.dumps(body, separators=(",", ":")).encode())
 
+    def send_ping(self) -> None:
+        """A readiness check: the daemon counts it in ``accounting.pings`` and nothing else."""
+        self.send_raw("ping", _PING)
+
     def send_raw(self, topic: str, body: bytes) -> None:
         """Sends one message as its two frames (no validation)."""
         self._socket.send_multipart([topic.encode(), body])
@@ -65,12 +69,12 @@ class Producer:
     def wait_ready(self, control: ControlClient, timeout: float = 10.0) -> None:
         """Waits until what this producer sends reaches the daemon (PUB's slow joiner).
 
-        Sends probes the daemon rejects (no id: an ``error`` event, nothing learnt) until
-        its ``received`` count grows; raises :class:`DaemonUnavailable` after ``timeout``."""
+        Sends ``ping`` messages (counted by the daemon as pings, never as errors) until its
+        ``received`` count grows; raises :class:`DaemonUnavailable` after ``timeout``."""
         before = control.received()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self.send_raw("pred", _PROBE)
+            self.send_ping()
             time.sleep(0.05)
             if control.received() > before:
                 return

@@ -90,6 +90,10 @@ class PubInput(unittest.TestCase):
                 if len(scores) == len(ids):
                     break
             self.assertEqual(len(scores), 50)
+            # The readiness check is counted as pings, never as rejected input.
+            accounting = control.status()["accounting"]
+            self.assertGreaterEqual(accounting["pings"], 1)
+            self.assertEqual(control.status()["rejected"], 0)
             self.assertEqual(scores["py-sub-3"].ts, 1_800_000_003)
             self.assertEqual(scores["py-sub-3"].n_preds, 2)
             self.assertTrue(all(0 <= s.score <= 1 for s in scores.values()))
