@@ -22,17 +22,23 @@ struct DaemonSockets {
     /// Scorer: model SUB, snapshot DEALER, forward PUSH.
     var modelIn: ZMQSocket?, snapshotClient: ZMQSocket?, forwardOut: ZMQSocket?
 
-    /// The socket file of an ipc:// control endpoint that this process bound.
-    var controlPath: String?
+    /// The socket files of the ipc:// endpoints this process bound (removed at a clean stop).
+    var ipcPaths: [String] = []
+
+    /// How long replies already sent on the control socket (a `checkpoint` answered by
+    /// the final checkpoint) may take to reach their clients when it closes.
+    static let controlLingerMs: Int32 = 1000
 
     /// Closes every socket; `forwardLinger` lets a scorer's queued forwards reach the learner.
     func closeAll(forwardLinger: Int32 = 0) {
         for s in inputs { s.close() }
         forwardOut?.close(linger: forwardLinger)
         for s in [modelOut, snapshotServer, forwardIn, modelIn, snapshotClient].compactMap({ $0 }) { s.close() }
-        control.close()
+        // With linger 0 a reply queued just before the close could be dropped before the
+        // I/O thread wrote it (a client then waits for nothing): a bounded linger.
+        control.close(linger: Self.controlLingerMs)
         output.close()
-        if let controlPath { unlink(controlPath) }
+        for path in ipcPaths { unlink(path) }
     }
 }
 
@@ -87,8 +93,22 @@ struct SocketSetup {
             }
             sockets.inputs.append(socket)
         }
-        sockets.controlPath = try attachControl(control)
+        if let path = try attachControl(control) { sockets.ipcPaths.append(path) }
+        sockets.ipcPaths += boundIPCFiles()
         return sockets
+    }
+
+    /// The ipc:// files this process binds besides the control socket's (a connecting
+    /// endpoint's file is its peer's).
+    private func boundIPCFiles() -> [String] {
+        var texts = [(config.outputEndpoint, Endpoint.Mode.bind)] + config.inputEndpoints.map { ($0, Endpoint.Mode.bind) }
+        if config.role != .all {
+            texts += [config.modelEndpoint, config.snapshotEndpoint, config.forwardEndpoint].map { ($0, config.clusterEndpointMode) }
+        }
+        return texts.compactMap { text, mode in
+            guard let e = try? Endpoint(parsing: text, defaultMode: mode), e.mode == .bind else { return nil }
+            return e.ipcPath
+        }
     }
 
     /// The control socket: its ipc file created 0600 (umask during bind, no window in which

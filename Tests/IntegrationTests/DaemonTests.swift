@@ -30,6 +30,20 @@ import Transport
         #expect(try d.stop() == 0)
     }
 
+    /// A clean stop removes the ipc:// socket files it bound (input, output, control),
+    /// and leaves no file of anyone else's.
+    @Test func aCleanStopRemovesItsSocketFiles() throws {
+        let d = try DaemonProcess()
+        let peer = d.directory.appendingPathComponent("peer.sock").path
+        FileManager.default.createFile(atPath: peer, contents: Data())
+        try d.start()
+        let files = ["in.sock", "out.sock"].map { d.directory.appendingPathComponent($0).path } + [d.stateDir + "/control.sock"]
+        #expect(files.allSatisfy { FileManager.default.fileExists(atPath: $0) })
+        #expect(try d.stop() == 0)
+        for f in files { #expect(!FileManager.default.fileExists(atPath: f), "\(f) left behind") }
+        #expect(FileManager.default.fileExists(atPath: peer))
+    }
+
     @Test func defaultSubInputScoresPublishedPreds() throws {
         let d = try DaemonProcess()
         try d.start(inputType: "sub")
