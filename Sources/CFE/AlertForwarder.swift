@@ -55,6 +55,8 @@ struct AlertForwarder {
     private var retryAt = 0.0
     private var backoff = 1.0
     private(set) var failuresInARow = 0
+    /// Malformed health entries already logged (each once).
+    private var malformedSeen = Set<String>()
 
     init(instance: String, resendInterval: Double = 60, maxBackoff: Double = 60, holdDown: Double = 0) {
         self.instance = instance
@@ -115,8 +117,15 @@ struct AlertForwarder {
         let details = Dictionary((h.firing ?? []).map { (Key(condition: $0.alert, classifier: $0.classifier), $0) },
                                  uniquingKeysWith: { a, _ in a })
         for entry in h.alerts_firing {
-            let parts = entry.split(separator: ":", maxSplits: 1).map(String.init)
-            let key = Key(condition: parts[0], classifier: parts.count > 1 ? parts[1] : nil)
+            // A malformed entry (empty, or naming no condition) is skipped, never trusted.
+            let parts = entry.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard let condition = parts.first, !condition.isEmpty, parts.count == 1 || !parts[1].isEmpty else {
+                if malformedSeen.insert(entry).inserted && malformedSeen.count <= 100 {
+                    lines.append("ignored a malformed alerts_firing entry \"\(entry.prefix(80))\" in a health message")
+                }
+                continue
+            }
+            let key = Key(condition: condition, classifier: parts.count > 1 ? parts[1] : nil)
             listed.insert(key)
             guard firing[key] == nil else { continue }
             let severity = HealthAlert.Name(rawValue: key.condition)?.severity ?? "warning"

@@ -167,6 +167,12 @@ struct DaemonConfiguration: Sendable, Equatable {
                !control.address.hasPrefix("inproc://") {
                 throw ConfigError("control.endpoint \(resolvedControlEndpoint) is on the network: it accepts commands (rollback, checkpoint), so it requires CURVE (security.curve_secret_key_file and security.allowed_clients); or use ipc:// inside the state directory")
             }
+            // Linux's abstract namespace (ipc://@name) has no file, so no permission keeps
+            // another local user from sending `rollback`.
+            if let control = try? Endpoint(parsing: resolvedControlEndpoint, defaultMode: .bind), let path = control.ipcPath,
+               path.hasPrefix("@") {
+                throw ConfigError("control.endpoint \(resolvedControlEndpoint) is in the abstract socket namespace, which file permissions cannot protect: any local user could send commands (rollback, checkpoint); use an ipc:// path inside the state directory, or CURVE")
+            }
             return
         }
         if allowedClients.isEmpty {

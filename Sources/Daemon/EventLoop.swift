@@ -67,6 +67,16 @@ final class EventLoop: @unchecked Sendable {
         }
         threads = BackgroundThreads(zap: sockets.zap.map(ZAPThread.init(handler:)), writer: writer, journal: restored.journal)
         wire()
+        if restored.checkpointBeforeServing {
+            // The replay stopped at a gap: a checkpoint of what was restored now, so that the
+            // journal written from here on follows it (not the gap) after another crash.
+            do {
+                try coordinator.write(core: core)
+                logger.notice("checkpointed the state restored up to the journal's gap, before serving")
+            } catch {
+                logger.critical("cannot checkpoint the state restored up to the journal's gap: \(error.description); a second crash before the next checkpoint would lose what is journalled until then")
+            }
+        }
     }
 
     /// Connects the parts' callbacks.

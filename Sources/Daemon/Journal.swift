@@ -271,6 +271,15 @@ final class Journal {
     /// at this moment records (replay starts there).
     func rotate() throws(CheckpointError) -> UInt64 {
         flush()
+        var st = stat()
+        if fd >= 0, fstat(fd, &st) == 0, st.st_size == 0 {
+            // Nothing reached this file since it was started (or every write failed since,
+            // e.g. on a full disk): the checkpoint starts from it, so a run of checkpoints,
+            // failing or not, leaves no trail of empty files.
+            failure = nil
+            bytes = 0
+            return number
+        }
         Foundation.close(fd)
         fd = -1
         number += 1
@@ -293,6 +302,9 @@ final class Journal {
         var unusable = 0
         /// Missing files and damaged or torn records, each a sentence.
         var problems: [String] = []
+        /// The replay stopped before the end (a torn or damaged record, a missing or
+        /// unreadable file): what follows the gap was not applied.
+        var stopped = false
     }
 
     /// Applies the files numbered `from` on, oldest first, to the state restored from
@@ -313,12 +325,14 @@ final class Journal {
             let ignored = later > 0 ? "; the \(later) later file(s) are not replayed" : ""
             guard file.number == expected else {
                 summary.problems.append("journal file \(expected) is missing; replay stopped, files \(file.number) and later (\(later + 1)) not replayed")
+                summary.stopped = true
                 break
             }
             expected += 1
             let reader: JournalReader
             do { reader = try JournalReader(path: file.path) } catch {
                 summary.problems.append(error.description + ignored)
+                summary.stopped = true
                 break
             }
             while let record = reader.next() {
@@ -328,6 +342,7 @@ final class Journal {
             summary.records += reader.records
             if let problem = reader.problem {
                 summary.problems.append("replay stopped: " + problem + ignored)
+                summary.stopped = true
                 break
             }
         }

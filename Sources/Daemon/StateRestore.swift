@@ -22,6 +22,10 @@ struct StateRestore {
         var journal: Journal?
         /// Learner: the version lease.
         var lease: VersionLease?
+        /// The journal replay stopped at a gap (torn or damaged record, missing file):
+        /// the state must be checkpointed before anything is journalled after the gap,
+        /// or a second crash would replay up to the gap again and lose what came since.
+        var checkpointBeforeServing = false
     }
 
     func restore() throws(StartupError) -> Result {
@@ -65,6 +69,7 @@ struct StateRestore {
             let replay = Journal.replay(directory: config.stateDir, from: from, afterCheckpoint: restored != nil, now: clock.steady(),
                                         into: &result.state)
             for problem in replay.problems { logger.warning("journal: \(problem)") }
+            result.checkpointBeforeServing = replay.stopped
             // A clean stop leaves an empty journal file (its final checkpoint started it):
             // records mean changes after the last checkpoint, i.e. an unclean stop.
             if replay.records > 0 {

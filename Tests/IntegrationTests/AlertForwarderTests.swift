@@ -85,6 +85,16 @@ import Wire
         #expect(f.active.isEmpty)
     }
 
+    /// A health message with malformed entries (empty, no condition, no classifier after
+    /// the colon) is read without crashing; each is logged once and nothing is posted.
+    @Test func malformedHealthEntriesAreIgnored() throws {
+        var f = AlertForwarder(instance: "d1", resendInterval: 60)
+        let lines = f.health(health(firing: ["", ":", ":nn", "classifier_silent:", "label_outage"], ts: 10), now: 10)
+        #expect(lines.filter { $0.hasPrefix("ignored a malformed") }.count == 4, "\(lines)")
+        #expect(f.active.map(\.condition) == ["label_outage"])
+        #expect(f.health(health(firing: ["", "label_outage"], ts: 11), now: 11).isEmpty, "logged once")
+    }
+
     /// The daemon's `firing` details give the reconciled alert its start and reason.
     @Test func reconciliationUsesTheDaemonsSinceAndReason() throws {
         var f = AlertForwarder(instance: "d1", resendInterval: 60)

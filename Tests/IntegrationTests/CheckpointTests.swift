@@ -186,6 +186,21 @@ import Testing
         #expect(state2.pending.count == 0 && s2.problems.first?.contains("journal file \(first) is missing") == true, "\(s2.problems)")
     }
 
+    /// A rotation of a file nothing reached keeps it (a run of checkpoints, e.g. failing
+    /// ones on a full disk, leaves no trail of empty files); one with records starts the next.
+    @Test func rotatingAnEmptyJournalFileKeepsIt() throws {
+        let s = try store()
+        defer { try? FileManager.default.removeItem(atPath: s.directory) }
+        let j = try Journal(directory: s.directory)
+        let first = j.number
+        #expect(try j.rotate() == first && (try j.rotate()) == first)
+        #expect(Journal.files(in: s.directory).count == 1)
+        j.append(.classifier(name: "a"))
+        #expect(try j.rotate() == first + 1)
+        #expect(Journal.files(in: s.directory).map(\.number) == [first, first + 1])
+        j.close()
+    }
+
     /// With syncing on, the journal is synced in the background across a rotation, and
     /// closing it ends the syncer (bounded) with every record readable.
     @Test(.timeLimit(.minutes(1)))

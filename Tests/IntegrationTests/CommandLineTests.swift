@@ -47,6 +47,7 @@ import Transport
         ("", ["--role", "scorer", "--set", "input.join_window_ms=50"], "join_window_ms"),
         ("learning: [1, 2\n", [], "invalid YAML"),
         ("", ["--log-level", "loud"], "log.level"),
+        ("", ["--control", "@ipc://@cfensembled-control"], "abstract socket namespace"),
     ] as [(String, [String], String)])
     func badConfigurationExitsWithOneClearLine(yaml: String, args: [String], fragment: String) throws {
         let file = try tempFile(yaml)
