@@ -89,6 +89,25 @@ import Wire
         #expect(resolved.reason.hasPrefix("classifier nn reports again (last report "), "\(resolved.reason)")
     }
 
+    /// score_collapse (critical) keeps firing across a restart, with its fallback: the
+    /// restored recent scores are still constant, so nothing resolves, and the published
+    /// scores are the fallback's from the first one after the start.
+    @Test(arguments: Stop.allCases)
+    func aCollapsedScoreStaysFiringWithItsFallback(stop: Stop) throws {
+        let dir = try stateDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var h = CoreHarness(durable: true, configure(dir))
+        for i in 0..<1000 { h.pred("c\(i)", ["a": 0.5, "b": 0.5]) }
+        h.advance(2)
+        #expect(h.core.healthBody().alerts_firing == ["score_collapse"])
+        h = stop == .clean ? try h.restartCleanly(after: 30) : h.crash(after: 30)
+        #expect(h.core.healthBody().alerts_firing == ["score_collapse"] && h.core.healthBody().status == "critical")
+        h.pred("after", ["a": 0.9, "b": 0.1])
+        #expect(h.sink.scores.last?.fallback == true, "the fallback stopped at the restart")
+        h.advance(5)
+        #expect(h.sink.alerts.isEmpty, "\(h.sink.alerts.map { "\($0.alert) \($0.state)" })")
+    }
+
     /// The healthy weight-sum reference and the last healthy model outlive a restart:
     /// after a collapse and a restart, weight_collapse still fires and a rollback brings
     /// back the model from before the collapse, not one learnt after the restart.
