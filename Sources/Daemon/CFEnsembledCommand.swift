@@ -107,7 +107,9 @@ struct CFEnsembledCommand: AsyncParsableCommand {
             ]
             MetricsSystem.bootstrap(factory)
             do {
-                metricsServer = try MetricsServer(listen: effective.metricsListen, registry: registry, logger: logger)
+                let limits = MetricsServer.Limits(maxConnections: effective.metricsMaxConnections, idleSeconds: effective.metricsIdleSeconds,
+                                                  maxConnectionSeconds: effective.metricsConnectionDeadlineSeconds)
+                metricsServer = try MetricsServer(listen: effective.metricsListen, registry: registry, logger: logger, limits: limits)
             } catch {
                 Self.fail(error.description, code: 78)
             }

@@ -53,6 +53,11 @@ struct DaemonConfiguration: Sendable, Equatable {
     var logLevel = "info"
     /// HOST:PORT of the Prometheus endpoint, or "off".
     var metricsListen = "127.0.0.1:9464"
+    /// Metrics connections served at once (more wait in the kernel's backlog), closed
+    /// when idle this long, and closed this long after they opened whatever they do.
+    var metricsMaxConnections = 16
+    var metricsIdleSeconds = 10.0
+    var metricsConnectionDeadlineSeconds = 30.0
 
     /// The daemon's CURVE secret key (from `cfe keygen`); empty: CURVE off.
     var curveSecretKeyFile = ""
@@ -112,6 +117,11 @@ struct DaemonConfiguration: Sendable, Equatable {
         if inputReceiveHWM < 0 { throw ConfigError("input.rcvhwm must be >= 0 (0: no limit)") }
         if outputSendHWM < 0 { throw ConfigError("output.sndhwm must be >= 0 (0: no limit)") }
         if !(errorRatePerSecond >= 0) { throw ConfigError("output.error_rate_per_s must be >= 0") }
+        if !(1...1024).contains(metricsMaxConnections) { throw ConfigError("metrics.max_connections must be in [1, 1024]") }
+        if !(metricsIdleSeconds > 0 && metricsIdleSeconds <= 3600) { throw ConfigError("metrics.idle_timeout_s must be in (0, 3600]") }
+        if !(metricsConnectionDeadlineSeconds > 0 && metricsConnectionDeadlineSeconds <= 3600) {
+            throw ConfigError("metrics.connection_deadline_s must be in (0, 3600]")
+        }
         if stateDir.isEmpty { throw ConfigError("state.dir must not be empty") }
         if !(pendingTTLSeconds > 0) { throw ConfigError("state.pending_ttl_s must be > 0") }
         if maxPending < 1 { throw ConfigError("state.max_pending must be >= 1") }

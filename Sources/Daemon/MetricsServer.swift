@@ -1,52 +1,99 @@
-import FlyingFox
 import Foundation
+import Hummingbird
+import HummingbirdCore
 import Logging
+import NIOCore
+import NIOPosix
 import Prometheus
 import ServiceLifecycle
 
-/// Serves the Prometheus registry at `GET /metrics` (FlyingFox), as a lifecycle service.
+/// Serves the Prometheus registry at `GET /metrics` (Hummingbird on SwiftNIO), as a
+/// lifecycle service. What a client can make it hold is bounded (docs/security.md):
+/// `Limits` caps the header size, the connections open at once (more wait in the
+/// kernel's backlog, costing no descriptor), the idle time and the life of a
+/// connection. It runs on one event-loop thread of its own, never on the threads that
+/// score or that handle signals.
 final class MetricsServer: Service, @unchecked Sendable {
-    let server: HTTPServer
+    struct Limits: Sendable {
+        /// Bytes of one header field, and of all of them.
+        var maxHeaderFieldBytes = 8 << 10
+        var maxHeaderBytes = 16 << 10
+        var maxHeaderFields = 100
+        /// Connections open at once.
+        var maxConnections = 16
+        /// A connection idle this long is closed...
+        var idleSeconds = 10.0
+        /// ...and every connection after this long, busy or not (a client that trickles
+        /// a request byte by byte holds one no longer).
+        var maxConnectionSeconds = 30.0
+    }
+
     let host: String
-    let port: UInt16
+    let port: Int
+    let limits: Limits
     private let registry: PrometheusCollectorRegistry
     private let logger: Logger
+    private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private var running: Task<Void, Error>?
 
-    /// Parses `HOST:PORT` (IPv4 host) and prepares the server; does not bind yet.
-    init(listen: String, registry: PrometheusCollectorRegistry, logger: Logger) throws(ConfigError) {
+    /// Parses `HOST:PORT` (IPv4 host); binds in `start`.
+    init(listen: String, registry: PrometheusCollectorRegistry, logger: Logger, limits: Limits = Limits()) throws(ConfigError) {
         self.logger = logger
+        self.limits = limits
         guard let colon = listen.lastIndex(of: ":"), let port = UInt16(listen[listen.index(after: colon)...]) else {
             throw ConfigError("metrics.listen: expected HOST:PORT (e.g. 127.0.0.1:9464) or off, got \"\(listen)\"")
         }
         host = String(listen[..<colon])
-        self.port = port
-        self.registry = registry
-        do {
-            server = HTTPServer(address: try .inet(ip4: host, port: port), logger: .disabled)
-        } catch {
-            throw ConfigError("metrics.listen: \"\(host)\" is not an IPv4 address (\(error))")
+        guard host.split(separator: ".").count == 4, host.split(separator: ".").allSatisfy({ UInt8($0) != nil }) else {
+            throw ConfigError("metrics.listen: \"\(host)\" is not an IPv4 address")
         }
+        self.port = Int(port)
+        self.registry = registry
     }
 
-    /// Binds and starts serving; throws a configuration error when the address cannot be used.
+    /// Binds and starts serving; returns the URL, or throws a configuration error when
+    /// the address cannot be used.
     func start() async throws -> String {
-        await server.appendRoute("GET /metrics") { [registry] _ in
-            HTTPResponse(statusCode: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                         body: Data(registry.emitToBuffer()))
+        let router = Router()
+        router.get("metrics") { [registry] _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }
-        let task = Task { [server] in try await server.run() }
+        let (bound, boundContinuation) = AsyncStream<String>.makeStream()
+        let lifetime = limits.maxConnectionSeconds
+        let http = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [ConnectionDeadline(seconds: lifetime)],
+            idleTimeout: .milliseconds(Int64(limits.idleSeconds * 1000)),
+            httpDecoderConfiguration: .init(maxHeaderFieldSize: limits.maxHeaderFieldBytes, maxHeaderListSize: limits.maxHeaderBytes,
+                                            maxHeaderFieldCount: limits.maxHeaderFields))
+        var quiet = logger
+        quiet.logLevel = max(logger.logLevel, .warning)
+        let app = Application(
+            router: router, server: .http1(configuration: http),
+            configuration: .init(address: .hostname(host, port: port), serverName: nil, backlog: 64,
+                                 availableConnectionsDelegate: .maximum(limits.maxConnections, logger: quiet)),
+            onServerRunning: { channel in
+                let address = channel.localAddress
+                boundContinuation.yield("\(address?.ipAddress ?? "?"):\(address?.port ?? 0)")
+                boundContinuation.finish()
+            },
+            eventLoopGroupProvider: .shared(group), logger: quiet)
+        let task = Task {
+            defer { boundContinuation.finish() }
+            try await app.run()
+        }
         running = task
-        do {
-            try await server.waitUntilListening(timeout: 3)
-        } catch {
-            task.cancel()
-            if case .failure(let why) = await task.result { throw ConfigError("metrics.listen \(host):\(port): cannot listen: \(why)") }
-            throw ConfigError("metrics.listen \(host):\(port): cannot listen: \(error)")
+        // Either the server reports it listens, or its task ends (it could not bind).
+        let timeout = Task {
+            try await Task.sleep(for: .seconds(5))
+            boundContinuation.finish()
         }
-        var bound = "\(host):\(port)"
-        if case .ip4(let ip, let p) = await server.listeningAddress { bound = "\(ip):\(p)" }
-        return "http://\(bound)/metrics"
+        defer { timeout.cancel() }
+        var iterator = bound.makeAsyncIterator()
+        if let address = await iterator.next() { return "http://\(address)/metrics" }
+        task.cancel()
+        if case .failure(let why) = await task.result { throw ConfigError("metrics.listen \(host):\(port): cannot listen: \(why)") }
+        throw ConfigError("metrics.listen \(host):\(port): cannot listen (no answer within 5 s)")
     }
 
     /// Serves until shutdown. If the HTTP server fails before that, the error is logged
@@ -57,9 +104,10 @@ final class MetricsServer: Service, @unchecked Sendable {
             guard let result = await running?.result else { return }
             Self.report(result, endpoint: "\(host):\(port)", shuttingDown: Task.isShuttingDownGracefully || Task.isCancelled,
                         logger: logger)
-        } onCancelOrGracefulShutdown: { [server] in
-            Task { await server.stop(timeout: 0) }
+        } onCancelOrGracefulShutdown: { [running] in
+            running?.cancel()
         }
+        try? await group.shutdownGracefully()
     }
 
     /// Logs how the HTTP server ended, unless it was stopped for shutdown.
@@ -73,5 +121,18 @@ final class MetricsServer: Service, @unchecked Sendable {
         case .failure(let error):
             logger.error("metrics endpoint failed; the daemon goes on without it: \(error)", metadata: ["listen": "\(endpoint)"])
         }
+    }
+}
+
+/// Closes its connection a fixed time after it opened, whatever the client does.
+final class ConnectionDeadline: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = NIOAny
+    let seconds: Double
+
+    init(seconds: Double) { self.seconds = seconds }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel
+        context.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1000))) { channel.close(promise: nil) }
     }
 }
