@@ -67,10 +67,17 @@ struct CFEnsembledCommand: AsyncParsableCommand {
             Self.fail("\(error)", code: 78)
         }
 
+        // Connections cost descriptors: the soft limit goes up to the hard one at once.
+        let nofile = DescriptorLimit.raiseToHard()
         if checkConfig != nil {
             // The same warning the running daemon logs: a misspelt variable is ignored.
             for name in loader.ignoredEnvironment {
                 FileHandle.standardError.write(Data("cfensembled: warning: ignoring environment variable that names no configuration key: \(name)\n".utf8))
+            }
+            let wanted = effective.inputEndpoints.filter(SocketSetup.binds).map { _ in effective.inputMaxConnections }
+                + (SocketSetup.binds(effective.outputEndpoint) ? [effective.outputMaxSubscribers] : [])
+            if DescriptorLimit.fit(wanted, limit: nofile) != wanted {
+                FileHandle.standardError.write(Data("cfensembled: warning: the open-file limit (\(nofile)) cannot hold input.max_connections and output.max_subscribers with \(DescriptorLimit.reserve) descriptors to spare; they would be lowered to \(DescriptorLimit.fit(wanted, limit: nofile)) (raise LimitNOFILE)\n".utf8))
             }
             print("# effective configuration (defaults < \(checkConfig!) < environment < --set < flags)")
             print(ConfigLoader.render(effective), terminator: "")

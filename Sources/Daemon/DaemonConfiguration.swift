@@ -18,12 +18,16 @@ struct DaemonConfiguration: Sendable, Equatable {
     var inputEndpoints = ["@tcp://127.0.0.1:5555"]
     var inputType = InputType.sub
     var inputReceiveHWM = 100_000
+    /// Connections one bound input endpoint holds; each one beyond is closed at once.
+    var inputMaxConnections = 4096
     var maxMessageBytes = 65_536
     var joinWindowMs = 0
     var maxJoining = 100_000
 
     var outputEndpoint = "@tcp://127.0.0.1:5556"
     var outputSendHWM = 100_000
+    /// Subscribers the bound output holds; each one beyond is closed at once.
+    var outputMaxSubscribers = 256
     var errorRatePerSecond = 10.0
 
     var controlEndpoint = "@ipc://$STATE_DIR/control.sock"
@@ -115,6 +119,8 @@ struct DaemonConfiguration: Sendable, Equatable {
         if joinWindowMs < 0 { throw ConfigError("input.join_window_ms must be >= 0") }
         if maxJoining < 1 { throw ConfigError("input.max_joining must be >= 1") }
         if inputReceiveHWM < 0 { throw ConfigError("input.rcvhwm must be >= 0 (0: no limit)") }
+        if inputMaxConnections < 1 { throw ConfigError("input.max_connections must be >= 1") }
+        if outputMaxSubscribers < 1 { throw ConfigError("output.max_subscribers must be >= 1") }
         if outputSendHWM < 0 { throw ConfigError("output.sndhwm must be >= 0 (0: no limit)") }
         if !(errorRatePerSecond >= 0) { throw ConfigError("output.error_rate_per_s must be >= 0") }
         if !(1...1024).contains(metricsMaxConnections) { throw ConfigError("metrics.max_connections must be in [1, 1024]") }

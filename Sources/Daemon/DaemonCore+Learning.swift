@@ -79,6 +79,8 @@ extension DaemonCore {
 
     func publishHealth() {
         healthPublished(at: clock.monotonic())
+        if let open = DescriptorLimit.openCount() { metrics.openDescriptors.record(Double(open)) }
+        metrics.descriptorLimit.record(Double(DescriptorLimit.soft))
         sink.publish(.health, WireJSON.encode(healthBody()))
         metrics.publishedHealth.increment()
     }

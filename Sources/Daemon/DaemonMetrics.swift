@@ -64,6 +64,11 @@ final class DaemonMetrics: @unchecked Sendable {
     /// Per classifier: seconds since it last reported, and 1 while classifier_silent
     /// fires for it (the condition's gauge cannot name the classifier).
     private var classifierAge: [String: Gauge] = [:]
+    /// Connections held by each bound socket, and those closed beyond its limit.
+    private var connectionGauges: [String: Gauge] = [:]
+    private var connectionsRefused: [String: Counter] = [:]
+    let openDescriptors = Gauge(label: "cfensembled_open_descriptors")
+    let descriptorLimit = Gauge(label: "cfensembled_descriptor_limit")
     private var classifierSilent: [String: Gauge] = [:]
     private var lastEvicted: UInt64 = 0
     private var lastExpired: UInt64 = 0
@@ -84,6 +89,22 @@ final class DaemonMetrics: @unchecked Sendable {
         } else {
             checkpointsFailed.increment()
         }
+    }
+
+    private func ensureConnectionSeries(_ role: String) {
+        guard connectionGauges[role] == nil else { return }
+        connectionGauges[role] = Gauge(label: "cfensembled_connections", dimensions: [("socket", role)])
+        connectionsRefused[role] = Counter(label: "cfensembled_connections_refused_total", dimensions: [("socket", role)])
+    }
+
+    func connections(role: String, open: Int) {
+        ensureConnectionSeries(role)
+        connectionGauges[role]!.record(Double(open))
+    }
+
+    func connectionRefused(role: String) {
+        ensureConnectionSeries(role)
+        connectionsRefused[role]!.increment()
     }
 
     func rejected(reason: String) {

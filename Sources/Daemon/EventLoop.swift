@@ -120,6 +120,8 @@ final class EventLoop: @unchecked Sendable {
         let cluster = [sockets.forwardIn, sockets.snapshotServer, sockets.modelIn, sockets.snapshotClient].compactMap { $0 }
         let clusterBase = sockets.inputs.count + 1
         for s in cluster { poller.add(s) }
+        let guardBase = clusterBase + cluster.count
+        for g in sockets.guards { poller.add(g.monitor.pollable) }
         if let scorer { scorer.awaitFirstModel(core: core, stop: stop) }
         let start = clock.monotonic()
         learner?.start(core: core, now: start)
@@ -134,7 +136,7 @@ final class EventLoop: @unchecked Sendable {
         }
         logger.info("cfensembled running", metadata: [
             "model_version": "\(core.model.version)", "pending": "\(core.pending.count)",
-            "libzmq": "\(ZMQContext.libraryVersion)",
+            "libzmq": "\(ZMQContext.libraryVersion)", "nofile": "\(DescriptorLimit.soft)",
         ])
         while !stop.isSet {
             if let reload = pendingReload.withLock({ value -> DaemonConfiguration? in defer { value = nil }; return value }) {
@@ -151,6 +153,8 @@ final class EventLoop: @unchecked Sendable {
             for (i, socket) in sockets.inputs.enumerated() where poller.isReadable(i) {
                 reader.drain(socket, forward: false, core: core, scorer: scorer)
             }
+            // Connections first: one beyond its socket's limit is closed before anything else.
+            for (k, g) in sockets.guards.enumerated() where poller.isReadable(guardBase + k) { g.drain() }
             if poller.isReadable(controlIndex) { control.serve(core: core, coordinator: coordinator) }
             for (k, socket) in cluster.enumerated() where poller.isReadable(clusterBase + k) {
                 if socket === sockets.forwardIn {

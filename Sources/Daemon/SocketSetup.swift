@@ -24,6 +24,8 @@ struct DaemonSockets {
 
     /// The socket files of the ipc:// endpoints this process bound (removed at a clean stop).
     var ipcPaths: [String] = []
+    /// One per bound input and output socket: the connection limits.
+    var guards: [ConnectionGuard] = []
 
     /// How long replies already sent on the control socket (a `checkpoint` answered by
     /// the final checkpoint) may take to reach their clients when it closes.
@@ -31,6 +33,7 @@ struct DaemonSockets {
 
     /// Closes every socket; `forwardLinger` lets a scorer's queued forwards reach the learner.
     func closeAll(forwardLinger: Int32 = 0) {
+        for g in guards { g.monitor.stop() }
         for s in inputs { s.close() }
         forwardOut?.close(linger: forwardLinger)
         for s in [modelOut, snapshotServer, forwardIn, modelIn, snapshotClient].compactMap({ $0 }) { s.close() }
@@ -95,7 +98,36 @@ struct SocketSetup {
         }
         if let path = try attachControl(control) { sockets.ipcPaths.append(path) }
         sockets.ipcPaths += boundIPCFiles()
+        try guardConnections(&sockets)
         return sockets
+    }
+
+    /// A connection limit on every input and output socket that binds, fitted to the
+    /// descriptor limit (see `DescriptorLimit.fit`).
+    private func guardConnections(_ sockets: inout DaemonSockets) throws(StartupError) {
+        var bound: [(ZMQSocket, String, Int)] = []
+        for (socket, text) in zip(sockets.inputs, config.inputEndpoints) where Self.binds(text) {
+            bound.append((socket, "input", config.inputMaxConnections))
+        }
+        if Self.binds(config.outputEndpoint) { bound.append((sockets.output, "output", config.outputMaxSubscribers)) }
+        let limit = DescriptorLimit.soft
+        let caps = DescriptorLimit.fit(bound.map(\.2), limit: limit)
+        if caps != bound.map(\.2) {
+            logger.warning("the open-file limit is too low for the connection limits; they are lowered to fit (raise LimitNOFILE)",
+                           metadata: ["nofile": "\(limit)", "limits": "\(caps.map(String.init).joined(separator: ","))"])
+        }
+        for ((socket, role, _), cap) in zip(bound, caps) {
+            do {
+                sockets.guards.append(try ConnectionGuard(socket: socket, role: role, cap: cap, curve: config.curveEnabled,
+                                                          context: sockets.context, logger: logger, metrics: metrics))
+            } catch {
+                throw StartupError("libzmq: cannot monitor the \(role) socket: \(error)")
+            }
+        }
+    }
+
+    static func binds(_ text: String) -> Bool {
+        (try? Endpoint(parsing: text, defaultMode: .bind))?.mode == .bind
     }
 
     /// The ipc:// files this process binds besides the control socket's (a connecting

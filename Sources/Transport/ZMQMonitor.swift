@@ -11,6 +11,7 @@ public final class ZMQMonitor {
         public let rawValue: UInt16
         public init(rawValue: UInt16) { self.rawValue = rawValue }
         public static let connected = Events(rawValue: UInt16(ZMQ_EVENT_CONNECTED))
+        public static let accepted = Events(rawValue: UInt16(ZMQ_EVENT_ACCEPTED))
         public static let disconnected = Events(rawValue: UInt16(ZMQ_EVENT_DISCONNECTED))
         public static let handshakeSucceeded = Events(rawValue: UInt16(ZMQ_EVENT_HANDSHAKE_SUCCEEDED))
         public static let handshakeFailedNoDetail = Events(rawValue: UInt16(ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL))
@@ -41,6 +42,9 @@ public final class ZMQMonitor {
     }
 
     deinit { stop() }
+
+    /// The socket the events arrive on, for a poller (then read them with `drain`).
+    public var pollable: ZMQSocket { pair }
 
     /// The next event, waiting at most `timeoutMs` (nil: none by then).
     public func next(timeoutMs: Int32) -> Event? {

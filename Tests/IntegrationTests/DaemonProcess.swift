@@ -58,12 +58,14 @@ final class DaemonProcess {
 
     /// Starts the daemon with the standard test endpoints plus `extra` arguments and
     /// waits until its control socket answers.
-    func start(_ extra: [String] = [], inputType: String = "pull", environment: [String: String]? = nil) throws {
-        let args = ["--input", "@" + input, "--output", "@" + output, "--state-dir", stateDir,
+    /// `wrapper`: a command that runs the daemon (e.g. `prlimit --nofile=...`).
+    func start(_ extra: [String] = [], inputType: String = "pull", environment: [String: String]? = nil,
+               wrapper: [String] = [], input inputOverride: String? = nil) throws {
+        let args = ["--input", "@" + (inputOverride ?? input), "--output", "@" + output, "--state-dir", stateDir,
                     "--input-type", inputType, "--log-level", "debug",
                     // An ephemeral port: tests run in parallel; the URL is in the log.
                     "--set", "metrics.listen=127.0.0.1:0"] + extra
-        let p = try Self.launch(args, log: logPath, environment: environment)
+        let p = try Self.launch(args, log: logPath, environment: environment, wrapper: wrapper)
         process = p
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
@@ -74,10 +76,15 @@ final class DaemonProcess {
         throw DaemonError("daemon did not answer on its control socket: \(log)")
     }
 
-    static func launch(_ args: [String], log: String, environment: [String: String]? = nil) throws -> Process {
+    static func launch(_ args: [String], log: String, environment: [String: String]? = nil, wrapper: [String] = []) throws -> Process {
         let p = Process()
-        p.executableURL = binary
-        p.arguments = args
+        if let program = wrapper.first {
+            p.executableURL = URL(fileURLWithPath: program)
+            p.arguments = Array(wrapper.dropFirst()) + [binary.path] + args
+        } else {
+            p.executableURL = binary
+            p.arguments = args
+        }
         if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = FileHandle(forWritingAtPath: log)!
