@@ -57,6 +57,10 @@ struct DaemonConfiguration: Sendable, Equatable {
     var logLevel = "info"
     /// HOST:PORT of the Prometheus endpoint, or "off".
     var metricsListen = "127.0.0.1:9464"
+    /// The classifier names that may be registered (empty: any name, up to
+    /// model.max_classifiers). A registered classifier is never forgotten: where producers
+    /// are not all trusted, this keeps made-up names out of the registry.
+    var allowedClassifiers: [String] = []
     /// Metrics connections served at once (more wait in the kernel's backlog), closed
     /// when idle this long, and closed this long after they opened whatever they do.
     var metricsMaxConnections = 16
@@ -114,6 +118,9 @@ struct DaemonConfiguration: Sendable, Equatable {
     func validate() throws(ConfigError) {
         if let why = model.validationError() { throw ConfigError(why) }
         if let why = health.validationError() { throw ConfigError(why) }
+        if allowedClassifiers.count > model.maxClassifiers {
+            throw ConfigError("model.allowed_classifiers lists \(allowedClassifiers.count) names, more than model.max_classifiers (\(model.maxClassifiers))")
+        }
         if inputEndpoints.isEmpty { throw ConfigError("input.endpoints: at least one endpoint is required") }
         if maxMessageBytes < 256 || maxMessageBytes > 64 << 20 { throw ConfigError("input.max_message_bytes must be in 256...67108864") }
         if joinWindowMs < 0 { throw ConfigError("input.join_window_ms must be >= 0") }

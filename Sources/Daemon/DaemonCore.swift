@@ -84,6 +84,7 @@ final class DaemonCore<Sink: OutputSink> {
         health = HealthSupervisor(config: config.health, fallback: config.fallback, modelConfig: config.model)
         errorBucket = TokenBucket(rate: config.errorRatePerSecond, burst: max(1, config.errorRatePerSecond), now: clock.monotonic())
         entries.reserveCapacity(config.model.maxClassifiers)
+        resolver.allowed = config.allowedClassifiers.isEmpty ? nil : Set(config.allowedClassifiers)
         let now = clock.monotonic()
         // Health goes on from where it was: nothing fired is resolved, nothing re-fired.
         resolver.restoreLastSeen(health.restore(state.health, names: model.registry.names, now: now))
@@ -256,6 +257,11 @@ final class DaemonCore<Sink: OutputSink> {
                                kind: "limit", topic: message.topic.rawValue, id: message.id))
             return false
         }
+        if case let .notAllowed(name) = outcome {
+            reject(DecodeError("preds.\(name): classifier \(name) is not in model.allowed_classifiers",
+                               kind: "field", topic: message.topic.rawValue, id: message.id))
+            return false
+        }
         return true
     }
 
@@ -338,6 +344,7 @@ final class DaemonCore<Sink: OutputSink> {
     /// Applies a reloaded configuration's live keys (the caller decided which).
     func reconfigure(_ new: DaemonConfiguration) {
         config = new
+        resolver.allowed = new.allowedClassifiers.isEmpty ? nil : Set(new.allowedClassifiers)
         health.thresholds = new.health
         health.fallback = new.fallback
         if let level = new.logLevelValue { logger.logLevel = level }

@@ -10,7 +10,13 @@ public struct ClassifierResolver: Sendable {
         /// Registering the message's `newNames` unknown names would exceed
         /// `model.max_classifiers`; nothing was registered.
         case tooMany(newNames: Int)
+        /// `name` is unknown and not in the allow-list; nothing was registered.
+        case notAllowed(name: String)
     }
+
+    /// The only names that may be registered (nil: any). Names already registered
+    /// (restored from a checkpoint) are kept either way.
+    public var allowed: Set<String>?
 
     /// A classifier index no model can have (max_classifiers <= 4096).
     @usableFromInline static let unregistered = Int(UInt16.max)
@@ -52,6 +58,11 @@ public struct ClassifierResolver: Sendable {
             }
         }
         if newNames > 0 {
+            if let allowed {
+                for (k, r) in readings.enumerated() where Int(entries[k].classifier) == Self.unregistered && !allowed.contains(name(r)) {
+                    return .notAllowed(name: name(r))
+                }
+            }
             guard model.hasRoom(for: newNames) else { return .tooMany(newNames: newNames) }
             for (k, r) in readings.enumerated() where Int(entries[k].classifier) == Self.unregistered {
                 let before = model.classifierCount

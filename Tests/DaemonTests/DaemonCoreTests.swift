@@ -122,6 +122,22 @@ import Wire
         #expect(h.sink.scores.count == 2)
     }
 
+    /// With model.allowed_classifiers, a pred naming another classifier is rejected and
+    /// registers nothing; listed ones register as usual; a reload changes the list.
+    @Test func onlyAllowedClassifiersAreRegistered() throws {
+        let h = CoreHarness { $0.allowedClassifiers = ["a", "b"] }
+        h.pred("ok", ["a": 0.5, "b": 0.4])
+        h.pred("made-up", ["a": 0.5, "zz1": 0.4])
+        #expect(h.core.model.registry.names == ["a", "b"])
+        #expect(h.sink.scores.count == 1 && h.core.healthBody().rejected_by_reason == ["field": 1])
+        #expect(h.sink.errors.last?.reason == "preds.zz1: classifier zz1 is not in model.allowed_classifiers")
+        var reloaded = h.config
+        reloaded.allowedClassifiers = ["a", "b", "zz1"]
+        h.core.reconfigure(reloaded)
+        h.pred("now", ["a": 0.5, "zz1": 0.4])
+        #expect(h.core.model.registry.names == ["a", "b", "zz1"])
+    }
+
     @Test func errorEventsAreRateLimited() {
         let h = CoreHarness { $0.errorRatePerSecond = 5 }
         for _ in 0..<20 {

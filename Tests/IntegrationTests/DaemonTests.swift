@@ -44,6 +44,28 @@ import Transport
         #expect(FileManager.default.fileExists(atPath: peer))
     }
 
+    /// One pred with 61 made-up names cannot fill the registry for good: with
+    /// model.allowed_classifiers it is rejected, registers nothing, and real classifiers
+    /// go on registering (across a restart too).
+    @Test func madeUpClassifierNamesCannotFillTheRegistry() throws {
+        let d = try DaemonProcess()
+        let args = ["--set", "model.allowed_classifiers=xgb,rf,lr"]
+        try d.start(args)
+        let push = try d.producer()
+        var flood: [String: Double] = [:]
+        for k in 0..<61 { flood["fake\(k)"] = 0.5 }
+        try push.send(strings: ["pred", predBody("flood", flood)])
+        try push.send(strings: ["pred", predBody("real", ["xgb": 0.9, "rf": 0.8])])
+        try push.send(strings: ["pred", predBody("later", ["xgb": 0.9, "rf": 0.8, "lr": 0.3])])
+        let st = try d.waitForStatus { $0["scored"] as? Int == 2 }
+        #expect(Set((st["weights"] as? [String: Double] ?? [:]).keys) == ["xgb", "rf", "lr"], "\(st)")
+        #expect((st["rejected_by_reason"] as? [String: Int])?["field"] == 1, "\(st["rejected_by_reason"] ?? "-")")
+        #expect(try d.stop() == 0)
+        try d.start(args)
+        #expect(Set((try d.status()["weights"] as? [String: Double] ?? [:]).keys) == ["xgb", "rf", "lr"])
+        #expect(try d.stop() == 0)
+    }
+
     @Test func defaultSubInputScoresPublishedPreds() throws {
         let d = try DaemonProcess()
         try d.start(inputType: "sub")
