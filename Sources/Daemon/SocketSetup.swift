@@ -198,6 +198,11 @@ struct SocketSetup {
     /// Loads the keys and binds the ZAP handler.
     private mutating func startCurve(_ context: ZMQContext) throws(StartupError) -> ZAPHandler {
         guard CurveKeyPair.isAvailable else { throw StartupError("security: this libzmq was built without CURVE") }
+        // As ssh does with its host keys: a secret key other users can read is no secret.
+        var info = stat()
+        if stat(config.curveSecretKeyFile, &info) == 0, info.st_mode & 0o077 != 0 {
+            throw StartupError("security.curve_secret_key_file \(config.curveSecretKeyFile) is accessible to other users (mode \(String(info.st_mode & 0o777, radix: 8))): chmod 600 it (cfe keygen writes it so)")
+        }
         let allow: [[UInt8]]
         do {
             curveKeys = try CurveKeyPair.load(secretKeyFile: config.curveSecretKeyFile)

@@ -97,6 +97,9 @@ import Transport
         #expect(accounting["balanced"] as? Bool == true)
         #expect(d.log.contains("CURVE client refused"))
         #expect(d.log.contains("key=\(stranger.publicKey)"))
+        // The plaintext client never reached the ZAP handler: its failed handshakes are
+        // logged and counted all the same.
+        #expect(d.log.contains("handshake failed before CURVE authentication"), "\(d.log)")
 
         // `cfe status` over CURVE with the client's key; without keys it gets no reply.
         let (ok, out) = try DaemonProcess.runToExit(
@@ -132,10 +135,12 @@ import Transport
         // CURVE without an allow-list.
         let pair = try CurveKeyPair.generate()
         try (pair.secretKey + "\n").write(toFile: dir + "/server.key", atomically: true, encoding: .utf8)
+        chmod(dir + "/server.key", 0o600)
         let (s2, o2) = try DaemonProcess.runToExit(base + ["--set", "security.curve_secret_key_file=\(dir)/server.key"])
         #expect(s2 == 78 && o2.contains("security.allowed_clients: required"), "\(o2)")
         // A damaged key file and an allow-list with a typo are named.
         try "not-a-key\n".write(toFile: dir + "/bad.key", atomically: true, encoding: .utf8)
+        chmod(dir + "/bad.key", 0o600)
         try "\(pair.publicKey)\n\(pair.publicKey.dropLast())\n".write(toFile: dir + "/allow", atomically: true, encoding: .utf8)
         let (s3, o3) = try DaemonProcess.runToExit(base + ["--set", "security.curve_secret_key_file=\(dir)/bad.key",
                                                            "--set", "security.allowed_clients=\(dir)/allow"])
@@ -143,6 +148,12 @@ import Transport
         let (s4, o4) = try DaemonProcess.runToExit(base + ["--set", "security.curve_secret_key_file=\(dir)/server.key",
                                                            "--set", "security.allowed_clients=\(dir)/allow"])
         #expect(s4 == 78 && o4.contains("key 2 is not a 40-character Z85 public key"), "\(o4)")
+        // A secret key other users can read is refused, naming the file and its mode.
+        try "\(pair.publicKey)\n".write(toFile: dir + "/allow", atomically: true, encoding: .utf8)
+        chmod(dir + "/server.key", 0o644)
+        let (s5, o5) = try DaemonProcess.runToExit(base + ["--set", "security.curve_secret_key_file=\(dir)/server.key",
+                                                           "--set", "security.allowed_clients=\(dir)/allow"])
+        #expect(s5 == 78 && o5.contains("server.key is accessible to other users (mode 644): chmod 600"), "\(o5)")
     }
 
     /// SIGTERM with a large pending store: the final checkpoint takes a while, and the
