@@ -78,10 +78,10 @@ struct InputReader {
         switch topic {
         case .pred:
             let scored = core.pred(message)
-            if let scored, let scorer { scorer.forwardScored(scored, frames: frames, core: core) }
+            if let scored, let scorer { scorer.forwardScored(scored, message: message, frames: frames, core: core) }
             core.metrics.scoringDuration.recordNanoseconds(Clock.nanoseconds() - started)
         case .label:
-            if core.label(message) == .forward, let scorer { scorer.forwardLabel(id: message.id, frames: frames, core: core) }
+            if core.label(message) == .forward, let scorer { scorer.forwardLabel(message, frames: frames, core: core) }
         }
     }
 

@@ -16,6 +16,11 @@ final class ScorerLink {
     private var follower = ModelFollower()
     private var trailer = [UInt8](repeating: 0, count: ScoredTrailer.size)
     private var statesApplied: UInt64 = 0
+    /// Bodies up to this size are forwarded as received; a larger one (padding, unknown
+    /// fields, up to input.max_message_bytes) is re-encoded from what was decoded, so a
+    /// queued forward costs what the learner uses, not what a producer sent.
+    static let rawForwardLimit = 2048
+    private var compact = JSONWriter(capacity: 4096)
     private var applySeconds = 0.0
 
     init(modelIn: ZMQSocket, snapshotClient: ZMQSocket, forwardOut: ZMQSocket, config: DaemonConfiguration,
@@ -33,16 +38,17 @@ final class ScorerLink {
     /// Passes the instance on to the learner, which keeps it pending and learns from it
     /// when its label arrives. The body goes as received; the trailer adds what was
     /// computed here.
-    func forwardScored<S>(_ scored: ScoredInstance, frames: MultipartMessage, core: DaemonCore<S>) {
+    func forwardScored<S>(_ scored: ScoredInstance, message: InputMessage, frames: MultipartMessage, core: DaemonCore<S>) {
         ScoredTrailer.write(score: scored.score, average: scored.average, arrival: core.clock.steady(), into: &trailer)
-        let sent = forward(topic: ScoredTrailer.topic, frames: frames, last: false)
+        let sent = forward(topic: ScoredTrailer.topic, message: message, frames: frames, last: false)
             && (try? trailer.withUnsafeBytes { try forwardOut.send($0) }) == true
         if sent { metrics.forwardedScored.increment() } else { core.forwardDropped(kind: "scored instance") }
     }
 
     /// A label goes to the learner, which holds its instance.
-    func forwardLabel<S>(id: String, frames: MultipartMessage, core: DaemonCore<S>) {
-        if forward(topic: "label", frames: frames, last: true) {
+    func forwardLabel<S>(_ message: InputMessage, frames: MultipartMessage, core: DaemonCore<S>) {
+        let id = message.id
+        if forward(topic: "label", message: message, frames: frames, last: true) {
             core.labelForwarded()
         } else {
             core.forwardDropped(kind: "label")
@@ -53,18 +59,50 @@ final class ScorerLink {
 
     /// Sends the topic and the received body frame; false when the queue is full. Once the
     /// first frame is accepted the rest of the message is too (ZeroMQ multipart is atomic).
-    private func forward(topic: StaticString, frames: MultipartMessage, last: Bool) -> Bool {
+    private func forward(topic: StaticString, message: InputMessage, frames: MultipartMessage, last: Bool) -> Bool {
         do {
             let first = topic.withUTF8Buffer { t in
                 Result { () throws(ZMQError) -> Bool in try forwardOut.send(UnsafeRawBufferPointer(t), more: true, dontWait: true) }
             }
             guard try first.get() else { return false }
-            _ = try frames.withFrame(1) { body in try forwardOut.send(body, more: !last) }
+            if frames.lengths[1] <= Self.rawForwardLimit {
+                _ = try frames.withFrame(1) { body in try forwardOut.send(body, more: !last) }
+            } else {
+                encodeCompact(message)
+                _ = try compact.bytes.withUnsafeBytes { body in try forwardOut.send(body, more: !last) }
+            }
             return true
         } catch {
             logger.error("forward to the learner failed: \(error)")
             return false
         }
+    }
+
+    /// The message as the protocol's body with only what the learner reads: id, ts,
+    /// preds and label.
+    private func encodeCompact(_ m: InputMessage) {
+        compact.reset()
+        compact.raw("{\"id\":")
+        compact.string(m.id)
+        if let ts = m.ts {
+            compact.raw(",\"ts\":")
+            compact.double(ts)
+        }
+        if !m.preds.isEmpty {
+            compact.raw(",\"preds\":{")
+            for (k, r) in m.preds.enumerated() {
+                if k > 0 { compact.raw(",") }
+                compact.string(r.name)
+                compact.raw(":")
+                compact.double(r.value)
+            }
+            compact.raw("}")
+        }
+        if let label = m.label {
+            compact.raw(",\"label\":")
+            compact.int(Int64(label))
+        }
+        compact.raw("}")
     }
 
     /// Model states (PUB updates, snapshot replies) and heartbeats.

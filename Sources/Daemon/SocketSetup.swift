@@ -253,9 +253,12 @@ struct SocketSetup {
         let maxBytes = Int64(config.maxMessageBytes) * 16
         if config.role == .learner {
             let pub = try socket(.pub), router = try socket(.router), pull = try socket(.pull)
-            try attach(pub, config.modelEndpoint, role: "model", defaultMode: mode) { s throws(ZMQError) in try s.setSendHighWaterMark(10_000) }
+            // A scorer needs only the newest state (it asks for a snapshot when it missed
+            // one): a few queued per scorer bound what one that never reads can cost.
+            try attach(pub, config.modelEndpoint, role: "model", defaultMode: mode) { s throws(ZMQError) in try s.setSendHighWaterMark(16) }
             try attach(router, config.snapshotEndpoint, role: "snapshot", defaultMode: mode) { s throws(ZMQError) in
-                try s.setSendHighWaterMark(10_000)
+                // Replies beyond 2 unread ones to a peer are dropped (ROUTER drops, never blocks).
+                try s.setSendHighWaterMark(2)
                 // A request is one word; libzmq drops a peer that sends more than this.
                 try s.setMaxMessageSize(1024)
             }

@@ -228,6 +228,28 @@ import Transport
     /// A label that overtakes its instance (here: sent straight to the learner before the
     /// pred reaches a scorer) waits for it and is learnt; one whose instance never comes
     /// is counted unmatched after `cluster.label_wait_s`, and the accounting balances.
+    /// A pred padded with 30 KB of unknown fields is forwarded to the learner without the
+    /// padding (re-encoded from what the scorer decoded): the learner keeps it pending
+    /// with its ts and values, and its label is learnt.
+    @Test func paddedPredsAreForwardedWithoutTheirPadding() throws {
+        let c = try Cluster(scorers: 1)
+        let toScorer = try c.scorers[0].producer()
+        let pad = String(repeating: "p", count: 30_000)
+        for i in 0..<20 {
+            var obj: [String: Any] = ["id": "pad\(i)", "ts": 1_800_000_000.25, "preds": tenPreds(i, label: i % 2), "pad": pad]
+            obj["more"] = ["nested": [pad.prefix(100)]]
+            let body = String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self)
+            try toScorer.send(strings: ["pred", body])
+        }
+        #expect(try c.wait(10) { try c.learnerNumber("pending") == 20 }, "learner pending \((try? c.learnerNumber("pending")) ?? -1)")
+        #expect(try c.learnerNumber("rejected") == 0)
+        for i in 0..<20 { try toScorer.send(strings: ["label", #"{"id":"pad\#(i)","label":\#(i % 2)}"#]) }
+        #expect(try c.wait(10) { try c.learnerNumber("labelled") == 20 })
+        #expect(try c.learnerNumber("unmatched_labels") == 0)
+        #expect(try c.scorers[0].stop() == 0)
+        #expect(try c.learner.stop() == 0)
+    }
+
     @Test func labelBeforeItsInstanceWaitsForIt() throws {
         let c = try Cluster(scorers: 1)
         let toLearner = try c.learner.producer()
