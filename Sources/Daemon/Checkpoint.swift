@@ -28,7 +28,12 @@ struct Checkpoint: Sendable {
     }
 
     var head: Head
+    /// The pending instances read back (and in tests' checkpoints)...
     var pending: [PendingRecord]
+    /// ...or, when writing, the frozen store they are encoded from one at a time.
+    var frozen: PendingStore.Frozen? = nil
+
+    var pendingCount: Int { frozen?.count ?? pending.count }
 }
 
 /// Why a checkpoint could not be written or read.
@@ -170,16 +175,21 @@ struct CheckpointStore {
         } catch {
             throw CheckpointError("cannot encode checkpoint: \(error)")
         }
-        var w = ByteWriter(capacity: head.count + 16 + checkpoint.pending.count * 96)
+        var w = ByteWriter(capacity: head.count + 16 + checkpoint.pendingCount * 64)
         w.append(UInt32(head.count))
         w.append(raw: Array(head))
-        w.append(UInt64(checkpoint.pending.count))
-        for record in checkpoint.pending {
-            w.append(record.id)
-            w.append(record.instance.arrival)
-            w.append(record.instance.score)
-            w.append(record.instance.average)
-            w.append(entries: record.instance.entries)
+        w.append(UInt64(checkpoint.pendingCount))
+        func append(_ id: String, _ instance: PendingInstance) {
+            w.append(id)
+            w.append(instance.arrival)
+            w.append(instance.score)
+            w.append(instance.average)
+            w.append(entries: instance.entries)
+        }
+        if let frozen = checkpoint.frozen {
+            frozen.forEach(append)
+        } else {
+            for record in checkpoint.pending { append(record.id, record.instance) }
         }
         return w.bytes
     }

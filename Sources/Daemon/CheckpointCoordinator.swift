@@ -160,7 +160,7 @@ final class CheckpointCoordinator {
         let head = freezeHead(core: core)
         let frozen = core.pending.frozen()
         // Only this thread submits, and the writer was idle: this cannot be refused.
-        guard writer.submit({ Checkpoint(head: head, pending: frozen.snapshot().map { .init(id: $0.id, instance: $0.instance) }) })
+        guard writer.submit({ Checkpoint(head: head, pending: [], frozen: frozen) })
         else { return false }
         inFlight = true
         return true
@@ -202,15 +202,14 @@ final class CheckpointCoordinator {
             collectOutcomes()
         }
         let t0 = clock.monotonic()
-        let cp = Checkpoint(head: freezeHead(core: core),
-                            pending: core.pending.snapshot().map { .init(id: $0.id, instance: $0.instance) })
+        let cp = Checkpoint(head: freezeHead(core: core), pending: [], frozen: core.pending.frozen())
         do {
             let bytes = try store.write(cp)
-            finished(bytes: bytes, error: nil, modelVersion: cp.head.model.version, pending: cp.pending.count,
+            finished(bytes: bytes, error: nil, modelVersion: cp.head.model.version, pending: cp.pendingCount,
                      seconds: clock.monotonic() - t0, journal: cp.head.journal, background: false)
             return bytes
         } catch {
-            finished(bytes: nil, error: error.description, modelVersion: cp.head.model.version, pending: cp.pending.count,
+            finished(bytes: nil, error: error.description, modelVersion: cp.head.model.version, pending: cp.pendingCount,
                      seconds: clock.monotonic() - t0, journal: nil, background: false)
             throw error
         }

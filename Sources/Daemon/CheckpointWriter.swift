@@ -101,7 +101,7 @@ final class CheckpointWriter: @unchecked Sendable {
 
             let t0 = Clock.monotonic()
             let checkpoint = build()
-            var outcome = Outcome(bytes: nil, error: nil, pending: checkpoint.pending.count,
+            var outcome = Outcome(bytes: nil, error: nil, pending: checkpoint.pendingCount,
                                   modelVersion: checkpoint.head.model.version, journal: checkpoint.head.journal, seconds: 0)
             do {
                 outcome.bytes = try store.write(checkpoint)

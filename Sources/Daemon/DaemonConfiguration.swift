@@ -27,7 +27,7 @@ struct DaemonConfiguration: Sendable, Equatable {
     var outputEndpoint = "@tcp://127.0.0.1:5556"
     var outputSendHWM = 100_000
     /// Subscribers the bound output holds; each one beyond is closed at once.
-    var outputMaxSubscribers = 256
+    var outputMaxSubscribers = 64
     var errorRatePerSecond = 10.0
 
     var controlEndpoint = "@ipc://$STATE_DIR/control.sock"

@@ -36,6 +36,9 @@ final class EventLoop: @unchecked Sendable {
     let threads: BackgroundThreads
     private let notifier = SystemdNotifier()
     private var nextWatchdog = Double.infinity
+    /// When freed heap memory is next handed back to the system (glibc keeps what many
+    /// small blocks freed, e.g. a burst of queued messages to subscribers that left).
+    private var nextTrim = 0.0
 
     init(config: DaemonConfiguration, logger: Logger, metrics: DaemonMetrics = DaemonMetrics(), clock: DaemonClock = SystemClock())
         throws(StartupError) {
@@ -177,6 +180,12 @@ final class EventLoop: @unchecked Sendable {
             notifier.notify("WATCHDOG=1")
             nextWatchdog = now + interval
         }
+        if now >= nextTrim {
+            #if os(Linux)
+            if nextTrim > 0 { _ = glibcMallocTrim(0) }
+            #endif
+            nextTrim = now + 60
+        }
         if let learner { _ = learner.tick(now: now, core: core) }
         core.tick(now: now)
         if core.role != .scorer { control.send(coordinator.tick(now: now, core: core)) }
@@ -242,3 +251,9 @@ final class EventLoop: @unchecked Sendable {
 }
 
 let cfensembledVersion = "0.1.0"
+
+#if os(Linux)
+/// glibc's `malloc_trim` (declared in <malloc.h>, which the Glibc module does not export).
+@_silgen_name("malloc_trim")
+private func glibcMallocTrim(_ pad: Int) -> Int32
+#endif

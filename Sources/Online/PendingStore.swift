@@ -181,6 +181,15 @@ public struct PendingStore: Sendable {
 
         /// All of them, oldest first.
         public func snapshot() -> [(id: String, instance: PendingInstance)] { store.snapshot() }
+
+        /// Each of them, oldest first, without collecting them (a checkpoint encodes them
+        /// one at a time instead of holding a second copy of the table).
+        public func forEach(_ body: (String, PendingInstance) throws -> Void) rethrows {
+            for o in store.order {
+                guard let row = store.live(o) else { continue }
+                try body(store.ids[row], store.instance(row))
+            }
+        }
     }
 
     /// Restores counters after a checkpoint; instances are re-inserted with `insert`.

@@ -22,6 +22,37 @@ import Transport
         return fd
     }
 
+    /// Subscribers that never read each cost up to output.sndhwm queued messages: beyond
+    /// output.max_subscribers they are closed at once, and the ones within keep receiving.
+    @Test(.timeLimit(.minutes(2)))
+    func subscribersBeyondTheLimitAreClosed() throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "output.max_subscribers=10"])
+        let context = try ZMQContext()
+        var subs: [ZMQSocket] = []
+        for _ in 0..<25 {
+            let s = try ZMQSocket(context: context, kind: .sub)
+            try s.subscribe("")
+            try s.connect(d.output)
+            subs.append(s)
+        }
+        let url = try #require(d.metricsURL)
+        func value(_ name: String) -> Double {
+            let text = String(decoding: httpGet(url).body, as: UTF8.self)
+            return text.split(separator: "\n").first { $0.hasPrefix(name) }.flatMap { Double($0.split(separator: " ").last ?? "") } ?? -1
+        }
+        let deadline = Date().addingTimeInterval(20)
+        while value(#"cfensembled_connections_refused_total{socket="output"}"#) < 15 && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        #expect(value(#"cfensembled_connections_refused_total{socket="output"}"#) >= 15)
+        #expect(value(#"cfensembled_connections{socket="output"}"#) <= 10)
+        // libzmq reconnects a closed subscriber (and it is closed again): the daemon lives.
+        #expect(try d.status()["ok"] as? Bool == true)
+        for s in subs { s.close() }
+        #expect(try d.stop() == 0)
+    }
+
     @Test(.timeLimit(.minutes(3)))
     func connectionsBeyondTheLimitAreClosedAndTheDaemonLives() throws {
         // This test process needs 700 descriptors of its own.
