@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Transport
 import Wire
 @testable import CFE
 
@@ -124,5 +125,41 @@ import Wire
         f.alert(alert("weight_collapse", "resolved", ts: 3400), now: 3400)
         let resolved = try #require(f.due(now: 3400) as [AlertForwarder.Postable]?)
         #expect(resolved[0].endsAt == AlertForwarder.rfc3339(3400))
+    }
+}
+
+/// `cfe alertmanager` against a publisher of malformed health messages (an empty and a
+/// nameless `alerts_firing` entry): it keeps running, logs each once, and exits 0 at its
+/// timeout. It used to crash (index out of range).
+@Suite struct AlertmanagerCommandTests {
+    @Test(.timeLimit(.minutes(1)))
+    func malformedHealthMessagesDoNotCrashTheForwarder() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cfe-am-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let context = try ZMQContext()
+        let pub = try ZMQSocket(context: context, kind: .pub)
+        try pub.bind("ipc://\(dir)/out")
+        let p = Process()
+        p.executableURL = WatchTests.cfe
+        // Nothing listens on port 1: posts fail and are retried, which is fine here.
+        p.arguments = ["alertmanager", "--url", "http://127.0.0.1:1", "ipc://\(dir)/out", "--timeout", "4"]
+        let pipe = Pipe()
+        p.standardError = pipe
+        p.standardOutput = pipe
+        try p.run()
+        var h = HealthBody()
+        h.alerts_firing = ["", ":nn", "label_outage"]
+        let body = WireJSON.encode(h)
+        let end = Date().addingTimeInterval(3)
+        while Date() < end {
+            try pub.send(frames: [Array("health".utf8), body])
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        p.waitUntilExit()
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(p.terminationReason == .exit && p.terminationStatus == 0, "\(out)")
+        #expect(out.components(separatedBy: "ignored a malformed alerts_firing entry").count - 1 == 2, "\(out)")
+        #expect(out.contains("firing label_outage"), "\(out)")
     }
 }

@@ -13,6 +13,33 @@ import Transport
         }
     }
 
+    /// The pre-collapse model outlives a restart: after a collapse, a clean restart or a
+    /// kill -9 keeps weight_collapse firing and the last healthy model, so `rollback`
+    /// still restores healthy weights (it used to be refused after a restart, and the first
+    /// update after it became the "healthy" model a rollback then restored).
+    @Test(.timeLimit(.minutes(3)), arguments: ["sigterm", "kill9"])
+    func theLastHealthyModelOutlivesARestart(stop: String) throws {
+        let d = try DaemonProcess()
+        let args = ["--set", "learning.batch_size=32", "--set", "health.interval_s=0.2"]
+        try d.start(args)
+        let push = try d.producer()
+        try send(push, from: 0, count: 1500, flip: false)
+        try d.waitForStatus("labelled", atLeast: 1500)
+        try send(push, from: 1500, count: 6000, flip: true)
+        _ = try d.waitForStatus(timeout: 60) { ($0["alerts_firing"] as? [String] ?? []).contains("weight_collapse") }
+        try d.waitForStatus("labelled", atLeast: 7500)
+        Thread.sleep(forTimeInterval: 0.3)   // the journal flushed
+        if stop == "kill9" { d.kill9() } else { #expect(try d.stop() == 0) }
+        try d.start(args)
+        let after = try d.status()
+        #expect((after["alerts_firing"] as? [String] ?? []).contains("weight_collapse"), "\(after)")
+        let rollback = try d.controlRequest(["cmd": "rollback"])
+        #expect(rollback["ok"] as? Bool == true, "\(rollback)")
+        let restored = try #require(try d.status()["weights"] as? [String: Double])
+        #expect(restored.values.allSatisfy { $0 > 0 }, "rollback did not restore healthy weights: \(restored)")
+        #expect(try d.stop() == 0)
+    }
+
     /// The path of a collapse through the real daemon: the alert on the `alert` topic,
     /// fallback scores, `rollback` over the control socket, recovery. (The projected
     /// weights' variant, the label outage, a silent classifier and the seed's unweighted
