@@ -8,20 +8,6 @@ import Transport
 /// leave the daemon alive, its control socket, checkpoints and metrics working, and a
 /// real producer is scored once they are gone.
 @Suite struct ConnectionLimitTests {
-    private func tcpConnect(_ port: Int) -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return -1 }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = UInt16(port).bigEndian
-        let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Foundation.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-        if !ok { close(fd); return -1 }
-        return fd
-    }
-
     /// Subscribers that never read each cost up to output.sndhwm queued messages: beyond
     /// output.max_subscribers they are closed at once, and the ones within keep receiving.
     @Test(.timeLimit(.minutes(2)))

@@ -5,24 +5,6 @@ import Testing
 /// oversized headers are refused without burning a core, idle and trickling
 /// connections are bounded, and none of it delays a scrape for long, SIGHUP or SIGTERM.
 @Suite struct MetricsHardeningTests {
-    /// A TCP connection to 127.0.0.1:`port` with a receive timeout, or -1.
-    private func connect(port: Int, timeout: Int = 5) -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return -1 }
-        var tv = timeval(tv_sec: timeout, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = UInt16(port).bigEndian
-        let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Foundation.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-        if !ok { close(fd); return -1 }
-        return fd
-    }
-
     /// Sends `bytes` (as much as the peer takes) and reads until the peer closes or the
     /// receive timeout; returns what was read.
     private func exchange(_ fd: Int32, _ bytes: [UInt8]) -> String {
@@ -53,7 +35,7 @@ import Testing
         try d.start()
         let p = try port(d)
         let started = Date()
-        let fd = connect(port: p, timeout: 10)
+        let fd = tcpConnect(p, timeout: 10)
         #expect(fd >= 0)
         let request = Array("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: ".utf8) + [UInt8](repeating: UInt8(ascii: "a"), count: size)
             + Array("\r\n\r\n".utf8)
@@ -75,7 +57,7 @@ import Testing
         let d = try DaemonProcess()
         try d.start(["--set", "metrics.idle_timeout_s=2", "--set", "metrics.connection_deadline_s=6"])
         let p = try port(d)
-        var held = (0..<40).map { _ in connect(port: p, timeout: 1) }
+        var held = (0..<40).map { _ in tcpConnect(p, timeout: 1) }
         defer { for fd in held where fd >= 0 { close(fd) } }
         #expect(held.filter { $0 >= 0 }.count == 40, "the kernel's backlog takes what is not served")
 
@@ -98,7 +80,7 @@ import Testing
 
         // A client that trickles a header a byte at a time is cut (a request not complete
         // within the idle timeout, or the connection deadline, 6 s, at the latest).
-        let trickler = connect(port: p, timeout: 1)
+        let trickler = tcpConnect(p, timeout: 1)
         let cut = Date()
         var alive = true
         while alive && Date().timeIntervalSince(cut) < 30 {
@@ -112,7 +94,7 @@ import Testing
         close(trickler)
         #expect(!alive, "a trickling client held its connection for 30 s")
 
-        let stopping = (0..<20).map { _ in connect(port: p, timeout: 1) }
+        let stopping = (0..<20).map { _ in tcpConnect(p, timeout: 1) }
         defer { for fd in stopping where fd >= 0 { close(fd) } }
         #expect(try d.stop(timeout: 15) == 0)
     }
