@@ -35,6 +35,9 @@ final class MetricsServer: Service, @unchecked Sendable {
     private let logger: Logger
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private var running: Task<Void, Error>?
+    /// The HTTP application's own service group: shut down gracefully with the daemon
+    /// (a cancelled Hummingbird server logs an error).
+    private var appGroup: ServiceGroup?
 
     /// Parses `HOST:PORT` (IPv4 host); binds in `start`.
     init(listen: String, registry: PrometheusCollectorRegistry, logger: Logger, limits: Limits = Limits()) throws(ConfigError) {
@@ -78,9 +81,11 @@ final class MetricsServer: Service, @unchecked Sendable {
                 boundContinuation.finish()
             },
             eventLoopGroupProvider: .shared(group), logger: quiet)
+        let appGroup = ServiceGroup(configuration: .init(services: [app], logger: quiet))
+        self.appGroup = appGroup
         let task = Task {
             defer { boundContinuation.finish() }
-            try await app.run()
+            try await appGroup.run()
         }
         running = task
         // Either the server reports it listens, or its task ends (it could not bind).
@@ -104,8 +109,13 @@ final class MetricsServer: Service, @unchecked Sendable {
             guard let result = await running?.result else { return }
             Self.report(result, endpoint: "\(host):\(port)", shuttingDown: Task.isShuttingDownGracefully || Task.isCancelled,
                         logger: logger)
-        } onCancelOrGracefulShutdown: { [running] in
-            running?.cancel()
+        } onCancelOrGracefulShutdown: { [appGroup, running] in
+            // Graceful first; clients that hold connections open get one second.
+            Task {
+                await appGroup?.triggerGracefulShutdown()
+                try? await Task.sleep(for: .seconds(1))
+                running?.cancel()
+            }
         }
         try? await group.shutdownGracefully()
     }
