@@ -250,6 +250,39 @@ import Transport
         #expect(try c.learner.stop() == 0)
     }
 
+    /// A peer that floods the snapshot socket with requests and never reads the replies
+    /// costs the learner a couple of replies, not one per request: its memory grows by far
+    /// less than the replies it was asked for (it used to queue up to 10,000 per peer).
+    @Test(.timeLimit(.minutes(2)))
+    func aSnapshotFloodCostsTheLearnerNoMemory() throws {
+        let c = try Cluster(scorers: 0)
+        // Forty classifiers make a model state of several kilobytes.
+        let push = try c.learner.producer()
+        var preds: [String: Double] = [:]
+        for k in 0..<40 { preds["classifier-\(k)"] = Double(k) / 40 }
+        for i in 0..<100 { try push.send(strings: ["pred", predBody("h\(i)", preds, label: i % 2)]) }
+        #expect(try c.wait(10) { try c.learnerNumber("labelled") == 100 })
+        let stateBytes = try #require((try c.learner.status()["cluster"] as? [String: Any])?["state_bytes"] as? Int)
+        func rssKiB() throws -> Int {
+            let text = try String(contentsOfFile: "/proc/\(c.learner.process!.processIdentifier)/status", encoding: .utf8)
+            let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("VmRSS:") })
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
+        }
+        let before = try rssKiB()
+        let dealer = try ZMQSocket(context: c.learner.context, kind: .dealer)
+        try dealer.setReceiveHighWaterMark(1)
+        try dealer.setSendTimeout(5000)
+        try dealer.connect(c.snapshotEndpoint)
+        let requests = 5000
+        for _ in 0..<requests { _ = try dealer.send(frames: [Array("snapshot".utf8)]) }
+        #expect(try c.wait(20) { (try c.learner.status()["cluster"] as? [String: Any])?["snapshots_served"] as? Int ?? 0 >= requests })
+        let grown = try rssKiB() - before
+        // Queued, the replies asked for would take requests x stateBytes.
+        #expect(grown * 1024 < requests * stateBytes / 10, "RSS grew \(grown) KiB for \(requests) replies of \(stateBytes) B")
+        dealer.close()
+        #expect(try c.learner.stop() == 0)
+    }
+
     @Test func labelBeforeItsInstanceWaitsForIt() throws {
         let c = try Cluster(scorers: 1)
         let toLearner = try c.learner.producer()
