@@ -22,7 +22,11 @@ final class ConnectionGuard {
     private let boundPath: String?
     private let logger: Logger
     private let metrics: DaemonMetrics
+    /// Connections held: accepted, not shut down here, not disconnected. Never above `cap`
+    /// but for a descriptor that could not be checked (its connection already gone).
     private(set) var open = 0
+    /// Descriptors shut down here whose disconnection libzmq has not reported yet.
+    private var closing = Set<Int32>()
     private(set) var refused: UInt64 = 0
     private(set) var plaintextRefused: UInt64 = 0
 
@@ -42,11 +46,12 @@ final class ConnectionGuard {
     /// Reads the events queued; shuts down what is over the cap.
     func drain() {
         for e in monitor.drain() {
+            let fd = Int32(bitPattern: e.value)
             if e.event.contains(.accepted) {
-                open += 1
-                if open > cap { refuse(fd: Int32(bitPattern: e.value)) }
+                if open >= cap && refuse(fd: fd) { closing.insert(fd) } else { open += 1 }
             } else if e.event.contains(.disconnected) {
-                open = max(0, open - 1)
+                // libzmq reports the descriptor of the connection that ended.
+                if closing.remove(fd) == nil { open = max(0, open - 1) }
             } else if curve {
                 plaintextRefused &+= 1
                 metrics.authRefused.increment()
@@ -59,8 +64,9 @@ final class ConnectionGuard {
         metrics.connections(role: role, open: open)
     }
 
-    private func refuse(fd: Int32) {
-        guard isOurs(fd) else { return }
+    /// Shuts the connection down; false when `fd` is no longer one of this endpoint's.
+    private func refuse(fd: Int32) -> Bool {
+        guard isOurs(fd) else { return false }
         shutdown(fd, Int32(SHUT_RDWR))
         refused &+= 1
         metrics.connectionRefused(role: role)
@@ -68,6 +74,7 @@ final class ConnectionGuard {
             logger.warning("closed a connection beyond the limit of connections on this socket",
                            metadata: ["socket": "\(role)", "limit": "\(cap)", "refused_total": "\(refused)"])
         }
+        return true
     }
 
     /// Whether `fd` is still a connection accepted on this socket's endpoint (not a
