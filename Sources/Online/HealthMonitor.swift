@@ -167,17 +167,22 @@ public struct HealthMonitor: Sendable {
 
     /// The names (and classifiers) of the conditions firing now.
     public var firing: [(name: HealthAlert.Name, classifier: String?)] {
-        conditions.filter(\.value.firing).keys.sorted().map { key in
-            let parts = key.split(separator: ":", maxSplits: 1).map(String.init)
-            return (HealthAlert.Name(rawValue: parts[0])!, parts.count > 1 ? parts[1] : nil)
-        }
+        firingDetails.map { ($0.name, $0.classifier) }
+    }
+
+    /// A condition's key (`weight_collapse`, `classifier_silent:<name>`) as its name and
+    /// classifier; nil for a key that names no condition (a damaged saved state).
+    private static func parse(_ key: String) -> (name: HealthAlert.Name, classifier: String?)? {
+        let parts = key.split(separator: ":", maxSplits: 1).map(String.init)
+        guard let first = parts.first, let name = HealthAlert.Name(rawValue: first) else { return nil }
+        return (name, parts.count > 1 ? parts[1] : nil)
     }
 
     /// The conditions firing now with when they fired (Unix time) and why.
     public var firingDetails: [(name: HealthAlert.Name, classifier: String?, since: Double, reason: String)] {
         conditions.filter(\.value.firing).sorted { $0.key < $1.key }.map { key, c in
-            let parts = key.split(separator: ":", maxSplits: 1).map(String.init)
-            return (HealthAlert.Name(rawValue: parts[0])!, parts.count > 1 ? parts[1] : nil, c.firedWall, c.reason)
+            let parsed = Self.parse(key)!
+            return (parsed.name, parsed.classifier, c.firedWall, c.reason)
         }
     }
 
@@ -216,7 +221,7 @@ public struct HealthMonitor: Sendable {
     public mutating func restore(_ s: State, now: Double) {
         conditions = [:]
         for (key, c) in s.conditions {
-            guard HealthAlert.Name(rawValue: String(key.split(separator: ":")[0])) != nil else { continue }
+            guard Self.parse(key) != nil else { continue }
             conditions[key] = Condition(hits: c.hits, clears: c.clears, firing: c.firing, firedAt: now - (c.firedAgo ?? 0),
                                         firedWall: c.firedWall ?? 0, reason: c.reason ?? "")
         }
@@ -323,7 +328,7 @@ public struct HealthMonitor: Sendable {
     private mutating func step(_ key: String, holds: Bool, reason: String, cleared: String, metrics: [String: Double],
                                classifier: String? = nil, into out: inout [HealthAlert]) {
         var c = conditions[key] ?? Condition()
-        let name = HealthAlert.Name(rawValue: String(key.split(separator: ":")[0]))!
+        let name = Self.parse(key)!.name
         if holds {
             c.hits += 1
             c.clears = 0
