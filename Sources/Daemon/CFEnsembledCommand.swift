@@ -74,8 +74,7 @@ struct CFEnsembledCommand: AsyncParsableCommand {
             for name in loader.ignoredEnvironment {
                 FileHandle.standardError.write(Data("cfensembled: warning: ignoring environment variable that names no configuration key: \(name)\n".utf8))
             }
-            let wanted = effective.inputEndpoints.filter(SocketSetup.binds).map { _ in effective.inputMaxConnections }
-                + (SocketSetup.binds(effective.outputEndpoint) ? [effective.outputMaxSubscribers] : [])
+            let wanted = SocketSetup.connectionLimits(effective).map(\.cap)
             if DescriptorLimit.fit(wanted, limit: nofile) != wanted {
                 FileHandle.standardError.write(Data("cfensembled: warning: the open-file limit (\(nofile)) cannot hold input.max_connections and output.max_subscribers with \(DescriptorLimit.reserve) descriptors to spare; they would be lowered to \(DescriptorLimit.fit(wanted, limit: nofile)) (raise LimitNOFILE)\n".utf8))
             }

@@ -61,6 +61,8 @@ struct DaemonConfiguration: Sendable, Equatable {
     /// model.max_classifiers). A registered classifier is never forgotten: where producers
     /// are not all trusted, this keeps made-up names out of the registry.
     var allowedClassifiers: [String] = []
+    /// The same as the resolver takes it: nil for any name.
+    var allowedClassifierSet: Set<String>? { allowedClassifiers.isEmpty ? nil : Set(allowedClassifiers) }
     /// Metrics connections served at once (more wait in the kernel's backlog), closed
     /// when idle this long, and closed this long after they opened whatever they do.
     var metricsMaxConnections = 16

@@ -84,7 +84,7 @@ final class DaemonCore<Sink: OutputSink> {
         health = HealthSupervisor(config: config.health, fallback: config.fallback, modelConfig: config.model)
         errorBucket = TokenBucket(rate: config.errorRatePerSecond, burst: max(1, config.errorRatePerSecond), now: clock.monotonic())
         entries.reserveCapacity(config.model.maxClassifiers)
-        resolver.allowed = config.allowedClassifiers.isEmpty ? nil : Set(config.allowedClassifiers)
+        resolver.allowed = config.allowedClassifierSet
         let now = clock.monotonic()
         // Health goes on from where it was: nothing fired is resolved, nothing re-fired.
         resolver.restoreLastSeen(health.restore(state.health, names: model.registry.names, now: now))
@@ -344,7 +344,7 @@ final class DaemonCore<Sink: OutputSink> {
     /// Applies a reloaded configuration's live keys (the caller decided which).
     func reconfigure(_ new: DaemonConfiguration) {
         config = new
-        resolver.allowed = new.allowedClassifiers.isEmpty ? nil : Set(new.allowedClassifiers)
+        resolver.allowed = new.allowedClassifierSet
         health.thresholds = new.health
         health.fallback = new.fallback
         if let level = new.logLevelValue { logger.logLevel = level }
@@ -370,12 +370,11 @@ final class DaemonCore<Sink: OutputSink> {
     func journalHealth(force: Bool) {
         guard let journal else { return }
         journalHealthyModel()
-        let now = clock.monotonic()
-        let key = HealthJournalKey(monitor: health.monitor.state(now: now), lastSeen: resolver.lastSeen,
-                                   negatives: health.negativesInARow)
+        let state = durableHealth(full: false)
+        let key = HealthJournalKey(monitor: state.monitor, lastSeen: resolver.lastSeen, negatives: state.negativesInARow)
         guard force || key != journalledHealth.key else { return }
-        journal.append(.health(durableHealth(full: false).encoded()))
-        journalledHealth = (key, now)
+        journal.append(.health(WireJSON.encode(state)))
+        journalledHealth = (key, clock.monotonic())
     }
 
     /// Marks in the journal that the model is now the last healthy one (replay keeps it).

@@ -1,4 +1,3 @@
-import Foundation
 import Online
 
 /// The health supervisor's state as it is written to checkpoints and the journal, so
@@ -21,26 +20,4 @@ struct DurableHealth: Codable, Equatable, Sendable {
     /// The model after the last update at which no critical condition fired
     /// (checkpoints only; the journal marks such updates instead).
     var lastHealthy: ModelSnapshot? = nil
-
-    /// What the journal's health record carries: all but the scores and the model.
-    var light: DurableHealth {
-        var d = self
-        d.recentScores = nil
-        d.lastHealthy = nil
-        return d
-    }
-
-    /// As the journal and checkpoints write numbers (non-finite ones as strings).
-    func encoded() -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return (try? Array(encoder.encode(self))) ?? []
-    }
-
-    static func decode(_ bytes: [UInt8]) -> DurableHealth? {
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return try? decoder.decode(DurableHealth.self, from: Data(bytes))
-    }
 }

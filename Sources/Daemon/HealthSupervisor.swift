@@ -10,6 +10,8 @@ struct HealthSupervisor {
     var fallback: DaemonConfiguration.Fallback
     let modelConfig: ModelConfiguration
     /// Recent scores of the live model (published or not).
+    /// How many recent scores `score_collapse` looks at (and a checkpoint keeps).
+    static let recentScoreWindow = 1000
     private var recentScores: [Double] = []
     private var recentNext = 0
     /// Labels in a row without a positive (label_outage).
@@ -36,8 +38,8 @@ struct HealthSupervisor {
     var status: String { monitor.status }
 
     mutating func recordScore(_ score: Double) {
-        if recentScores.count < 1000 { recentScores.append(score) } else { recentScores[recentNext] = score }
-        recentNext = (recentNext + 1) % 1000
+        if recentScores.count < Self.recentScoreWindow { recentScores.append(score) } else { recentScores[recentNext] = score }
+        recentNext = (recentNext + 1) % Self.recentScoreWindow
     }
 
     mutating func noteLabel(_ label: Int8) {
@@ -115,7 +117,7 @@ struct HealthSupervisor {
             d.silentFor[name] = max(0, now - lastSeen[u])
         }
         if full {
-            d.recentScores = recentScores.count < 1000 ? recentScores
+            d.recentScores = recentScores.count < Self.recentScoreWindow ? recentScores
                 : Array(recentScores[recentNext...] + recentScores[..<recentNext])
             d.lastHealthy = lastHealthy
         }
@@ -129,8 +131,8 @@ struct HealthSupervisor {
         monitor.restore(d.monitor, now: now)
         negativesInARow = max(0, d.negativesInARow)
         if let scores = d.recentScores {
-            recentScores = Array(scores.suffix(1000))
-            recentNext = recentScores.count % 1000
+            recentScores = Array(scores.suffix(Self.recentScoreWindow))
+            recentNext = recentScores.count % Self.recentScoreWindow
         }
         if let healthy = d.lastHealthy { lastHealthy = healthy }
         if monitor.criticalFiring, fallback == .last_healthy, let healthy = lastHealthy {

@@ -1,5 +1,6 @@
 import Foundation
 import Online
+import Wire
 
 /// What changed the learner's state since the last checkpoint, appended as it happens:
 /// classifiers registered, instances becoming pending, pending instances taken by their
@@ -346,10 +347,6 @@ final class Journal {
                 break
             }
         }
-        if var scores = state.health.recentScores, scores.count > 1000 {
-            scores.removeFirst(scores.count - 1000)
-            state.health.recentScores = scores
-        }
         if summary.unusable > 0 {
             summary.problems.append("\(summary.unusable) instance(s) name a classifier the model does not have; not replayed")
         }
@@ -368,9 +365,11 @@ final class Journal {
             var instance = instance
             instance.arrival = min(instance.arrival, now)
             state.pending.insert(id: id, instance)
+            // The health supervisor keeps the last window of them; this bounds the list meanwhile.
+            let window = HealthSupervisor.recentScoreWindow
             if state.health.recentScores == nil { state.health.recentScores = [] }
             state.health.recentScores!.append(Double(instance.score))
-            if state.health.recentScores!.count >= 2000 { state.health.recentScores!.removeFirst(1000) }
+            if state.health.recentScores!.count >= 2 * window { state.health.recentScores!.removeFirst(window) }
         case .pending:
             summary.unusable += 1
         case let .taken(id):
@@ -396,7 +395,7 @@ final class Journal {
         case let .expire(at):
             _ = state.pending.expire(now: at)
         case let .health(bytes):
-            guard let recorded = DurableHealth.decode(bytes) else {
+            guard let recorded = try? WireJSON.decode(DurableHealth.self, from: bytes) else {
                 summary.problems.append("a health record does not decode; the health state before it is kept")
                 return
             }

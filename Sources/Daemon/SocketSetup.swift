@@ -105,25 +105,32 @@ struct SocketSetup {
     /// A connection limit on every input and output socket that binds, fitted to the
     /// descriptor limit (see `DescriptorLimit.fit`).
     private func guardConnections(_ sockets: inout DaemonSockets) throws(StartupError) {
-        var bound: [(ZMQSocket, String, Int)] = []
-        for (socket, text) in zip(sockets.inputs, config.inputEndpoints) where Self.binds(text) {
-            bound.append((socket, "input", config.inputMaxConnections))
-        }
-        if Self.binds(config.outputEndpoint) { bound.append((sockets.output, "output", config.outputMaxSubscribers)) }
+        let bound = Self.connectionLimits(config)
         let limit = DescriptorLimit.soft
-        let caps = DescriptorLimit.fit(bound.map(\.2), limit: limit)
-        if caps != bound.map(\.2) {
+        let caps = DescriptorLimit.fit(bound.map(\.cap), limit: limit)
+        if caps != bound.map(\.cap) {
             logger.warning("the open-file limit is too low for the connection limits; they are lowered to fit (raise LimitNOFILE)",
                            metadata: ["nofile": "\(limit)", "limits": "\(caps.map(String.init).joined(separator: ","))"])
         }
-        for ((socket, role, _), cap) in zip(bound, caps) {
+        for (socket, cap) in zip(bound, caps) {
+            let role = socket.input == nil ? "output" : "input"
             do {
-                sockets.guards.append(try ConnectionGuard(socket: socket, role: role, cap: cap, curve: config.curveEnabled,
+                sockets.guards.append(try ConnectionGuard(socket: socket.input.map { sockets.inputs[$0] } ?? sockets.output,
+                                                          role: role, cap: cap, curve: config.curveEnabled,
                                                           context: sockets.context, logger: logger, metrics: metrics))
             } catch {
                 throw StartupError("libzmq: cannot monitor the \(role) socket: \(error)")
             }
         }
+    }
+
+    /// The sockets that bind, with their connection limits as configured: each input by
+    /// its index, then the output (`input` nil).
+    static func connectionLimits(_ config: DaemonConfiguration) -> [(input: Int?, cap: Int)] {
+        var out: [(input: Int?, cap: Int)] = config.inputEndpoints.indices.filter { binds(config.inputEndpoints[$0]) }
+            .map { ($0, config.inputMaxConnections) }
+        if binds(config.outputEndpoint) { out.append((nil, config.outputMaxSubscribers)) }
+        return out
     }
 
     static func binds(_ text: String) -> Bool {
