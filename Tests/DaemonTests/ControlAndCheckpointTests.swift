@@ -9,11 +9,7 @@ import Wire
 /// The control server's commands and the checkpoint coordinator, in process: rollback,
 /// its refusal, and `checkpoint` replies owed until the background write is durable.
 @Suite struct ControlAndCheckpointTests {
-    private func temporaryDirectory() throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cfe-core-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }
+    private func temporaryDirectory() throws -> String { try makeTemporaryDirectory(prefix: "cfe-core") }
 
     private func coordinator(_ h: CoreHarness, dir: String, writer: Bool) throws -> CheckpointCoordinator {
         let store = CheckpointStore(directory: dir, generations: 2)

@@ -106,3 +106,10 @@ final class CoreHarness {
         }
     }
 }
+
+/// A new directory under the system's temporary directory (the caller removes it).
+func makeTemporaryDirectory(prefix: String) throws -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}

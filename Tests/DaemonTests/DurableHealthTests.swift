@@ -11,11 +11,7 @@ import Wire
 /// on from where they were (the time the daemon was down counts towards none), and the
 /// healthy references (weight sum, last healthy model) are kept.
 @Suite struct DurableHealthTests {
-    private func stateDirectory() throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cfe-health-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }
+    private func stateDirectory() throws -> String { try makeTemporaryDirectory(prefix: "cfe-health") }
 
     private func configure(_ dir: String) -> (inout DaemonConfiguration) -> Void {
         return {
