@@ -155,29 +155,59 @@ public final class CFEnsemble {
 
     /// What the aggregator reads for an instance, one value per known classifier, into `v`:
     /// the reconstruction x_u . y, reported values as they are with observed input, missing
-    /// ones filled as configured. Afterwards `fold` and `confidences` hold the instance's
-    /// fold-in, unless `alwaysFold` is false and it was not needed (observed input, every
-    /// classifier reported).
+    /// ones filled as configured (`model.missing_fill`). Afterwards `fold` and `confidences`
+    /// hold the instance's fold-in, unless `alwaysFold` is false and it was not needed
+    /// (observed input, and every classifier reported or missing ones filled with the
+    /// reported mean).
     private func aggregatorRow(_ entries: UnsafeBufferPointer<Entry>, into v: inout [Double], alwaysFold: Bool) {
         let m = registry.count
         if v.count != m { v = [Double](repeating: 0, count: m) }
         let complete = entries.count == m
-        if config.aggregatorInput == .observed && complete && !alwaysFold {
+        if config.aggregatorInput == .observed && (complete || config.missingFill == .average) {
+            // Nothing here reads the reconstruction: fold in only when asked to.
+            if !complete {
+                let fill = reportedMean(entries)
+                for u in 0..<m { v[u] = fill }
+            }
             for e in entries { v[Int(e.classifier)] = Double(e.value) }
+            if alwaysFold { foldIn(entries) }
             return
         }
-        confidences.removeAll(keepingCapacity: true)
-        for e in entries { confidences.append(Confidence.base(Double(e.value), alpha: config.confidenceAlpha)) }
-        confidences.withUnsafeBufferPointer {
-            fold.fold(entries, confidences: $0, factors: factors, lambda: config.lambda)
-        }
+        foldIn(entries)
         fold.y.withUnsafeBufferPointer { yb in
             for u in 0..<m { v[u] = factors.reconstruct(u, yb.baseAddress!) }
         }
         if config.aggregatorInput == .observed {
             for e in entries { v[Int(e.classifier)] = Double(e.value) }
         }
-        if config.missingFill == .mean && !complete { fillMissingWithMean(&v, entries) }
+        if !complete {
+            switch config.missingFill {
+            case .mean: fillMissingWithMean(&v, entries)
+            case .average: fillMissing(&v, entries, with: reportedMean(entries))
+            case .reconstruction: break
+            }
+        }
+    }
+
+    /// The plain mean of the reported probabilities.
+    private func reportedMean(_ entries: UnsafeBufferPointer<Entry>) -> Double {
+        var sum = 0.0
+        for e in entries { sum += Double(e.value) }
+        return sum / Double(entries.count)
+    }
+
+    /// Sets every classifier not in `entries` to `fill`.
+    private func fillMissing(_ v: inout [Double], _ entries: UnsafeBufferPointer<Entry>, with fill: Double) {
+        for u in v.indices where !entries.contains(where: { Int($0.classifier) == u }) { v[u] = fill }
+    }
+
+    /// Folds the instance into latent space: `fold` and `confidences` hold its fold-in.
+    private func foldIn(_ entries: UnsafeBufferPointer<Entry>) {
+        confidences.removeAll(keepingCapacity: true)
+        for e in entries { confidences.append(Confidence.base(Double(e.value), alpha: config.confidenceAlpha)) }
+        confidences.withUnsafeBufferPointer {
+            fold.fold(entries, confidences: $0, factors: factors, lambda: config.lambda)
+        }
     }
 
     /// Sets every classifier not in `entries` to the aggregator-weighted mean of the
@@ -190,8 +220,7 @@ public final class CFEnsemble {
                 num += w[u] * Double(e.value); den += w[u]; plain += Double(e.value)
             }
         }
-        let fill = den > 1e-12 ? num / den : plain / Double(entries.count)
-        for u in v.indices where !entries.contains(where: { Int($0.classifier) == u }) { v[u] = fill }
+        fillMissing(&v, entries, with: den > 1e-12 ? num / den : plain / Double(entries.count))
     }
 
     /// Added to the published logit: logit(pi) - logit(rho), where pi is the running positive

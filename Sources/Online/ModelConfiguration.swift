@@ -18,6 +18,10 @@ public enum AggregatorInput: String, Sendable, Codable, CaseIterable {
 
 /// How the aggregator fills the classifiers that did not report.
 public enum MissingFill: String, Sendable, Codable, CaseIterable {
+    /// The plain mean of the probabilities the instance's classifiers reported: a missing
+    /// classifier counts as agreeing with the instance's own consensus, so an instance
+    /// that looks fraudulent to those that reported keeps that look in every column.
+    case average
     /// Their CF reconstruction x_u . y.
     case reconstruction
     /// The aggregator-weighted mean of the reported probabilities (the untrained model
@@ -48,7 +52,7 @@ public struct ModelConfiguration: Sendable, Equatable, Codable {
     /// How the published score is formed.
     public var scoreOutput = ScoreOutput.normalized
     /// How the aggregator fills classifiers that did not report.
-    public var missingFill = MissingFill.reconstruction
+    public var missingFill = MissingFill.average
     /// Starting aggregator: w = s/m, b = -s/2. Any s ranks like the simple average; s = 4
     /// matches the average's slope at 0.5, so early scores approximate the average itself.
     public var initialScale = 4.0
