@@ -287,6 +287,39 @@ private func spearman(_ a: [Double], _ b: [Double]) -> Double {
         #expect(cfe.aggregator.w.reduce(0, +) > 0)
     }
 
+    /// `model.missing_fill: average` (the default): a classifier that did not report reads
+    /// the plain mean of those that did, so the instance scores exactly as if it had
+    /// reported that mean, whatever the learnt weights; the CF reconstruction would not.
+    @Test(arguments: [MissingFill.average, .reconstruction])
+    func missingClassifiersReadTheMeanOfTheReported(fill: MissingFill) {
+        let m = 6
+        let cfe = model(m: m) { $0.missingFill = fill; $0.expertSelection = false }
+        var stream = SyntheticStream(seed: 21, positiveRate: 0.2, classifiers: m)
+        for _ in 0..<8 { cfe.update((0..<64).map { _ in stream.next() }) }
+        let w = cfe.aggregator.w
+        #expect(Set(w.map { ($0 * 1e6).rounded() }).count == m, "the learnt weights differ from one another")
+        var rng = SeededRandom(seed: 22)
+        var differences = 0.0
+        for _ in 0..<50 {
+            let values = (0..<m).map { _ in Double(Float(rng.uniform())) }
+            let missing = [Int(rng.uniform() * Double(m)) % m, 0]
+            let reported = (0..<m).filter { !missing.contains($0) }
+            let mean = reported.reduce(0.0) { $0 + values[$1] } / Double(reported.count)
+            let partial = cfe.score(reported.map { Entry(classifier: $0, value: values[$0]) }, learnUnlabelled: false)
+            let complete = cfe.score((0..<m).map { Entry(classifier: $0, value: missing.contains($0) ? mean : values[$0]) },
+                                     learnUnlabelled: false)
+            // The published score by hand: sigmoid(s (w . v / sum(w) - 1/2)) over the filled row.
+            let row = (0..<m).map { missing.contains($0) ? Double(Float(mean)) : values[$0] }
+            let z = 4 * (zip(w, row).reduce(0.0) { $0 + $1.0 * $1.1 } / w.reduce(0, +) - 0.5)
+            if fill == .average {
+                #expect(abs(partial.score - complete.score) < 1e-6)
+                #expect(abs(partial.score - 1 / (1 + exp(-z))) < 1e-6)
+            }
+            differences += abs(partial.score - complete.score)
+        }
+        if fill == .reconstruction { #expect(differences > 1e-3) }
+    }
+
     @Test func newClassifiersAreCappedAndStartAtTheMeanWeight() {
         var c = ModelConfiguration()
         c.maxClassifiers = 3

@@ -465,6 +465,19 @@ def run_daemon(stream, binary, config, sets, chunk=256):
 
 # --------------------------------------------------------------------------- report
 
+def margin_se(labels, scores, reference, resamples=1000, seed=1):
+    """The paired-bootstrap standard error of AP(scores) - AP(reference) over a stream's
+    instances (resampled with replacement; resamples without both classes skipped)."""
+    rng = np.random.default_rng(seed)
+    y, a, b = np.asarray(labels), np.asarray(scores), np.asarray(reference)
+    out = []
+    for _ in range(resamples):
+        i = rng.integers(0, len(y), len(y))
+        if 0 < y[i].sum() < len(i):
+            out.append(average_precision_score(y[i], a[i]) - average_precision_score(y[i], b[i]))
+    return float(np.std(out))
+
+
 def rolling_ap(scores, labels, window):
     xs, ys = [], []
     step = max(1, window // 4)
@@ -581,6 +594,8 @@ def main():
             "labels": y.tolist(), "scores": {k: np.asarray(s).tolist() for k, s in scores.items()},
             "trace": trace, "alerts": alerts, "seconds": time.time() - t0,
         }
+        if stream.kind == "real":
+            r["margin_se_vs_average"] = margin_se(y, daemon_scores, peer_scores["average"])
         if stream.kind == "rollout":
             r["rollout"] = rollout_report(stream, scores, trace)
         if stream.kind == "outage":

@@ -36,26 +36,41 @@ import evaluate  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DOCS = os.path.join(HERE, "..", "..", "docs")
-CACHE = os.path.join(HERE, ".venv", "replica-streams-v2.pkl")
+CACHE = os.path.join(HERE, ".venv", "replica-streams-v3.pkl")
 
 
 def streams():
-    """The fully observed streams of evaluate.py (every suite), cached."""
+    """Every stream of evaluate.py (every suite), as matrices with NaN where a classifier
+    did not report, cached."""
     if os.path.exists(CACHE):
         with open(CACHE, "rb") as f:
             return pickle.load(f)
     out = {}
-    for make in evaluate.build_streams(False) + evaluate.validation_streams() + evaluate.imbalanced_streams():
+    makers = (evaluate.build_streams(False) + evaluate.fraud_streams(False) + evaluate.validation_streams()
+              + evaluate.imbalanced_streams())
+    for make in makers:
         s = make()
-        if any(len(p) != len(s.names) for p in s.preds):
-            continue
         out[s.name] = {
-            "M": np.array([[p[n] for n in s.names] for p in s.preds]), "y": s.labels, "arrive": s.arrive,
-            "train": s.train_preds, "train_y": s.train_labels, "kind": s.kind,
+            "M": np.array([[p.get(n, np.nan) for n in s.names] for p in s.preds]), "y": s.labels,
+            "arrive": s.arrive, "train": s.train_preds, "train_y": s.train_labels, "kind": s.kind,
+            "names": s.names, "first": [next(iter(p)) for p in s.preds[:1]],
+            "order": registration_order(s),
         }
     with open(CACHE, "wb") as f:
         pickle.dump(out, f)
     return out
+
+
+def registration_order(s):
+    """The classifiers' indices in the order the daemon registers them (first report; within
+    a message, in the message's order), and the instance at which each first reports."""
+    seen, first = [], {}
+    for t, p in enumerate(s.preds):
+        for name in p:
+            if name not in first:
+                first[name] = t
+                seen.append(s.names.index(name))
+    return [(u, first[s.names[u]]) for u in seen]
 
 
 def sigmoid(z):
@@ -74,7 +89,7 @@ def precision_at_positives(scores, labels, negw):
     return out[labels == 1]
 
 
-def decide(M, y, pos, neg, learned, counts, a, state):
+def decide(X, avg, y, pos, neg, learned, counts, a, state):
     """ExpertSelector.decide over the replay buffer: experts learned, average, each classifier."""
     p, q = len(pos), len(neg)
     stride = max(1, q // max(256, 2 * p))
@@ -86,7 +101,7 @@ def decide(M, y, pos, neg, learned, counts, a, state):
     idx = np.array(pos + sample)
     L = y[idx]
     negw = (counts[2] / max(counts[1], 1)) * p / len(sample)
-    experts = [learned[idx], M[idx].mean(axis=1)] + [M[idx, u] for u in range(M.shape[1])]
+    experts = [learned[idx], avg[idx]] + [X[idx, u] for u in range(X.shape[1])]
     P = np.array([precision_at_positives(e, L, negw) for e in experts])
 
     def margin(r):
@@ -106,17 +121,24 @@ def decide(M, y, pos, neg, learned, counts, a, state):
 def replay(stream, a):
     """Prequential scores of the replica on one stream."""
     M, y, arrive = stream["M"], stream["y"], stream["arrive"]
-    n, m = M.shape
+    n = M.shape[0]
     s = a.initial_scale
-    w, b = np.full(m, s / m), -s / 2
-    first, second, steps = np.zeros(m + 1), np.zeros(m + 1), 0
+    avg = np.nanmean(M, axis=1)
+    # What the aggregator reads: reported probabilities, missing ones the mean of those
+    # reported (model.missing_fill: average).
+    F = np.where(np.isnan(M), avg[:, None], M)
+    registration = list(stream["order"])   # (column, first instance), in registration order
+    reg = []                                # registered columns, in the daemon's index order
+    w, b = np.zeros(0), -s / 2
+    first, second, steps = np.zeros(1), np.zeros(1), 0
     due = {}
     for i, t in enumerate(arrive):
         if math.isfinite(t) and t < n:
             due.setdefault(int(t), []).append(i)
     order = list(range(n))
     if a.history:   # pred messages carrying their label, before the stream
-        M = np.vstack([M, stream["train"]])
+        F = np.vstack([F, stream["train"]])
+        avg = np.concatenate([avg, stream["train"].mean(axis=1)])
         y = np.concatenate([y, stream["train_y"]])
         due[-1] = list(range(n, len(y)))
         order = [-1] + order
@@ -124,16 +146,35 @@ def replay(stream, a):
     nextpos = nextneg = 0   # ring positions, as ReplayBuffer keeps them
     scores = np.zeros(n)
     learned = np.zeros(len(y))
-    state, counts = {}, [0, 0, 0]   # labels, positives, negatives learnt
+    state, counts, version = {}, [0, 0, 0], 0   # labels, positives, negatives learnt
+    state["trace"] = []
+
+    def register(t):
+        nonlocal w, b, first, second
+        while registration and (registration[0][1] <= t or t < 0):
+            u, _ = registration.pop(0)
+            reg.append(u)
+            if version > 0 and len(w):
+                w = np.append(w, w.mean())
+            else:
+                w = np.full(len(reg), s / len(reg))
+                b = -s / 2
+            first, second = np.append(first, 0.0), np.append(second, 0.0)   # the optimizer's moments resize
+            if state.get("pi") is not None:
+                state["pi"] = np.append(state["pi"], 0.0)
+
+    if a.history:
+        register(-1)
     for t in order:
         for i in due.get(t, []):
             batch.append(i)
             if len(batch) < a.batch_size:
                 continue
+            X_all = F[:, reg]
             total = w.sum()
             for j in batch:
                 # The learned expert's score before learning from it (normalized output).
-                learned[j] = M[j] @ w / total if total > 1e-9 else M[j].mean()
+                learned[j] = X_all[j] @ w / total if total > 1e-9 else avg[j]
                 if y[j] == 1:
                     if len(pos) < a.replay_positives: pos.append(j)
                     else: pos[nextpos] = j
@@ -144,10 +185,12 @@ def replay(stream, a):
                     nextneg = (nextneg + 1) % a.replay_negatives
             counts = [counts[0] + len(batch), counts[1] + int(y[batch].sum()), counts[2] + int((1 - y[batch]).sum())]
             batch = []
+            version += 1
             if not (pos and neg):
                 continue
+            m = len(reg)
             rows = np.array(pos + neg)
-            X, L = M[rows], y[rows]
+            X, L = X_all[rows], y[rows]
             p, q = len(pos), len(neg)
             omega = np.where(L == 1, 0.5 / p, 0.5 / q)
             strength = a.l2 / (2 * p * q / (p + q))
@@ -166,16 +209,20 @@ def replay(stream, a):
                 if a.nonnegative:
                     w = np.maximum(w, 0)
             if a.expert_selection:
-                decide(M, y, pos, neg, learned, counts, a, state)
+                decide(X_all, avg, y, pos, neg, learned, counts, a, state)
+            state["trace"].append((t, dict(zip(reg, w))))
         if t < 0:
             continue
+        register(t)
+        x = F[t, reg]
         total = w.sum()
         pi = state.get("pi")
         if pi is not None:
-            value = pi[0] * (M[t] @ w / total if total > 1e-9 else M[t].mean()) + pi[1] * M[t].mean() + pi[2:] @ M[t]
+            value = pi[0] * (x @ w / total if total > 1e-9 else avg[t]) + pi[1] * avg[t] + pi[2:] @ x
             scores[t] = sigmoid(s * (value - 0.5))
         else:
-            scores[t] = sigmoid(s * (M[t] @ w / total - 0.5)) if total > 1e-9 else sigmoid(M[t] @ w + b)
+            scores[t] = sigmoid(s * (x @ w / total - 0.5)) if total > 1e-9 else sigmoid(x @ w + b)
+    stream["_trace"] = state["trace"]
     return scores
 
 
@@ -206,7 +253,7 @@ def main():
     a = parser().parse_args()
 
     daemon, best = {}, {}
-    for name in ["quality-main.json", "quality-validation.json", "quality-imbalanced.json"]:
+    for name in ["quality-main.json", "quality-fraud.json", "quality-validation.json", "quality-imbalanced.json"]:
         path = os.path.join(DOCS, name)
         if os.path.exists(path):
             for r in json.load(open(path)):
