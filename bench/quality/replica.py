@@ -155,7 +155,7 @@ def replay(stream, a):
             u, _ = registration.pop(0)
             reg.append(u)
             if version > 0 and len(w):
-                w = np.append(w, w.mean())
+                w = np.append(w, w.max() if a.new_weight == "max" else w.mean())
             else:
                 w = np.full(len(reg), s / len(reg))
                 b = -s / 2
@@ -194,13 +194,18 @@ def replay(stream, a):
             p, q = len(pos), len(neg)
             omega = np.where(L == 1, 0.5 / p, 0.5 / q)
             strength = a.l2 / (2 * p * q / (p + q))
+            scale = np.ones(m + 1)
+            if a.reported_step:   # experiment: each weight steps at the rate of the rows where its classifier reported
+                R = ~np.isnan(M[rows][:, reg]) if not a.history else np.ones((len(rows), m), bool)
+                frac = omega @ R
+                scale[:m] = 1 / np.maximum(frac, a.reported_floor)
             for _ in range(a.aggregator_steps):
                 gz = omega * (sigmoid(X @ w + b) - L)
                 g = np.append(X.T @ gz, gz.sum())
                 g[:m] += strength * (w - w.mean())
                 steps += 1
                 if a.step_rule == "sgd":
-                    d = a.lr * g
+                    d = a.lr * g * scale
                 else:
                     first = 0.9 * first + 0.1 * g
                     second = 0.999 * second + 0.001 * g * g
@@ -243,6 +248,10 @@ def parser():
     ap.add_argument("--replay-positives", type=int, default=512)
     ap.add_argument("--replay-negatives", type=int, default=2048)
     ap.add_argument("--nonnegative", action="store_true", help="learning.nonnegative_weights=true")
+    ap.add_argument("--reported-step", action="store_true")
+    ap.add_argument("--reported-floor", type=float, default=0.05)
+    ap.add_argument("--new-weight", choices=["mean", "max"], default="mean",
+                    help="experiment: a classifier registered after learning started takes the mean (shipped) or the largest weight")
     ap.add_argument("--history", action="store_true",
                     help="first replay the base models' out-of-fold training predictions with their labels")
     ap.add_argument("--check", action="store_true", help="fail unless the replica matches docs/quality*.json")
