@@ -1,21 +1,22 @@
 #!/usr/bin/env python3
 """A numpy replica of cfensembled's aggregator, for screening learning levers in seconds.
 
-On a stream where every classifier reports in every message, the daemon's aggregator
-reads the reported probabilities as they are (`model.aggregator_input: observed`), so
-its scores depend only on the aggregator: start at w = s/m, b = -s/2; every
-`learning.batch_size` labels, note the learned expert's score of each (before learning
-from it), add them to the class-stratified replay buffer and take
-`learning.aggregator_steps` gradient steps (`--step-rule adam`: the earlier Adam rule)
-on the class-weighted cross-entropy with the equal-weights prior; let the expert
-selector weigh the learned combination, the average and each classifier; publish
-sigmoid(s (combined value - 1/2)). This file repeats that in
-numpy over the same streams as evaluate.py (the fully observed ones: synthetic, drift,
-outage and real), in the same event order. With the shipped configuration it reproduces
-the daemon's PR-AUC in docs/quality*.json to 4 decimals (`--check` verifies that; the
-imbalanced suite's streams are built by evaluate.py as well). A lever that looks good here still has to be built into the daemon and
-measured with run.sh (streams with missing entries need the CF reconstruction, which
-the replica does not model).
+The daemon's aggregator reads the reported probabilities as they are
+(`model.aggregator_input: observed`) and, for a classifier that did not report, the
+mean of those that did (`model.missing_fill: average`), so its scores depend only on
+the aggregator: start at w = s/m, b = -s/2 (a classifier registered after the first
+update starts at the mean weight); every `learning.batch_size` labels, note the
+learned expert's score of each (before learning from it), add them to the
+class-stratified replay buffer and take `learning.aggregator_steps` gradient steps
+(`--step-rule adam`: the earlier Adam rule) on the class-weighted cross-entropy with
+the equal-weights prior; let the expert selector weigh the learned combination, the
+average and each classifier; publish sigmoid(s (combined value - 1/2)). This file
+repeats that in numpy over every stream of evaluate.py's four suites, in the same
+event order and with the classifiers registered in the daemon's order. With the
+shipped configuration it reproduces the daemon's PR-AUC in docs/quality*.json to 4
+decimals (`--check` verifies that). A lever that looks good here still has to be
+built into the daemon and measured with run.sh; levers.py screens learners the
+replica does not model (convergence, log-odds, other fills and outputs).
 
     bench/quality/.venv/bin/python bench/quality/replica.py --check
     bench/quality/.venv/bin/python bench/quality/replica.py --nonnegative

@@ -53,6 +53,15 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    Benchmark("fold-in + score (3 of 10 missing)") { benchmark in
+        let model = trainedModel()
+        let entries = (0..<10).filter { $0 % 3 != 1 }.map { Entry(classifier: $0, value: 0.3 + 0.05 * Double($0)) }
+        benchmark.startMeasurement()   // setup above is not measured
+        for _ in benchmark.scaledIterations {
+            blackHole(entries.withUnsafeBufferPointer { model.score($0).score })
+        }
+    }
+
     Benchmark("map names (ClassifierResolver)") { benchmark in
         let model = trainedModel()
         var decoder = MessageDecoder(limits: InputLimits())
