@@ -3,9 +3,9 @@
 ///
 /// - start: the ZAP handler first (it must answer before any CURVE socket accepts a
 ///   peer; the sockets are bound already, and refuse every handshake until it runs),
-///   then the checkpoint writer, then the journal's syncer;
-/// - stop, after the final checkpoint is written: the checkpoint writer (nothing is
-///   left for it), the journal (a last write and fdatasync, then its syncer), then the
+///   then the checkpoint writer, then the journal's syncer, then the update worker;
+/// - stop, after the final checkpoint is written (it waits for a running update): the
+///   update worker and the checkpoint writer (nothing is left for them), the journal (a last write and fdatasync, then its syncer), then the
 ///   event loop's sockets close, and the ZAP handler last, so that every handshake up to
 ///   the last socket's close is checked against the allow-list.
 ///
@@ -16,6 +16,8 @@ final class BackgroundThreads {
         case zapStarted = "ZAP handler started"
         case writerStarted = "checkpoint writer started"
         case syncerStarted = "journal syncer started"
+        case updaterStarted = "update worker started"
+        case updaterStopped = "update worker stopped"
         case writerStopped = "checkpoint writer stopped"
         case journalClosed = "journal closed (last sync)"
         case socketsClosed = "sockets closed"
@@ -25,23 +27,27 @@ final class BackgroundThreads {
     private let zap: ZAPThread?
     private let writer: CheckpointWriter?
     private let journal: Journal?
+    private let updater: UpdateWorker?
     /// What happened, in order (the shutdown-order test reads it).
     private(set) var steps: [Step] = []
 
-    init(zap: ZAPThread?, writer: CheckpointWriter?, journal: Journal?) {
+    init(zap: ZAPThread?, writer: CheckpointWriter?, journal: Journal?, updater: UpdateWorker? = nil) {
         self.zap = zap
         self.writer = writer
         self.journal = journal
+        self.updater = updater
     }
 
     func start() {
         if let zap { zap.start(); steps.append(.zapStarted) }
         if let writer { writer.start(); steps.append(.writerStarted) }
         if let syncer = journal?.syncer { syncer.start(); steps.append(.syncerStarted) }
+        if let updater { updater.start(); steps.append(.updaterStarted) }
     }
 
     /// `closeSockets` runs between the journal and the ZAP handler.
     func stop(closeSockets: () -> Void) {
+        if let updater { updater.stop(); steps.append(.updaterStopped) }
         if let writer { writer.stop(); steps.append(.writerStopped) }
         if let journal { journal.close(); steps.append(.journalClosed) }
         closeSockets()

@@ -195,6 +195,7 @@ enum ConfigSchema {
         .choice("model.score_output", \.model.scoreOutput),
         .int("learning.batch_size", \.batchSize),
         .double("learning.max_batch_delay_s", \.maxBatchDelaySeconds),
+        .bool("learning.update_thread", \.updateThread),
         .bool("learning.class_weights", \.model.classWeights),
         .double("learning.class_count_half_life", \.model.classCountHalfLife),
         .double("learning.forgetting", \.model.forgetting),

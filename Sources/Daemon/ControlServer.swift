@@ -38,6 +38,9 @@ final class ControlServer {
     /// Serves the waiting requests (a bounded number per wake). Frames from the ROUTER:
     /// the client's identity, the empty delimiter of a REQ envelope, the request.
     func serve<S>(core: DaemonCore<S>, coordinator: CheckpointCoordinator) {
+        // Every command sees the model its last update made (a status's version and
+        // weights agree; a rollback or checkpoint starts from it).
+        core.settleUpdate()
         for _ in 0..<16 {
             guard let frames = try? socket.receiveFrames(dontWait: true), let client = frames.first else { return }
             let body = frames.count >= 2 && frames[1].isEmpty ? Array(frames.dropFirst(2)) : Array(frames.dropFirst())
@@ -87,6 +90,7 @@ final class ControlServer {
     /// that checkpoint must hold the rolled-back one. Refused, model unchanged, when the
     /// checkpoint cannot be written.
     static func rollback<S>(core: DaemonCore<S>, coordinator: CheckpointCoordinator, logger: Logger) -> Result<Int64, RollbackRefused> {
+        core.settleUpdate()   // the model rolled back from is the one its last update made
         let restored: CFEnsemble
         switch core.rollbackCandidate() {
         case let .failure(why): return .failure(why)

@@ -48,6 +48,8 @@ struct DaemonConfiguration: Sendable, Equatable {
     var model = ModelConfiguration()
     var batchSize = 64
     var maxBatchDelaySeconds = 10.0
+    /// Run the aggregator's part of each update on a thread of its own while scoring goes on.
+    var updateThread = true
 
     var healthIntervalSeconds = 10.0
     var healthWindow = 2000

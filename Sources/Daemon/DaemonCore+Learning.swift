@@ -17,15 +17,45 @@ extension DaemonCore {
     }
 
     /// Learns the mini-batch so far (one model update), then checks health, tells the
-    /// cluster, refreshes metrics and publishes health (at most once a second).
+    /// cluster, refreshes metrics and publishes health (at most once a second). With an
+    /// update worker the aggregator's part runs on its thread and the rest follows when
+    /// the loop takes its result in (`takeFinishedUpdate`, `settleUpdate`).
     func update() {
         guard !batch.isEmpty else { return }
+        settleUpdate()
         let t0 = clock.monotonic()
         if model.version == 0 { health.noteHealthy(weightSum: model.aggregator.w.reduce(0, +)) }
         // The losses are only for the debug log line: two extra passes over the buffer.
-        let report = model.update(takeBatch(), measureLoss: logger.logLevel <= .debug)
+        let begun = model.beginUpdate(takeBatch(), measureLoss: logger.logLevel <= .debug)
         journal?.append(.update)
         countUpdate()
+        guard let begun, let job = begun.aggregator else {
+            updated(begun?.report, started: t0)
+            return
+        }
+        if let updateWorker {
+            updateStarted = t0
+            updateWorker.submit(job)
+        } else {
+            updated(model.finishUpdate(job.run()), started: t0)
+        }
+    }
+
+    /// Takes in the update running on the worker, if it has finished.
+    func takeFinishedUpdate() {
+        guard model.updateInProgress, let result = updateWorker?.poll() else { return }
+        updated(model.finishUpdate(result), started: updateStarted)
+    }
+
+    /// Waits for the update running on the worker, if any, and takes it in: before the
+    /// next update and before anything reads the whole model.
+    func settleUpdate() {
+        guard model.updateInProgress, let result = updateWorker?.wait() else { return }
+        updated(model.finishUpdate(result), started: updateStarted)
+    }
+
+    /// What follows an update once its weights apply.
+    private func updated(_ report: UpdateReport?, started t0: Double) {
         if let report {
             logger.debug("model updated", metadata: [
                 "model_version": "\(report.version)", "batch": "\(report.size)", "positives": "\(report.positives)",
@@ -198,7 +228,8 @@ extension DaemonCore {
     /// The state as of now but for the pending instances (which the caller freezes at
     /// the same moment): model, counters, quality and the labels not learnt yet.
     func checkpointHead(journal number: UInt64?) -> Checkpoint.Head {
-        Checkpoint.Head(writtenAt: clock.wall(), model: model.snapshot(), evicted: pending.evicted,
+        settleUpdate()
+        return Checkpoint.Head(writtenAt: clock.wall(), model: model.snapshot(), evicted: pending.evicted,
                         expired: pending.expired, counters: checkpointCounters, quality: quality,
                         batch: batch.isEmpty ? nil : batch, journal: number, health: durableHealth(full: true))
     }

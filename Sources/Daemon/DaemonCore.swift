@@ -62,6 +62,10 @@ final class DaemonCore<Sink: OutputSink> {
     /// Told after every change of the model that the cluster must hear of (update,
     /// rollback); the learner publishes its state.
     var onModelChanged: () -> Void = {}
+    /// Runs the aggregator's part of updates off the loop (`learning.update_thread`); nil:
+    /// updates run on the loop.
+    var updateWorker: UpdateWorker?
+    var updateStarted = 0.0
     /// The `cluster` part of the health body (scale-out roles).
     var clusterBody: () -> HealthBody.Cluster? = { nil }
 
@@ -337,6 +341,7 @@ final class DaemonCore<Sink: OutputSink> {
 
     /// Installs a model (a rollback, a scorer's new state from its learner).
     func install(_ new: CFEnsemble) {
+        precondition(!model.updateInProgress || updateWorker == nil || role == .scorer, "a model installed over a running update")
         model = new
         resolver.forgetPositions()
     }

@@ -68,7 +68,10 @@ final class EventLoop: @unchecked Sendable {
         } else {
             scorer = nil
         }
-        threads = BackgroundThreads(zap: sockets.zap.map(ZAPThread.init(handler:)), writer: writer, journal: restored.journal)
+        let updater = config.updateThread && config.role != .scorer ? UpdateWorker() : nil
+        core.updateWorker = updater
+        threads = BackgroundThreads(zap: sockets.zap.map(ZAPThread.init(handler:)), writer: writer, journal: restored.journal,
+                                    updater: updater)
         wire()
         if restored.checkpointBeforeServing {
             // The replay stopped at a gap: a checkpoint of what was restored now, so that the
@@ -156,6 +159,7 @@ final class EventLoop: @unchecked Sendable {
             for (i, socket) in sockets.inputs.enumerated() where poller.isReadable(i) {
                 reader.drain(socket, forward: false, core: core, scorer: scorer)
             }
+            core.takeFinishedUpdate()
             // Connections first: one beyond its socket's limit is closed before anything else.
             for (k, g) in sockets.guards.enumerated() where poller.isReadable(guardBase + k) { g.drain() }
             if poller.isReadable(controlIndex) { control.serve(core: core, coordinator: coordinator) }
@@ -186,6 +190,7 @@ final class EventLoop: @unchecked Sendable {
             #endif
             nextTrim = now + 60
         }
+        core.takeFinishedUpdate()
         if let learner { _ = learner.tick(now: now, core: core) }
         core.tick(now: now)
         if core.role != .scorer { control.send(coordinator.tick(now: now, core: core)) }

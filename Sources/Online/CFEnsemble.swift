@@ -163,13 +163,9 @@ public final class CFEnsemble {
         let m = registry.count
         if v.count != m { v = [Double](repeating: 0, count: m) }
         let complete = entries.count == m
-        if config.aggregatorInput == .observed && (complete || config.missingFill == .average) {
+        if rowsFromEntriesAlone || (config.aggregatorInput == .observed && complete) {
             // Nothing here reads the reconstruction: fold in only when asked to.
-            if !complete {
-                let fill = reportedMean(entries)
-                for u in 0..<m { v[u] = fill }
-            }
-            for e in entries { v[Int(e.classifier)] = Double(e.value) }
+            Self.observedRow(entries, into: &v)
             if alwaysFold { foldIn(entries) }
             return
         }
@@ -258,6 +254,24 @@ public final class CFEnsemble {
     /// One mini-batch update from labelled instances (docs/algorithm.md). Returns nil for an empty batch.
     @discardableResult
     public func update(_ batch: [LabelledInstance], measureLoss: Bool = false) -> UpdateReport? {
+        guard let begun = beginUpdate(batch, measureLoss: measureLoss) else { return nil }
+        guard let job = begun.aggregator else { return begun.report }
+        return finishUpdate(job.run())
+    }
+
+    /// An update begun: its report so far and the aggregator's part still to run.
+    public struct BegunUpdate: Sendable {
+        public var report: UpdateReport
+        /// Nil when the replay buffer does not hold both classes yet (nothing to solve).
+        public var aggregator: AggregatorUpdate?
+    }
+
+    /// Everything of an update but the aggregator's steps and the expert selector's
+    /// decision, which it returns to be run (anywhere) and handed to `finishUpdate`.
+    /// Until then the model scores with the weights and version it had; no other update
+    /// may begin. The version and the labelled count advance when the weights apply.
+    public func beginUpdate(_ batch: [LabelledInstance], measureLoss: Bool = false) -> BegunUpdate? {
+        precondition(pendingUpdate == nil, "an update began before the previous one finished")
         var batch = batch.filter { !$0.entries.isEmpty }
         guard !batch.isEmpty else { return nil }
         // 0. The learned expert's out-of-sample score of each, before learning from them.
@@ -304,92 +318,69 @@ public final class CFEnsemble {
         }
 
         // 4. Aggregator: class-weighted (focal) gradient steps on the reconstruction of
-        //    the replay buffer (recent positives and negatives), toward a prior at the start.
+        //    the replay buffer (recent positives and negatives), toward a prior at the
+        //    start; then which expert the published score follows (AggregatorUpdate).
         for item in batch { replay.add(item) }
-        var before = Double.nan, after = Double.nan
+        var job: AggregatorUpdate?
         if replay.hasBothClasses {
-            let (rows, labels, omega) = replayProblem()
+            // Rows that depend on their entries alone are built with the aggregator's
+            // steps (off the scoring thread when those run elsewhere).
+            let rows: AggregatorUpdate.Rows = rowsFromEntriesAlone
+                ? .observed(replay, width: m) : .built(replayProblem().rows)
+            let (labels, omega) = replayWeights()
             // The prior toward equal weights weakens as evidence grows: its strength is
             // l2 / n_eff, with n_eff the effective size of the balanced sample.
             let p = Double(replay.positives.count), q = Double(replay.negatives.count)
             let strength = config.l2 / (2 * p * q / (p + q))
-            if measureLoss {
-                before = aggregator.objective(rhat: rows, labels: labels, omega: omega, gamma: config.focalGamma,
-                                              l2: strength, prior: .equal)
-            }
-            if config.stepRule == .newton && config.focalGamma == 0 {
-                aggregator.newtonSolve(rhat: rows, labels: labels, omega: omega, l2: strength, prior: .equal,
-                                       iterations: config.aggregatorSteps)
-                if config.nonnegativeWeights { aggregator.clampNegativeWeights() }
-            } else {
-                var grad = [Double](repeating: 0, count: m + 1)
-                for _ in 0..<config.aggregatorSteps {
-                    aggregator.gradient(rhat: rows, labels: labels, omega: omega, gamma: config.focalGamma, l2: strength,
-                                        prior: .equal, into: &grad)
-                    aggregator.step(grad, learningRate: config.learningRate)
-                    if config.nonnegativeWeights { aggregator.clampNegativeWeights() }
-                }
-            }
-            if measureLoss {
-                after = aggregator.objective(rhat: rows, labels: labels, omega: omega, gamma: config.focalGamma,
-                                             l2: strength, prior: .equal)
-            }
             if config.calibratePrior && config.classWeights {
                 let pi = classWeights.positives / (classWeights.positives + classWeights.negatives)
                 priorShift = log(pi / (1 - pi))
             }
-            // 5. Which expert the published score follows, from the replay buffer.
-            if selectsExperts { decideExperts(rows: rows, labels: labels) }
+            job = AggregatorUpdate(aggregator: aggregator, experts: experts, rows: rows, labels: labels, omega: omega,
+                                   strength: strength, config: config, measureLoss: measureLoss,
+                                   decision: selectsExperts ? expertEvidence() : nil)
+            pendingUpdate = registry.count
         }
 
-        // 5. New model version.
-        version += 1
-        labelled += UInt64(n)
-        return UpdateReport(version: version, size: n, positives: batch.reduce(0) { $0 + Int($1.label) },
-                            lossBefore: before, lossAfter: after)
+        // 5. New model version: when the weights it names apply.
+        let report = UpdateReport(version: version + 1, size: n, positives: batch.reduce(0) { $0 + Int($1.label) },
+                                  lossBefore: .nan, lossAfter: .nan)
+        if job != nil {
+            pendingReport = report
+        } else {
+            version += 1
+            labelled += UInt64(n)
+        }
+        return BegunUpdate(report: report, aggregator: job)
     }
+    /// Whether an update began and its aggregator part has not been taken in yet.
+    public var updateInProgress: Bool { pendingUpdate != nil }
+    /// The classifier count when the pending update began (one registered meanwhile is
+    /// added to its result as registration would have added it).
+    private var pendingUpdate: Int?
+    private var pendingReport: UpdateReport?
 
-    /// Expert selection needs the normalized output (every expert a weighted average).
-    private var selectsExperts: Bool { config.expertSelection && config.scoreOutput == .normalized }
-
-    /// Scores every replay-buffer instance by each expert and lets the selector decide.
-    /// `rows`: the buffer's aggregator rows (positives, then negatives), as for the update.
-    private func decideExperts(rows: [Double], labels allLabels: [Int8]) {
-        let m = registry.count
-        // Every positive, and an even sample of the negatives (about two per positive, at
-        // least 256): the estimates' noise is the positives', and a decision costs
-        // O(experts x items x log items).
-        let p = replay.positives.count, q = replay.negatives.count
-        let stride = max(1, q / max(256, 2 * p))
-        guard experts.isDue(bufferPositives: p, sampleSize: p + (q + stride - 1) / stride) else { return }
-        let picked = Array(0..<p) + Swift.stride(from: p, to: p + q, by: stride).map { $0 }
-        let items = picked.map { $0 < p ? replay.positives[$0] : replay.negatives[$0 - p] }
-        let labels = picked.map { allLabels[$0] }
-        let sampled = picked.count - p
-        var scores = [[Double]](repeating: [Double](repeating: 0, count: items.count), count: m + ExpertSelector.firstClassifier)
-        let total = aggregator.w.reduce(0, +)
-        for (k, item) in items.enumerated() {
-            let i = picked[k]
-            var sum = 0.0
-            for e in item.entries { sum += Double(e.value) }
-            let average = sum / Double(item.entries.count)
-            var learned = average
-            if let l = item.learned {
-                learned = Double(l)
-            } else if total > 1e-9 {   // restored from a checkpoint without it: the current weights
-                var dot = 0.0
-                for u in 0..<m { dot += aggregator.w[u] * rows[i * m + u] }
-                learned = dot / total
-            }
-            scores[ExpertSelector.learned][k] = learned
-            scores[ExpertSelector.average][k] = average
-            for u in 0..<m { scores[ExpertSelector.firstClassifier + u][k] = rows[i * m + u] }
+    /// Takes in the result of the begun update's aggregator part; returns the update's report.
+    @discardableResult
+    public func finishUpdate(_ result: AggregatorUpdate.Result) -> UpdateReport {
+        guard let begunWith = pendingUpdate, var report = pendingReport else {
+            preconditionFailure("finishUpdate without a begun update")
         }
-        // Each sampled negative stands for (running negatives / positives) x (positives
-        // here / negatives here) negatives of the stream.
-        let ratio = classWeights.positives > 0 ? classWeights.negatives / classWeights.positives : 1
-        let negativeWeight = ratio * Double(p) / Double(max(1, sampled))
-        experts.decide(scores: scores, labels: labels, negativeWeight: negativeWeight, z: config.expertZ, eta: config.expertEta)
+        var learnt = result.aggregator
+        var selector = result.experts
+        for _ in begunWith..<registry.count {
+            learnt.append(learnt: true, scale: config.initialScale)
+            selector.append()
+        }
+        aggregator = learnt
+        experts = selector
+        version = report.version
+        labelled += UInt64(report.size)
+        pendingUpdate = nil
+        pendingReport = nil
+        report.lossBefore = result.lossBefore
+        report.lossAfter = result.lossAfter
+        return report
     }
 
     /// The replay buffer as an aggregator problem: reconstructions under the current X,
@@ -397,28 +388,9 @@ public final class CFEnsemble {
     /// loss (the inverse-frequency weighting n / (2 n_c)); without, each class carries its
     /// share of the running counts, i.e. the plain unweighted loss of the stream.
     func replayProblem() -> (rows: [Double], labels: [Int8], omega: [Double]) {
-        let m = registry.count
-        let count = replay.positives.count + replay.negatives.count
-        var rows = [Double](repeating: 0, count: count * m)
-        var labels = [Int8](repeating: 0, count: count)
-        var row = [Double](repeating: 0, count: m)
-        var i = 0
-        for part in [replay.positives, replay.negatives] {
-            for item in part {
-                item.entries.withUnsafeBufferPointer { aggregatorRow($0, into: &row, alwaysFold: false) }
-                for u in 0..<m { rows[i * m + u] = row[u] }
-                labels[i] = item.label
-                i += 1
-            }
-        }
-        let p = Double(replay.positives.count), q = Double(replay.negatives.count)
-        var share = 0.5
-        if !config.classWeights {
-            let total = classWeights.positives + classWeights.negatives
-            share = total > 0 ? classWeights.positives / total : 0.5
-        }
-        let omega = labels.map { $0 == 1 ? share / p : (1 - share) / q }
-        return (rows, labels, omega)
+        let (labels, omega) = replayWeights()
+        return (Self.rows(of: replay, width: registry.count) { entries, row in aggregatorRow(entries, into: &row, alwaysFold: false) },
+                labels, omega)
     }
 
     private func foldBatch(_ batch: [LabelledInstance], conf: [Double], offsets: [Int], into y: inout [Double]) {
@@ -455,9 +427,11 @@ public final class CFEnsemble {
 
     // MARK: State
 
-    /// The whole learnt state, for checkpoints.
+    /// The whole learnt state, for checkpoints. Not while an update is in progress (its
+    /// version and buffer are the update's, its weights not yet).
     public func snapshot() -> ModelSnapshot {
-        ModelSnapshot(latentDim: config.latentDim, classifiers: registry.names, factors: factors,
+        precondition(pendingUpdate == nil, "a snapshot of a model whose update has not finished")
+        return ModelSnapshot(latentDim: config.latentDim, classifiers: registry.names, factors: factors,
                       aggregator: aggregator, classWeights: classWeights, replay: replay, priorShift: priorShift,
                       version: version, labelled: labelled, scoredSinceSolve: scoredSinceSolve, experts: experts)
     }

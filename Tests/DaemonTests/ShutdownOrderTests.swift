@@ -39,8 +39,8 @@ import Transport
         #expect(done.wait(timeout: .now() + 30) == .success, "the loop did not stop")
         #expect(clean, "the final checkpoint was not written")
         #expect(loop.threads.steps == [
-            .zapStarted, .writerStarted, .syncerStarted,
-            .writerStopped, .journalClosed, .socketsClosed, .zapStopped,
+            .zapStarted, .writerStarted, .syncerStarted, .updaterStarted,
+            .updaterStopped, .writerStopped, .journalClosed, .socketsClosed, .zapStopped,
         ])
         #expect(FileManager.default.fileExists(atPath: dir + "/state/checkpoint.cfe"))
     }

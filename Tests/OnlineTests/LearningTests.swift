@@ -320,6 +320,39 @@ private func spearman(_ a: [Double], _ b: [Double]) -> Double {
         if fill == .reconstruction { #expect(differences > 1e-3) }
     }
 
+    /// An update whose aggregator part runs elsewhere: until it finishes the model scores
+    /// with the weights it had, and afterwards it is the model a synchronous update makes,
+    /// bit for bit, also when a classifier registered in between.
+    @Test func anUpdateRunElsewhereEndsAsTheSynchronousOne() throws {
+        let sync = model(m: 5) { _ in }
+        let split = model(m: 5) { _ in }
+        var stream = SyntheticStream(seed: 41, positiveRate: 0.2, classifiers: 5)
+        let probe = (0..<5).map { Entry(classifier: $0, value: 0.2 + 0.1 * Double($0)) }
+        for round in 0..<10 {
+            let batch = (0..<64).map { _ in stream.next() }
+            let scoreBefore = split.score(probe, learnUnlabelled: false).score
+            let weightsBefore = split.aggregator.w
+            sync.update(batch)
+            let begun = try #require(split.beginUpdate(batch))
+            #expect(split.updateInProgress == (begun.aggregator != nil))
+            // Scoring goes on meanwhile, with the weights the model had.
+            #expect(split.score(probe, learnUnlabelled: false).score == scoreBefore)
+            #expect(split.aggregator.w == weightsBefore)
+            if round == 5 {   // registered while the update runs
+                _ = sync.classifier(named: "late")
+                _ = split.classifier(named: "late")
+            }
+            let result = begun.aggregator?.run()
+            if let result { split.finishUpdate(result) }
+            #expect(!split.updateInProgress)
+            #expect(split.aggregator == sync.aggregator, "round \(round)")
+            #expect(split.experts == sync.experts, "round \(round)")
+            #expect(split.version == sync.version && split.labelled == sync.labelled)
+        }
+        #expect(split.classifierCount == 6)
+        #expect(split.snapshot() == sync.snapshot())
+    }
+
     @Test func newClassifiersAreCappedAndStartAtTheMeanWeight() {
         var c = ModelConfiguration()
         c.maxClassifiers = 3

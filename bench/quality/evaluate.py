@@ -383,8 +383,12 @@ class Daemon:
     def __init__(self, binary, config, sets, probe_classifier):
         self.dir = tempfile.mkdtemp(prefix="cfe-quality-")
         self.input, self.output = f"ipc://{self.dir}/in", f"ipc://{self.dir}/out"
+        # Updates on the scoring thread: the model is the same either way, but only then do
+        # the preds scored while an update runs always see the same weights, so that the
+        # same binary and configuration give the same tables.
         args = [binary, "--input-type", "pull", "--input", "@" + self.input, "--output", "@" + self.output,
-                "--state-dir", f"{self.dir}/state", "--log-level", "warning", "--set", "metrics.listen=127.0.0.1:0"]
+                "--state-dir", f"{self.dir}/state", "--log-level", "warning", "--set", "metrics.listen=127.0.0.1:0",
+                "--set", "learning.update_thread=false"]
         if config:
             args += ["--config", config]
         for s in sets:
