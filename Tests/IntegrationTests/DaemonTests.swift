@@ -334,3 +334,24 @@ import Transport
         #expect(try d.stop() == 0)
     }
 }
+
+/// Updates on the update thread (the default) and on the scoring thread make the same
+/// model from the same input: the same version and, bit for bit, the same weights.
+@Test func theUpdateThreadMakesTheModelTheLoopMakes() throws {
+    var finals: [[String: Any]] = []
+    for thread in ["true", "false"] {
+        let d = try DaemonProcess()
+        try d.start(["--set", "learning.batch_size=10", "--set", "learning.update_thread=\(thread)"])
+        let push = try d.producer()
+        for i in 0..<120 { try push.send(strings: ["pred", predBody("u\(i)", tenPreds(i, label: i % 4 == 0 ? 1 : 0))]) }
+        for i in 0..<100 { try push.send(strings: ["label", #"{"id":"u\#(i)","label":\#(i % 4 == 0 ? 1 : 0)}"#]) }
+        finals.append(try d.waitForStatus() { ($0["labelled"] as? Int ?? 0) >= 100 })
+        #expect(try d.stop() == 0)
+    }
+    #expect(finals[0]["model_version"] as? Int == 10)
+    #expect(finals[0]["model_version"] as? Int == finals[1]["model_version"] as? Int)
+    let threaded = try #require(finals[0]["weights"] as? [String: Double])
+    #expect(threaded.count == 10)
+    #expect(threaded == finals[1]["weights"] as? [String: Double])
+    #expect(finals[0]["bias"] as? Double == finals[1]["bias"] as? Double)
+}
