@@ -326,7 +326,7 @@ public final class CFEnsemble {
             // Rows that depend on their entries alone are built with the aggregator's
             // steps (off the scoring thread when those run elsewhere).
             let rows: AggregatorUpdate.Rows = rowsFromEntriesAlone
-                ? .observed(replay, width: m) : .built(replayProblem().rows)
+                ? .observed(replay, width: m) : .built(replayRows())
             let (labels, omega) = replayWeights()
             // The prior toward equal weights weakens as evidence grows: its strength is
             // l2 / n_eff, with n_eff the effective size of the balanced sample.
@@ -389,8 +389,12 @@ public final class CFEnsemble {
     /// share of the running counts, i.e. the plain unweighted loss of the stream.
     func replayProblem() -> (rows: [Double], labels: [Int8], omega: [Double]) {
         let (labels, omega) = replayWeights()
-        return (Self.rows(of: replay, width: registry.count) { entries, row in aggregatorRow(entries, into: &row, alwaysFold: false) },
-                labels, omega)
+        return (replayRows(), labels, omega)
+    }
+
+    /// The replay buffer's rows under the current model (positives, then negatives).
+    private func replayRows() -> [Double] {
+        Self.rows(of: replay, width: registry.count) { entries, row in aggregatorRow(entries, into: &row, alwaysFold: false) }
     }
 
     private func foldBatch(_ batch: [LabelledInstance], conf: [Double], offsets: [Int], into y: inout [Double]) {
