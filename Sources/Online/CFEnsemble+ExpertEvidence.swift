@@ -17,9 +17,7 @@ extension CFEnsemble {
         learned.reserveCapacity(picked.count)
         for i in picked {
             let item = i < p ? replay.positives[i] : replay.negatives[i - p]
-            var sum = 0.0
-            for e in item.entries { sum += Double(e.value) }
-            averages.append(sum / Double(item.entries.count))
+            averages.append(item.entries.withUnsafeBufferPointer(Self.reportedMean))
             learned.append(item.learned.map(Double.init))
         }
         // Each sampled negative stands for (running negatives / positives) x (positives

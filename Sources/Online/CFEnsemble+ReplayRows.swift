@@ -9,12 +9,17 @@ extension CFEnsemble {
     /// reported, over `v.count` classifiers.
     static func observedRow(_ entries: UnsafeBufferPointer<Entry>, into v: inout [Double]) {
         if entries.count != v.count {
-            var sum = 0.0
-            for e in entries { sum += Double(e.value) }
-            let fill = sum / Double(entries.count)
+            let fill = reportedMean(entries)
             for u in v.indices { v[u] = fill }
         }
         for e in entries { v[Int(e.classifier)] = Double(e.value) }
+    }
+
+    /// The plain mean of the reported probabilities.
+    static func reportedMean(_ entries: UnsafeBufferPointer<Entry>) -> Double {
+        var sum = 0.0
+        for e in entries { sum += Double(e.value) }
+        return sum / Double(entries.count)
     }
 
     /// The replay buffer's instances' rows (positives, then negatives), built by `row`.

@@ -103,15 +103,13 @@ public final class CFEnsemble {
     /// is the learner's; the learner `observe`s the instance instead).
     public func score(_ entries: UnsafeBufferPointer<Entry>, learnUnlabelled: Bool = true) -> ScoredInstance {
         precondition(!entries.isEmpty)
-        var sum = 0.0
-        for e in entries { sum += Double(e.value) }
+        let average = Self.reportedMean(entries)
         // Unlabelled factor learning needs this instance's fold-in even when every
         // classifier reported.
         let learn = learnUnlabelled && config.unlabelledFactors
         aggregatorRow(entries, into: &rhat, alwaysFold: learn)
         if learn { learnFactors(entries) }
         var z = rhat.withUnsafeBufferPointer { aggregator.logit($0.baseAddress!) } + priorShift
-        let average = sum / Double(entries.count)
         if config.scoreOutput == .normalized {
             let total = aggregator.w.reduce(0, +)
             if !experts.followsLearned {
@@ -143,11 +141,7 @@ public final class CFEnsemble {
     private func learnedValue(_ entries: [Entry]) -> Double {
         entries.withUnsafeBufferPointer { aggregatorRow($0, into: &rhat, alwaysFold: false) }
         let total = aggregator.w.reduce(0, +)
-        guard total > 1e-9 else {
-            var sum = 0.0
-            for e in entries { sum += Double(e.value) }
-            return sum / Double(entries.count)
-        }
+        guard total > 1e-9 else { return entries.withUnsafeBufferPointer(Self.reportedMean) }
         var dot = 0.0
         for u in 0..<rhat.count { dot += aggregator.w[u] * rhat[u] }
         return dot / total
@@ -179,17 +173,10 @@ public final class CFEnsemble {
         if !complete {
             switch config.missingFill {
             case .mean: fillMissingWithMean(&v, entries)
-            case .average: fillMissing(&v, entries, with: reportedMean(entries))
+            case .average: fillMissing(&v, entries, with: Self.reportedMean(entries))
             case .reconstruction: break
             }
         }
-    }
-
-    /// The plain mean of the reported probabilities.
-    private func reportedMean(_ entries: UnsafeBufferPointer<Entry>) -> Double {
-        var sum = 0.0
-        for e in entries { sum += Double(e.value) }
-        return sum / Double(entries.count)
     }
 
     /// Sets every classifier not in `entries` to `fill`.
