@@ -1,3 +1,5 @@
+import Foundation
+
 /// Owns the daemon's threads besides the event loop, and starts and stops them in one
 /// documented order (docs/architecture.md):
 ///
@@ -53,5 +55,18 @@ final class BackgroundThreads {
         closeSockets()
         steps.append(.socketsClosed)
         if let zap { zap.stop(); steps.append(.zapStopped) }
+    }
+}
+
+extension Thread {
+    /// Starts `body` on a thread named `name` (as `ps -T` and `top -H` show it) with a
+    /// stack of `stackSize` bytes: the checkpoint writer, the journal syncer and the
+    /// update worker each run their loop on one.
+    static func started(name: String, stackSize: Int, _ body: @escaping @Sendable () -> Void) -> Thread {
+        let thread = Thread(block: body)
+        thread.name = name
+        thread.stackSize = stackSize
+        thread.start()
+        return thread
     }
 }

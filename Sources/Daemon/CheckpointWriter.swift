@@ -36,11 +36,8 @@ final class CheckpointWriter: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         guard thread == nil else { return }
-        let thread = Thread { [self] in loop() }
-        thread.name = "cfensembled-checkpoint"
-        thread.stackSize = 1 << 20
-        self.thread = thread
-        thread.start()
+        // The loop takes the lock first, so it sees `thread` set.
+        thread = Thread.started(name: "cfensembled-checkpoint", stackSize: 1 << 20) { [self] in loop() }
     }
 
     /// Starts a write of what `build` returns, on the writer thread. False when a write

@@ -341,7 +341,7 @@ final class DaemonCore<Sink: OutputSink> {
 
     /// Installs a model (a rollback, a scorer's new state from its learner).
     func install(_ new: CFEnsemble) {
-        precondition(!model.updateInProgress || updateWorker == nil || role == .scorer, "a model installed over a running update")
+        precondition(!model.updateInProgress, "a model installed over a running update")
         model = new
         resolver.forgetPositions()
     }

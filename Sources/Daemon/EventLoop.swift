@@ -159,7 +159,6 @@ final class EventLoop: @unchecked Sendable {
             for (i, socket) in sockets.inputs.enumerated() where poller.isReadable(i) {
                 reader.drain(socket, forward: false, core: core, scorer: scorer)
             }
-            core.takeFinishedUpdate()
             // Connections first: one beyond its socket's limit is closed before anything else.
             for (k, g) in sockets.guards.enumerated() where poller.isReadable(guardBase + k) { g.drain() }
             if poller.isReadable(controlIndex) { control.serve(core: core, coordinator: coordinator) }
@@ -190,7 +189,7 @@ final class EventLoop: @unchecked Sendable {
             #endif
             nextTrim = now + 60
         }
-        core.takeFinishedUpdate()
+        core.takeFinishedUpdate()   // every turn: a finished update applies as soon as the loop is free
         if let learner { _ = learner.tick(now: now, core: core) }
         core.tick(now: now)
         if core.role != .scorer { control.send(coordinator.tick(now: now, core: core)) }

@@ -28,10 +28,7 @@ final class JournalSyncer: @unchecked Sendable {
         defer { condition.unlock() }
         guard !started else { return }
         started = true
-        let thread = Thread { [self] in loop() }
-        thread.name = "cfensembled-journal-sync"
-        thread.stackSize = 256 << 10
-        thread.start()
+        _ = Thread.started(name: "cfensembled-journal-sync", stackSize: 256 << 10) { [self] in loop() }
     }
 
     /// Hands over a duplicate of the current journal file's descriptor (the syncer syncs

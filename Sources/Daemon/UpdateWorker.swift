@@ -20,11 +20,8 @@ final class UpdateWorker: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         guard thread == nil else { return }
-        let thread = Thread { [self] in loop() }
-        thread.name = "cfensembled-update"
-        thread.stackSize = 1 << 20
-        self.thread = thread
-        thread.start()
+        // The loop takes the lock first, so it sees `thread` set.
+        thread = Thread.started(name: "cfensembled-update", stackSize: 1 << 20) { [self] in loop() }
     }
 
     /// Hands over an update; the previous one's result must have been taken.
