@@ -42,6 +42,12 @@ struct WatchState {
         lines.append("scored \(h.scored)  labelled \(h.labelled)  pending \(h.pending)  "
                      + "unmatched \(h.unmatched_labels)  rejected \(h.rejected)")
         lines.append("PR-AUC \(num(h.pr_auc)) (simple average \(num(h.baseline_pr_auc)), window \(h.quality_window))")
+        if let c = h.calibration {
+            let rate = c.positive_rate.map { String(format: "%.4g", $0) } ?? "-"
+            lines.append("probability: " + (c.fitted ? "calibrated" : "simple average (not enough labels of each class yet)")
+                         + "  positive rate \(rate)  ECE \(num(c.ece)) (map now \(num(c.ece_now)), noise \(num(c.ece_noise)))"
+                         + "  Brier \(num(c.brier))")
+        }
         if !h.weights.isEmpty {
             // A poisoned model's NaN or infinite weights are listed without a bar.
             let scale = max(h.weights.values.filter(\.isFinite).map(abs).max() ?? 1, 1e-9)

@@ -17,6 +17,8 @@ struct Checkpoint: Sendable {
         var expired: UInt64
         var counters: Counters
         var quality: RollingQuality
+        /// What turns scores into probabilities (absent in checkpoints of earlier builds).
+        var calibrator: ScoreCalibrator? = nil
         /// Labelled instances waiting for the next mini-batch update (absent in
         /// checkpoints of earlier builds, and after a clean stop, which learns them first).
         var batch: [LabelledInstance]? = nil
@@ -49,11 +51,13 @@ struct CheckpointError: Error, CustomStringConvertible {
 /// File format: one header line `cfensembled-checkpoint 1 <length> <fnv1a64-hex>`
 /// then a `length`-byte payload: a u32 length and the JSON `Head` (model, counters,
 /// quality window), a u64 count, then each pending instance in little-endian binary
-/// (id, arrival f64, score f32, average f32, u16 entry count, entries of u16
-/// classifier + f32 probability). A wrong length or checksum means corruption.
+/// (id, arrival f64, score f32, average f32, probability f32 (format 2 on), u16 entry
+/// count, entries of u16 classifier + f32 probability). A wrong length or checksum means corruption.
 struct CheckpointStore {
     static let magic = "cfensembled-checkpoint"
-    static let formatVersion = 1
+    static let formatVersion = 2
+    /// Formats this build reads: 1 (before the calibrated probability) and 2.
+    static let readableVersions = 1...2
 
     let directory: String
     /// How many generations to keep: checkpoint.cfe, checkpoint.1.cfe, ...
@@ -153,8 +157,8 @@ struct CheckpointStore {
         guard let nl = data.firstIndex(of: 0x0A) else { throw CheckpointError("\(path): no header line (truncated or not a checkpoint)") }
         let header = String(decoding: data[data.startIndex..<nl], as: UTF8.self).split(separator: " ")
         guard header.count == 4, header[0] == Self.magic else { throw CheckpointError("\(path): not a cfensembled checkpoint") }
-        guard Int(header[1]) == Self.formatVersion else {
-            throw CheckpointError("\(path): checkpoint format \(header[1]) is not supported (this build reads format \(Self.formatVersion))")
+        guard let version = Int(header[1]), Self.readableVersions.contains(version) else {
+            throw CheckpointError("\(path): checkpoint format \(header[1]) is not supported (this build reads formats \(Self.readableVersions.lowerBound) to \(Self.readableVersions.upperBound))")
         }
         let payload = data[(nl + 1)...]
         guard let length = Int(header[2]), length == payload.count else {
@@ -163,7 +167,7 @@ struct CheckpointStore {
         guard String(Self.fnv1a(payload), radix: 16) == header[3] else {
             throw CheckpointError("\(path): checksum mismatch (corrupt)")
         }
-        return try Self.decode(Array(payload), path: path)
+        return try Self.decode(Array(payload), path: path, version: version)
     }
 
     static func encode(_ checkpoint: Checkpoint) throws(CheckpointError) -> [UInt8] {
@@ -184,6 +188,7 @@ struct CheckpointStore {
             w.append(instance.arrival)
             w.append(instance.score)
             w.append(instance.average)
+            w.append(instance.probability)
             w.append(entries: instance.entries)
         }
         if let frozen = checkpoint.frozen {
@@ -194,7 +199,7 @@ struct CheckpointStore {
         return w.bytes
     }
 
-    static func decode(_ payload: [UInt8], path: String) throws(CheckpointError) -> Checkpoint {
+    static func decode(_ payload: [UInt8], path: String, version: Int = formatVersion) throws(CheckpointError) -> Checkpoint {
         var r = ByteReader(payload)
         do {
             let headLength = Int(try r.read(UInt32.self))
@@ -214,9 +219,10 @@ struct CheckpointStore {
                 let arrival = try r.readDouble()
                 let score = try r.readFloat()
                 let average = try r.readFloat()
+                let probability = version >= 2 ? try r.readFloat() : .nan
                 let entries = try r.readEntries()
-                pending.append(.init(id: id, instance: PendingInstance(entries: entries, arrival: arrival,
-                                                                        score: Double(score), average: Double(average))))
+                pending.append(.init(id: id, instance: PendingInstance(entries: entries, arrival: arrival, score: Double(score),
+                                                                        average: Double(average), probability: Double(probability))))
             }
             guard r.remaining == 0 else { throw CheckpointError("\(path): \(r.remaining) unexpected trailing bytes") }
             return Checkpoint(head: head, pending: pending)

@@ -54,6 +54,8 @@ struct DaemonConfiguration: Sendable, Equatable {
     var healthIntervalSeconds = 10.0
     var healthWindow = 2000
     var health = HealthConfiguration()
+    /// The calibrated probability (docs/algorithm.md).
+    var calibration = ScoreCalibrator.Configuration()
     var fallback = Fallback.average
 
     var logLevel = "info"
@@ -154,6 +156,13 @@ struct DaemonConfiguration: Sendable, Equatable {
         }
         if !(healthIntervalSeconds > 0) { throw ConfigError("health.interval_s must be > 0") }
         if healthWindow < 10 { throw ConfigError("health.window must be >= 10") }
+        if calibration.positives < 1 || calibration.negatives < 1 {
+            throw ConfigError("calibration.positives and calibration.negatives must be >= 1")
+        }
+        if calibration.minimumPerClass < 1 { throw ConfigError("calibration.min_per_class must be >= 1") }
+        if !(calibration.priorLabels >= 0) || !(calibration.ridge > 0) || !(calibration.rateHalfLife >= 0) {
+            throw ConfigError("calibration.prior_labels and calibration.rate_half_life must be >= 0 and calibration.ridge > 0")
+        }
         for e in inputEndpoints { try checkEndpoint(e, key: "input.endpoints") }
         try checkEndpoint(outputEndpoint, key: "output.endpoint")
         try checkEndpoint(resolvedControlEndpoint, key: "control.endpoint")

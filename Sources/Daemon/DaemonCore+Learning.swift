@@ -26,32 +26,43 @@ extension DaemonCore {
         let t0 = clock.monotonic()
         if model.version == 0 { health.noteHealthy(weightSum: model.aggregator.w.reduce(0, +)) }
         // The losses are only for the debug log line: two extra passes over the buffer.
+        // The calibrator refits on what it has recorded up to this update (the journal's
+        // `update` record marks the same point for a replay).
+        let calibration = calibrator.fit()
         let begun = model.beginUpdate(takeBatch(), measureLoss: logger.logLevel <= .debug)
         journal?.append(.update)
         countUpdate()
         guard let begun, let job = begun.aggregator else {
+            installCalibration(calibration.run())
             updated(begun?.report, started: t0)
             return
         }
+        let both = UpdateJob(aggregator: job, calibration: calibration)
         if let updateWorker {
             updateStarted = t0
-            updateWorker.submit(job)
+            updateWorker.submit(both)
         } else {
-            updated(model.finishUpdate(job.run()), started: t0)
+            finish(both.run(), started: t0)
         }
     }
 
     /// Takes in the update running on the worker, if it has finished.
     func takeFinishedUpdate() {
         guard model.updateInProgress, let result = updateWorker?.poll() else { return }
-        updated(model.finishUpdate(result), started: updateStarted)
+        finish(result, started: updateStarted)
     }
 
     /// Waits for the update running on the worker, if any, and takes it in: before the
     /// next update and before anything reads the whole model.
     func settleUpdate() {
         guard model.updateInProgress, let result = updateWorker?.wait() else { return }
-        updated(model.finishUpdate(result), started: updateStarted)
+        finish(result, started: updateStarted)
+    }
+
+    private func finish(_ result: UpdateJob.Result, started t0: Double) {
+        installCalibration(result.calibration)
+        guard let aggregator = result.aggregator else { return }
+        updated(model.finishUpdate(aggregator), started: t0)
     }
 
     /// What follows an update once its weights apply.
@@ -73,9 +84,13 @@ extension DaemonCore {
     /// Runs the health checks and publishes every alert state change.
     func checkHealth(afterUpdate: Bool) {
         let auc = qualityAUCs()
+        // Calibration drift is judged on the map in use now: the probabilities published
+        // while the calibrator warmed up are in the window too, and are no drift.
+        let c = rollingCalibration().current
         let alerts = health.check(model: model, lastSeen: resolver.lastSeen,
                                   quality: (auc.score, auc.baseline, quality.count, quality.positives),
-                                  afterUpdate: afterUpdate, now: clock.monotonic(), wall: clock.wall())
+                                  afterUpdate: afterUpdate, now: clock.monotonic(), wall: clock.wall(),
+                                  calibration: c.map { ($0.ece, $0.noise, $0.count) })
         // A changed alert state is journalled at once; a new healthy model is marked.
         journalHealthyModel()
         if !alerts.isEmpty { journalHealth(force: true) }
@@ -105,6 +120,11 @@ extension DaemonCore {
                         expired: pending.expired, positives: model.classWeights.positives,
                         negatives: model.classWeights.negatives, firing: Set(health.monitor.firing.map(\.name.rawValue)),
                         journalFailing: journal?.failure != nil, reportAges: ages, silent: silent)
+        if role != .scorer {
+            let rolling = rollingCalibration()
+            metrics.calibration(ece: rolling.published?.ece, brier: rolling.published?.brier, eceNow: rolling.current?.ece,
+                                positiveRate: calibrator.positiveRate)
+        }
     }
 
     func publishHealth() {
@@ -222,6 +242,12 @@ extension DaemonCore {
         h.accounting.pings = counters.pings
         h.accounting.balanced = counters.balanced(waiting: earlyLabels.count)
         h.cluster = clusterBody()
+        let map = calibration, rolling = rollingCalibration()
+        h.calibration = CalibrationBody(fitted: map.fitted, slope: map.slope, intercept: map.intercept,
+                                        average_intercept: map.averageIntercept,
+                                        positive_rate: role == .scorer ? nil : calibrator.positiveRate,
+                                        ece: rolling.published?.ece, brier: rolling.published?.brier, window: rolling.published?.count ?? 0,
+                                        ece_now: rolling.current?.ece, ece_noise: rolling.current?.noise)
         return h
     }
 
@@ -230,7 +256,7 @@ extension DaemonCore {
     func checkpointHead(journal number: UInt64?) -> Checkpoint.Head {
         settleUpdate()
         return Checkpoint.Head(writtenAt: clock.wall(), model: model.snapshot(), evicted: pending.evicted,
-                        expired: pending.expired, counters: checkpointCounters, quality: quality,
+                        expired: pending.expired, counters: checkpointCounters, quality: quality, calibrator: calibrator,
                         batch: batch.isEmpty ? nil : batch, journal: number, health: durableHealth(full: true))
     }
 

@@ -11,6 +11,8 @@ struct RestoredState {
     var batch: [LabelledInstance] = []
     var counters = Counters()
     var quality: RollingQuality
+    /// What turns scores into probabilities.
+    var calibrator = ScoreCalibrator()
     /// The health supervisor's state (empty on a fresh start).
     var health = DurableHealth()
     /// The checkpoint restored, if any: when it was written, its size and what it held.
@@ -36,6 +38,10 @@ final class DaemonCore<Sink: OutputSink> {
     private(set) var pending: PendingStore
     private(set) var joins: JoinBuffer
     private(set) var quality: RollingQuality
+    /// Learns the map from scores to probabilities (learner and standalone).
+    private(set) var calibrator: ScoreCalibrator
+    /// Scorer: the map its learner last sent.
+    var remoteCalibration = Calibration()
     private(set) var counters: Counters
     private(set) var batch: [LabelledInstance]
     var batchStarted = 0.0
@@ -53,7 +59,11 @@ final class DaemonCore<Sink: OutputSink> {
     private var errorBucket: TokenBucket
     /// Labelled instances recorded in `quality`, and its PR-AUCs as last computed.
     private var qualityRecorded: UInt64 = 0
-    private var qualityCache: (recorded: UInt64, at: Double, score: Double?, baseline: Double?) = (0, -1e9, nil, nil)
+    typealias WindowCalibration = (ece: Double, brier: Double, noise: Double, count: Int)
+    /// The PR-AUCs, the calibration of the probabilities published, and that of the map
+    /// in use now, over the quality window.
+    private var qualityCache: (recorded: UInt64, at: Double, score: Double?, baseline: Double?,
+                               calibration: WindowCalibration?, current: WindowCalibration?) = (0, -1e9, nil, nil, nil, nil)
     private var lastHealthPublished = -1e9
     private var nextExpiry = 0.0
     private(set) var nextHealth = 0.0
@@ -82,6 +92,7 @@ final class DaemonCore<Sink: OutputSink> {
         batch = state.batch
         counters = state.counters
         quality = state.quality
+        calibrator = state.calibrator
         self.journal = journal
         joins = JoinBuffer(windowMs: config.joinWindowMs, capacity: config.maxJoining)
         earlyLabels = EarlyLabels(wait: role == .learner ? config.labelWaitSeconds : 0, capacity: 100_000)
@@ -118,7 +129,8 @@ final class DaemonCore<Sink: OutputSink> {
         if role == .learner, let label = message.label {
             // Replayed history sent straight to the learner: learnt at once, nothing published.
             let s = model.score(entries)
-            recordQuality(score: s.score, baseline: s.average, label: label)
+            recordQuality(score: s.score, baseline: s.average, probability: calibration.probability(score: s.score, average: s.average),
+                          label: label)
             learn(entries, label: label, scored: true)
             return nil
         }
@@ -154,7 +166,8 @@ final class DaemonCore<Sink: OutputSink> {
         if let instance = pending.take(message.id) {
             journal?.append(.taken(id: message.id))
             counters.labelMessages &+= 1
-            recordQuality(score: Double(instance.score), baseline: Double(instance.average), label: label)
+            recordQuality(score: Double(instance.score), baseline: Double(instance.average),
+                          probability: Double(instance.probability), label: label)
             learn(instance.entries, label: label, scored: false)
         } else if !message.preds.isEmpty {
             guard resolve(message) else { return .handled }
@@ -173,6 +186,8 @@ final class DaemonCore<Sink: OutputSink> {
     /// Learner: an instance a scorer scored (its score, simple average and arrival time).
     /// Kept pending (or learnt at once if it carries its label), and learnt from
     /// unlabelled as if scored here.
+    /// The scorer's probability is not forwarded: the learner's own map (the one the
+    /// scorer applies too, from the learner's state) gives it.
     func scored(_ message: InputMessage, score: Double, average: Double, arrival: Double) {
         if message.label == nil && pending.contains(message.id) {
             rejectDuplicate(message, topic: "scored")
@@ -182,20 +197,21 @@ final class DaemonCore<Sink: OutputSink> {
         counters.predMessages &+= 1
         model.observe(entries)
         health.recordScore(score)
+        let probability = calibration.probability(score: score, average: average)
         if message.label == nil, let early = earlyLabels.take(message.id) {
             // Its label overtook it (sent through another scorer).
             counters.labelMessages &+= 1
-            recordQuality(score: score, baseline: average, label: early)
+            recordQuality(score: score, baseline: average, probability: probability, label: early)
             learn(entries, label: early, scored: true)
         } else if let label = message.label {
-            recordQuality(score: score, baseline: average, label: label)
+            recordQuality(score: score, baseline: average, probability: probability, label: label)
             learn(entries, label: label, scored: true)
         } else {
             // The scorer's clock is not ours: an arrival in the future would hold up the
             // expiry of every instance behind it (the store expires in arrival order).
             let now = clock.steady()
             let at = arrival.isFinite ? min(now, max(now - config.pendingTTLSeconds, arrival)) : now
-            let instance = PendingInstance(entries: entries, arrival: at, score: score, average: average)
+            let instance = PendingInstance(entries: entries, arrival: at, score: score, average: average, probability: probability)
             pending.insert(id: message.id, instance)
             journal?.append(.pending(id: message.id, instance))
         }
@@ -286,17 +302,23 @@ final class DaemonCore<Sink: OutputSink> {
         health.recordScore(scored.score)
         var published = scored.score
         var fallback = false
+        var modelPublished = true
         if let mode = activeFallback {
             fallback = true
             published = scored.average
+            modelPublished = false
             if mode == .last_healthy {
                 let covering = health.coveringFallbackModel(for: model)
                 if let dropped = covering.dropped { logger.error("last_healthy fallback dropped, scoring the average: \(dropped)") }
-                if let healthy = covering.model { published = healthy.score(entries, learnUnlabelled: role == .all).score }
+                if let healthy = covering.model {
+                    published = healthy.score(entries, learnUnlabelled: role == .all).score
+                    modelPublished = true
+                }
             }
         }
-        sink.score(ScoreMessage(id: id, score: published, ts: ts ?? clock.wall(), modelVersion: model.version,
-                                nPreds: entries.count, fallback: fallback))
+        let probability = calibration.probability(score: published, average: scored.average, modelPublished: modelPublished)
+        sink.score(ScoreMessage(id: id, score: published, probability: probability, ts: ts ?? clock.wall(),
+                                modelVersion: model.version, nPreds: entries.count, fallback: fallback))
         counters.scored &+= 1
         if fallback { metrics.scoredFallback.increment() } else { metrics.scored.increment() }
         metrics.publishedScore.increment()
@@ -305,11 +327,12 @@ final class DaemonCore<Sink: OutputSink> {
             return scored
         } else if let label {
             // Replayed history: learnt from at once, never pending.
-            recordQuality(score: scored.score, baseline: scored.average, label: label)
+            recordQuality(score: scored.score, baseline: scored.average, probability: probability, label: label)
             learn(entries, label: label, scored: true)
         } else {
             // The store copies the entries into its slab.
-            let instance = PendingInstance(entries: entries, arrival: clock.steady(), score: scored.score, average: scored.average)
+            let instance = PendingInstance(entries: entries, arrival: clock.steady(), score: scored.score, average: scored.average,
+                                           probability: probability)
             pending.insert(id: id, instance)
             journal?.append(.pending(id: id, instance))
         }
@@ -318,23 +341,46 @@ final class DaemonCore<Sink: OutputSink> {
 
     // MARK: Quality
 
-    func recordQuality(score: Double, baseline: Double, label: Int8) {
-        quality.record(score: score, baseline: baseline, label: label)
-        journal?.append(.quality(score: Float(score), baseline: Float(baseline), label: label))
+    /// A labelled instance with what was published for it at scoring time: its quality,
+    /// and what the calibrator learns from (the model's score and the simple average).
+    func recordQuality(score: Double, baseline: Double, probability: Double, label: Int8) {
+        quality.record(score: score, baseline: baseline, probability: probability, label: label)
+        calibrator.record(score: score, average: baseline, label: label)
+        journal?.append(.quality(score: Float(score), baseline: Float(baseline), probability: Float(probability), label: label))
         qualityRecorded &+= 1
     }
+
+    /// What probabilities are published with: the calibrator's map, or on a scorer its
+    /// learner's.
+    var calibration: Calibration { role == .scorer ? remoteCalibration : calibrator.calibration }
+
+    /// The calibrator's fit, run by the update worker (or here).
+    func installCalibration(_ fitted: Calibration) { calibrator.install(fitted) }
 
     /// PR-AUC of the live model and of the simple average over the quality window.
     /// Sorting the window twice after every update was 6% of the daemon's time when
     /// learning 100k labels/s, so the pair is recomputed only once half a second has
     /// passed (or the whole window is new).
     func qualityAUCs() -> (score: Double?, baseline: Double?) {
+        refreshQuality()
+        return (qualityCache.score, qualityCache.baseline)
+    }
+
+    /// The rolling calibration (ECE, Brier score, the ECE's sampling noise, over how
+    /// many) of the published probabilities and of the map in use now, cached like the
+    /// PR-AUCs.
+    func rollingCalibration() -> (published: WindowCalibration?, current: WindowCalibration?) {
+        refreshQuality()
+        return (qualityCache.calibration, qualityCache.current)
+    }
+
+    private func refreshQuality() {
         let now = clock.monotonic()
         let fresh = qualityRecorded &- qualityCache.recorded
         if qualityCache.at < 0 || (fresh > 0 && (fresh >= UInt64(quality.window) || now - qualityCache.at >= 0.5)) {
-            qualityCache = (qualityRecorded, now, quality.prAUC, quality.baselinePrAUC)
+            qualityCache = (qualityRecorded, now, quality.prAUC, quality.baselinePrAUC, quality.calibration(),
+                            quality.calibration(map: calibration))
         }
-        return (qualityCache.score, qualityCache.baseline)
     }
 
     // MARK: State changes from outside

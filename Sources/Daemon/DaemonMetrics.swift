@@ -52,6 +52,13 @@ final class DaemonMetrics: @unchecked Sendable {
     let bias = Gauge(label: "cfensembled_aggregator_bias")
     let classPositive = Gauge(label: "cfensembled_class_count", dimensions: [("class", "pos")])
     let classNegative = Gauge(label: "cfensembled_class_count", dimensions: [("class", "neg")])
+    /// The calibrated probability: rolling ECE and Brier score over the quality window of
+    /// the probabilities published and the ECE of the map in use now (NaN until the
+    /// window holds 100 labelled instances), and the positive rate the calibrator estimates.
+    let calibrationECE = Gauge(label: "cfensembled_calibration_ece", dimensions: [("probabilities", "published")])
+    let calibrationECENow = Gauge(label: "cfensembled_calibration_ece", dimensions: [("probabilities", "current_map")])
+    let calibrationBrier = Gauge(label: "cfensembled_calibration_brier")
+    let positiveRate = Gauge(label: "cfensembled_positive_rate")
 
     /// Every reason a message can be rejected for, exposed at 0 from the start so that
     /// rates and alerts over them work before the first rejection.
@@ -112,6 +119,13 @@ final class DaemonMetrics: @unchecked Sendable {
             rejected[reason] = Counter(label: "cfensembled_messages_rejected_total", dimensions: [("reason", reason)])
         }
         rejected[reason]!.increment()
+    }
+
+    func calibration(ece: Double?, brier: Double?, eceNow: Double?, positiveRate rate: Double?) {
+        calibrationECE.record(ece ?? .nan)
+        calibrationECENow.record(eceNow ?? .nan)
+        calibrationBrier.record(brier ?? .nan)
+        positiveRate.record(rate ?? .nan)
     }
 
     /// Model and store gauges; called after updates and on the health timer.

@@ -58,7 +58,8 @@ struct HealthSupervisor {
     /// Runs every condition once and keeps the last healthy model; returns the alerts
     /// whose state changed.
     mutating func check(model: CFEnsemble, lastSeen: [Double], quality: (score: Double?, baseline: Double?, count: Int, positives: Int),
-                        afterUpdate: Bool, now: Double, wall: Double = 0) -> [HealthAlert] {
+                        afterUpdate: Bool, now: Double, wall: Double = 0,
+                        calibration: (ece: Double, noise: Double, count: Int)? = nil) -> [HealthAlert] {
         let names = model.registry.names
         var mean = 0.0, sq = 0.0
         for v in recentScores { mean += v }
@@ -72,7 +73,7 @@ struct HealthSupervisor {
             prAUC: quality.score, baselinePrAUC: quality.baseline, qualityCount: quality.count,
             qualityPositives: quality.positives, silentSeconds: names.indices.map { $0 < lastSeen.count ? now - lastSeen[$0] : 0 },
             negativesInARow: negativesInARow, positiveRate: total > 0 ? cw.positives / total : 0,
-            afterUpdate: afterUpdate, now: now, wall: wall)
+            afterUpdate: afterUpdate, now: now, wall: wall, calibration: calibration)
         let wasCritical = monitor.criticalFiring
         let alerts = monitor.check(observation)
         if monitor.criticalFiring {

@@ -42,9 +42,9 @@ final class Journal {
         /// The model as of this point is the last healthy one (after an update with no
         /// critical condition firing): replay keeps a snapshot of it.
         case healthyModel
-        /// A labelled instance entered the quality window: its score and the simple
-        /// average at scoring time.
-        case quality(score: Float, baseline: Float, label: Int8)
+        /// A labelled instance entered the quality window: its score, the simple average
+        /// and the probability published at scoring time (NaN in records of earlier builds).
+        case quality(score: Float, baseline: Float, probability: Float, label: Int8)
     }
 
     enum Kind: UInt8 {
@@ -156,7 +156,7 @@ final class Journal {
 
     private static func payloadSize(_ r: Record) -> Int {
         switch r {
-        case let .pending(id, instance): 4 + id.utf8.count + 16 + 2 + 6 * instance.entries.count
+        case let .pending(id, instance): 4 + id.utf8.count + 20 + 2 + 6 * instance.entries.count
         case let .taken(id): 4 + id.utf8.count
         case let .learnt(instance, _): 1 + 2 + 6 * instance.entries.count
         case .update: 0
@@ -165,7 +165,7 @@ final class Journal {
         case .expire: 8
         case let .health(bytes): 4 + bytes.count
         case .healthyModel: 0
-        case .quality: 9
+        case .quality: 13
         }
     }
 
@@ -187,6 +187,8 @@ final class Journal {
             c.put(instance.score)
             c.put(instance.average)
             c.put(instance.entries)
+            // Fields added later follow (absent in records of earlier builds).
+            c.put(instance.probability)
         case let .taken(id):
             kind = .taken
             c.put(id)
@@ -221,11 +223,12 @@ final class Journal {
             c.put(bytes)
         case .healthyModel:
             kind = .healthyModel
-        case let .quality(score, baseline, label):
+        case let .quality(score, baseline, probability, label):
             kind = .quality
             c.put(score)
             c.put(baseline)
             c.put(label)
+            c.put(probability)
         }
         at.storeBytes(of: UInt32(c.offset).littleEndian, as: UInt32.self)
         at.storeBytes(of: kind.rawValue, toByteOffset: 4, as: UInt8.self)
@@ -383,6 +386,8 @@ final class Journal {
         case .learnt:
             summary.unusable += 1
         case .update:
+            // The calibrator is refitted with every update, on what it had recorded by then.
+            state.calibrator.install(state.calibrator.fit().run())
             if !state.batch.isEmpty {
                 model.update(state.batch)
                 state.batch.removeAll(keepingCapacity: true)
@@ -405,8 +410,9 @@ final class Journal {
             state.health.silentFor = recorded.silentFor
         case .healthyModel:
             state.health.lastHealthy = model.snapshot()
-        case let .quality(score, baseline, label):
-            state.quality.record(score: Double(score), baseline: Double(baseline), label: label)
+        case let .quality(score, baseline, probability, label):
+            state.quality.record(score: Double(score), baseline: Double(baseline), probability: Double(probability), label: label)
+            state.calibrator.record(score: Double(score), average: Double(baseline), label: label)
         }
     }
 
@@ -430,7 +436,9 @@ final class Journal {
                 let id = try p.readString()
                 let arrival = try p.readDouble(), score = try p.readFloat(), average = try p.readFloat()
                 let entries = try p.readEntries()
-                record = .pending(id: id, PendingInstance(entries: entries, arrival: arrival, score: Double(score), average: Double(average)))
+                let probability = p.remaining >= 4 ? try p.readFloat() : .nan
+                record = .pending(id: id, PendingInstance(entries: entries, arrival: arrival, score: Double(score), average: Double(average),
+                                                          probability: Double(probability)))
             case .taken:
                 record = .taken(id: try p.readString())
             case .learnt, .scoredLearnt:
@@ -461,8 +469,9 @@ final class Journal {
             case .healthyModel:
                 record = .healthyModel
             case .quality:
-                let score = try p.readFloat(), baseline = try p.readFloat()
-                record = .quality(score: score, baseline: baseline, label: try p.read(Int8.self))
+                let score = try p.readFloat(), baseline = try p.readFloat(), label = try p.read(Int8.self)
+                let probability = p.remaining >= 4 ? try p.readFloat() : .nan
+                record = .quality(score: score, baseline: baseline, probability: probability, label: label)
             }
             return p.remaining == 0 ? record : nil
         } catch {

@@ -40,7 +40,8 @@ final class LearnerLink {
         return ModelState(
             lineage: lease.lineage, version: core.model.version, status: core.health.status, fallback: fallback,
             ts: core.clock.wall(), model: full ? core.model.scoringSnapshot() : nil,
-            healthy: full && fallback == "last_healthy" ? core.health.fallbackModel?.scoringSnapshot() : nil)
+            healthy: full && fallback == "last_healthy" ? core.health.fallbackModel?.scoringSnapshot() : nil,
+            calibration: core.calibration)
     }
 
     /// Publishes the whole scoring model (after every update, rollback or change of

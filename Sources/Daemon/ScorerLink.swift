@@ -135,8 +135,9 @@ final class ScorerLink {
         case .ignore:
             return
         case .same:
-            // Same model: only the learner's status or fallback may have changed.
+            // Same model: only the learner's status, fallback or calibration may have changed.
             core.remote = state.heartbeat
+            if let c = state.calibration { core.remoteCalibration = c }
             if state.fallback == "last_healthy", core.health.fallbackModel == nil, let h = state.healthy {
                 core.health.setFallbackModel(try? CFEnsemble(config: config.model, restoring: h))
             }
@@ -152,6 +153,7 @@ final class ScorerLink {
         core.install(model)
         core.health.setFallbackModel(state.healthy.flatMap { try? CFEnsemble(config: config.model, restoring: $0) })
         core.remote = state.heartbeat
+        core.remoteCalibration = state.calibration ?? Calibration()
         statesApplied &+= 1
         metrics.modelStatesApplied.increment()
         metrics.modelVersion.record(Double(model.version))
@@ -172,6 +174,7 @@ final class ScorerLink {
             requestSnapshot()
         } else if heartbeat.version == follower.version {
             core.remote = heartbeat
+            if let c = heartbeat.calibration { core.remoteCalibration = c }
             if heartbeat.fallback == "last_healthy" && core.health.fallbackModel == nil { requestSnapshot() }
         }
     }

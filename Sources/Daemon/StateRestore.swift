@@ -54,7 +54,8 @@ struct StateRestore {
         }
         var state = RestoredState(model: CFEnsemble(config: config.model),
                                   pending: PendingStore(capacity: role == .scorer ? 1 : config.maxPending, ttl: config.pendingTTLSeconds),
-                                  quality: RollingQuality(window: config.healthWindow))
+                                  quality: RollingQuality(window: config.healthWindow),
+                                  calibrator: ScoreCalibrator(configuration: config.calibration))
         if let cp = restored, let found = restoredPath {
             try apply(cp, to: &state, path: found)
             let bytes = ((try? FileManager.default.attributesOfItem(atPath: found))?[.size] as? Int) ?? 0
@@ -137,6 +138,8 @@ struct StateRestore {
         state.counters = cp.head.counters
         if let health = cp.head.health { state.health = health }
         if cp.head.quality.window == config.healthWindow { state.quality = cp.head.quality }
+        // A changed calibration configuration starts the calibrator afresh.
+        if let calibrator = cp.head.calibrator, calibrator.configuration == config.calibration { state.calibrator = calibrator }
         logger.info("restored checkpoint", metadata: [
             "model_version": "\(state.model.version)", "pending": "\(state.pending.count)", "batch": "\(state.batch.count)",
             "classifiers": "\(state.model.classifierCount)",

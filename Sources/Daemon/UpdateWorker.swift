@@ -2,7 +2,8 @@ import Foundation
 import Online
 
 /// Runs the aggregator's part of model updates (`AggregatorUpdate`: the gradient steps
-/// over the replay buffer and the expert selector's decision) on a thread of its own,
+/// over the replay buffer and the expert selector's decision) and the calibrator's fit
+/// (`UpdateJob`) on a thread of its own,
 /// so that the event loop goes on scoring, with the weights it had, while an update
 /// runs (`learning.update_thread`). One update at a time: the loop takes the result in
 /// as soon as it is ready (`poll`), and waits for it (`wait`) before the next update
@@ -10,8 +11,8 @@ import Online
 final class UpdateWorker: @unchecked Sendable {
     private let condition = NSCondition()
     // Guarded by `condition`.
-    private var job: AggregatorUpdate?
-    private var result: AggregatorUpdate.Result?
+    private var job: UpdateJob?
+    private var result: UpdateJob.Result?
     private var stopping = false
     private var thread: Thread?
 
@@ -25,7 +26,7 @@ final class UpdateWorker: @unchecked Sendable {
     }
 
     /// Hands over an update; the previous one's result must have been taken.
-    func submit(_ update: AggregatorUpdate) {
+    func submit(_ update: UpdateJob) {
         condition.lock()
         defer { condition.unlock() }
         precondition(job == nil && result == nil, "an update was submitted before the previous result was taken")
@@ -38,7 +39,7 @@ final class UpdateWorker: @unchecked Sendable {
     }
 
     /// The finished update's result, if it is ready (taken: the next call returns nil).
-    func poll() -> AggregatorUpdate.Result? {
+    func poll() -> UpdateJob.Result? {
         condition.lock()
         defer { condition.unlock() }
         defer { result = nil }
@@ -46,7 +47,7 @@ final class UpdateWorker: @unchecked Sendable {
     }
 
     /// Waits for the submitted update's result; nil when none was submitted.
-    func wait() -> AggregatorUpdate.Result? {
+    func wait() -> UpdateJob.Result? {
         condition.lock()
         defer { condition.unlock() }
         while job != nil && result == nil { condition.wait() }

@@ -14,6 +14,11 @@ public struct HealthConfiguration: Sendable, Equatable, Codable {
     public var qualityMinLabels = 200
     /// ...and this many positives (PR-AUC over a handful of positives is noise).
     public var qualityMinPositives = 30
+    /// calibration_drift: the rolling expected calibration error of the published
+    /// probabilities above this...
+    public var maxECE = 0.01
+    /// ...and above this many times what sampling alone gives (its noise)...
+    public var eceNoiseRatio = 3.0
     /// classifier_silent: a known classifier has not reported for this many seconds.
     public var silentAfterSeconds = 600.0
     /// label_outage: this many expected positives in a row did not arrive.
@@ -36,6 +41,8 @@ public struct HealthConfiguration: Sendable, Equatable, Codable {
         if !(qualityMargin >= 0) { return "health.quality_margin must be >= 0" }
         if qualityMinLabels < 10 { return "health.quality_min_labels must be >= 10" }
         if qualityMinPositives < 1 { return "health.quality_min_positives must be >= 1" }
+        if !(maxECE > 0 && maxECE < 1) { return "health.max_ece must be in (0, 1)" }
+        if !(eceNoiseRatio >= 0) { return "health.ece_noise_ratio must be >= 0" }
         if !(silentAfterSeconds > 0) { return "health.silent_after_s must be > 0" }
         if !(outageExpectedPositives >= 1) { return "health.outage_expected_positives must be >= 1" }
         if fireAfter < 1 || resolveAfter < 1 { return "health.fire_after and health.resolve_after must be >= 1" }
@@ -53,6 +60,7 @@ public struct HealthAlert: Sendable, Equatable {
         case qualityRegression = "quality_regression"
         case classifierSilent = "classifier_silent"
         case labelOutage = "label_outage"
+        case calibrationDrift = "calibration_drift"
 
         public var severity: String {
             switch self {
@@ -85,6 +93,10 @@ public struct HealthObservation: Sendable {
     public var qualityCount: Int
     /// Positives among them.
     public var qualityPositives: Int
+    /// Rolling calibration of the probability map in use, over the recent labelled
+    /// instances (nil until the window holds enough): expected calibration error, its
+    /// sampling noise, and over how many.
+    public var calibration: (ece: Double, noise: Double, count: Int)?
     /// Seconds since each classifier last reported (same order as `classifiers`).
     public var silentSeconds: [Double]
     /// Labels in a row without a positive, and the running positive rate.
@@ -98,7 +110,8 @@ public struct HealthObservation: Sendable {
 
     public init(weights: [Double], classifiers: [String], scoreStd: Double, scoreCount: Int, prAUC: Double?,
                 baselinePrAUC: Double?, qualityCount: Int, qualityPositives: Int = .max, silentSeconds: [Double], negativesInARow: Int,
-                positiveRate: Double, afterUpdate: Bool, now: Double = 0, wall: Double = 0) {
+                positiveRate: Double, afterUpdate: Bool, now: Double = 0, wall: Double = 0,
+                calibration: (ece: Double, noise: Double, count: Int)? = nil) {
         self.weights = weights
         self.classifiers = classifiers
         self.scoreStd = scoreStd
@@ -113,6 +126,7 @@ public struct HealthObservation: Sendable {
         self.afterUpdate = afterUpdate
         self.now = now
         self.wall = wall
+        self.calibration = calibration
     }
 }
 
@@ -299,6 +313,15 @@ public struct HealthMonitor: Sendable {
                  reason: "rolling PR-AUC \(fmt(q)) over \(o.qualityCount) labelled instances is below the simple average's \(fmt(base)) by more than \(fmt(config.qualityMargin))",
                  cleared: "rolling PR-AUC \(fmt(q)) over \(o.qualityCount) labelled instances is back within \(fmt(config.qualityMargin)) of the simple average's \(fmt(base))",
                  metrics: ["pr_auc": q, "baseline_pr_auc": base], into: &out)
+        }
+
+        // calibration_drift (once the window holds as many probabilities as quality needs)
+        if let c = o.calibration, c.count >= config.qualityMinLabels {
+            let bound = max(config.maxECE, config.eceNoiseRatio * c.noise)
+            step("calibration_drift", holds: c.ece > bound,
+                 reason: "expected calibration error of the probabilities published now is \(fmt(c.ece)) over \(c.count) labelled instances, above \(fmt(bound)) (health.max_ece \(fmt(config.maxECE)), \(fmt(config.eceNoiseRatio)) x its sampling noise \(fmt(c.noise)))",
+                 cleared: "expected calibration error of the probabilities published now is \(fmt(c.ece)) over \(c.count) labelled instances, back within \(fmt(bound))",
+                 metrics: ["ece": c.ece, "ece_noise": c.noise, "ece_bound": bound], into: &out)
         }
 
         // classifier_silent, one condition per classifier

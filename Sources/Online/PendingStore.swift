@@ -5,15 +5,25 @@ public struct PendingInstance: Sendable, Equatable, Codable {
     public var entries: [Entry]
     /// When it was first scored, in seconds since the Unix epoch.
     public var arrival: Double
-    /// The published score and the simple average at scoring time (prequential quality).
+    /// The model's score, the simple average and the calibrated probability published at
+    /// scoring time (prequential quality and calibration); the probability is NaN for an
+    /// instance stored by a build without it.
     public var score: Float
     public var average: Float
+    public var probability: Float
 
-    public init(entries: [Entry], arrival: Double, score: Double, average: Double) {
+    public init(entries: [Entry], arrival: Double, score: Double, average: Double, probability: Double = .nan) {
         self.entries = entries
         self.arrival = arrival
         self.score = Float(score)
         self.average = Float(average)
+        self.probability = Float(probability)
+    }
+
+    /// Equal when every field is, an absent probability (NaN) equal to another absent one.
+    public static func == (l: PendingInstance, r: PendingInstance) -> Bool {
+        l.entries == r.entries && l.arrival == r.arrival && l.score == r.score && l.average == r.average
+            && (l.probability == r.probability || (l.probability.isNaN && r.probability.isNaN))
     }
 }
 
@@ -32,7 +42,7 @@ public struct PendingStore: Sendable {
     // The slabs are paged (see `frozen()`).
     private var ids: PagedColumn<String>
     private var arrival: PagedColumn<Double>
-    /// score and average, two per row.
+    /// score, average and probability, three per row.
     private var scores: PagedColumn<Float>
     private var seqs: PagedColumn<UInt32>
     /// Entries per row; `freeRow` marks a row on the free list.
@@ -67,7 +77,7 @@ public struct PendingStore: Sendable {
         self.pageShift = pageShift
         ids = PagedColumn(pageShift: pageShift)
         arrival = PagedColumn(pageShift: pageShift)
-        scores = PagedColumn(stride: 2, pageShift: pageShift)
+        scores = PagedColumn(stride: 3, pageShift: pageShift)
         seqs = PagedColumn(pageShift: pageShift)
         counts = PagedColumn(pageShift: pageShift)
         classifiers = PagedColumn(stride: self.inlineEntries, pageShift: pageShift)
@@ -100,6 +110,7 @@ public struct PendingStore: Sendable {
             write(Int(row), entries: entries)
             scores[Int(row), 0] = instance.score
             scores[Int(row), 1] = instance.average
+            scores[Int(row), 2] = instance.probability
             return
         }
         let seq = nextSeq
@@ -111,6 +122,7 @@ public struct PendingStore: Sendable {
             arrival[row] = instance.arrival
             scores[row, 0] = instance.score
             scores[row, 1] = instance.average
+            scores[row, 2] = instance.probability
             seqs[row] = seq
         } else {
             row = ids.count
@@ -118,6 +130,7 @@ public struct PendingStore: Sendable {
             arrival.append(instance.arrival)
             scores.append(instance.score)
             scores[row, 1] = instance.average
+            scores[row, 2] = instance.probability
             seqs.append(seq)
             counts.append(0)
             classifiers.append(0)
@@ -223,6 +236,7 @@ public struct PendingStore: Sendable {
         var p = PendingInstance(entries: entries(row), arrival: arrival[row], score: 0, average: 0)
         p.score = scores[row, 0]
         p.average = scores[row, 1]
+        p.probability = scores[row, 2]
         return p
     }
 

@@ -1,25 +1,94 @@
 /// Prequential quality over the last `window` labelled instances: the average precision
-/// (PR-AUC) of the published scores and of the simple average, each taken at scoring time.
+/// (PR-AUC) of the published scores and of the simple average, and the calibration of the
+/// published probabilities (expected calibration error, Brier score), each taken at
+/// scoring time.
 public struct RollingQuality: Sendable, Codable, Equatable {
     public let window: Int
     private var scores: [Float] = []
     private var baselines: [Float] = []
+    /// NaN for instances scored by a build without the probability.
+    private var probabilities: [Float] = []
     private var labels: [Int8] = []
     private var next = 0
 
     public init(window: Int) { self.window = max(1, window) }
 
+    private enum CodingKeys: String, CodingKey { case window, scores, baselines, probabilities, labels, next }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        window = try c.decode(Int.self, forKey: .window)
+        scores = try c.decode([Float].self, forKey: .scores)
+        baselines = try c.decode([Float].self, forKey: .baselines)
+        labels = try c.decode([Int8].self, forKey: .labels)
+        next = try c.decode(Int.self, forKey: .next)
+        // Absent in checkpoints of earlier builds.
+        probabilities = try c.decodeIfPresent([Float].self, forKey: .probabilities)
+            ?? [Float](repeating: .nan, count: labels.count)
+        guard probabilities.count == labels.count, scores.count == labels.count, baselines.count == labels.count else {
+            throw DecodingError.dataCorruptedError(forKey: .labels, in: c, debugDescription: "quality window columns differ in length")
+        }
+    }
+
     public var count: Int { labels.count }
     /// Positives in the window.
     public var positives: Int { labels.reduce(0) { $0 + Int($1) } }
 
-    public mutating func record(score: Double, baseline: Double, label: Int8) {
+    /// Equal when every column is, an absent probability (NaN) equal to another absent one.
+    public static func == (l: RollingQuality, r: RollingQuality) -> Bool {
+        l.window == r.window && l.scores == r.scores && l.baselines == r.baselines && l.labels == r.labels && l.next == r.next
+            && l.probabilities.count == r.probabilities.count
+            && zip(l.probabilities, r.probabilities).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
+    }
+
+    public mutating func record(score: Double, baseline: Double, probability: Double = .nan, label: Int8) {
         if labels.count < window {
             scores.append(Float(score)); baselines.append(Float(baseline)); labels.append(label)
+            probabilities.append(Float(probability))
         } else {
             scores[next] = Float(score); baselines[next] = Float(baseline); labels[next] = label
+            probabilities[next] = Float(probability)
         }
         next = (next + 1) % window
+    }
+
+    /// Calibration of the probabilities in the window (those recorded with one): the
+    /// expected calibration error over `bins` bins of equal count (the mean of |mean
+    /// probability − positive share| over the bins, weighted by their size) and the Brier
+    /// score; nil while fewer than `minimum` instances have a probability. `noise` is the
+    /// ECE that sampling alone gives calibrated probabilities like these (expected
+    /// |mean(y − p)| per bin, y ~ Bernoulli(p), normal approximation): an ECE well above
+    /// it is miscalibration, not chance.
+    ///
+    /// With `map`, the probabilities are those `map` gives the window's scores and
+    /// averages now (every instance counts), instead of those published.
+    public func calibration(bins: Int = 10, minimum: Int = 100, map: Calibration? = nil)
+        -> (ece: Double, brier: Double, noise: Double, count: Int)? {
+        var pairs: [(Float, Int8)] = []
+        pairs.reserveCapacity(labels.count)
+        if let map {
+            for k in labels.indices {
+                pairs.append((Float(map.probability(score: Double(scores[k]), average: Double(baselines[k]))), labels[k]))
+            }
+        } else {
+            for k in labels.indices where probabilities[k].isFinite { pairs.append((probabilities[k], labels[k])) }
+        }
+        guard pairs.count >= max(1, minimum) else { return nil }
+        pairs.sort { $0.0 < $1.0 }
+        let n = pairs.count, b = max(1, min(bins, n))
+        var ece = 0.0, brier = 0.0, noise = 0.0
+        for k in 0..<b {
+            let lo = k * n / b, hi = (k + 1) * n / b
+            var p = 0.0, y = 0.0, variance = 0.0
+            for (q, l) in pairs[lo..<hi] {
+                p += Double(q); y += Double(l)
+                variance += Double(q) * (1 - Double(q))
+                brier += (Double(q) - Double(l)) * (Double(q) - Double(l))
+            }
+            ece += abs(p - y) / Double(n)
+            noise += (2 / Double.pi).squareRoot() * variance.squareRoot() / Double(n)
+        }
+        return (ece, brier / Double(n), noise, n)
     }
 
     /// PR-AUC of the published scores; nil until the window holds both classes.

@@ -77,8 +77,43 @@ public struct HealthBody: Codable, Sendable, Equatable {
     public var accounting = Accounting()
     /// Scale-out roles only.
     public var cluster: Cluster?
+    /// The calibrated probability: its map and how well it held (v1 addition).
+    public var calibration: CalibrationBody?
 
     public init() {}
+}
+
+/// `health.calibration`: the map from scores to probabilities, the positive rate it
+/// assumes, and the rolling calibration over the labelled instances of the quality
+/// window (absent until it holds 100 of them): of the probabilities as published, and of
+/// the map in use now applied to the same instances (what `calibration_drift` watches).
+public struct CalibrationBody: Codable, Sendable, Equatable {
+    /// Whether the map of the score is fitted (before: the simple average's map).
+    public var fitted: Bool
+    public var slope: Double
+    public var intercept: Double
+    public var average_intercept: Double
+    public var positive_rate: Double?
+    public var ece: Double?
+    public var brier: Double?
+    public var window: Int
+    public var ece_now: Double?
+    /// The ECE that sampling alone gives calibrated probabilities like the map's.
+    public var ece_noise: Double?
+
+    public init(fitted: Bool, slope: Double, intercept: Double, average_intercept: Double, positive_rate: Double?,
+                ece: Double?, brier: Double?, window: Int, ece_now: Double?, ece_noise: Double?) {
+        self.fitted = fitted
+        self.slope = slope
+        self.intercept = intercept
+        self.average_intercept = average_intercept
+        self.positive_rate = positive_rate
+        self.ece = ece
+        self.brier = brier
+        self.window = window
+        self.ece_now = ece_now
+        self.ece_noise = ece_noise
+    }
 }
 
 /// A condition that fires now (`health.firing`).

@@ -20,13 +20,16 @@ public struct ModelState: Codable, Sendable, Equatable {
     public var model: ModelSnapshot?
     /// The last healthy model, while `fallback` is `last_healthy`.
     public var healthy: ModelSnapshot?
+    /// What scorers turn scores into probabilities with (in heartbeats too); absent from
+    /// learners of earlier builds.
+    public var calibration: Calibration?
 
     public static let topicModel = "model"
     public static let topicHeartbeat = "heartbeat"
     public static let snapshotRequest = "snapshot"
 
     public init(lineage: String, version: Int64, status: String, fallback: String, ts: Double,
-                model: ModelSnapshot?, healthy: ModelSnapshot?) {
+                model: ModelSnapshot?, healthy: ModelSnapshot?, calibration: Calibration? = nil) {
         self.lineage = lineage
         self.version = version
         self.status = status
@@ -34,6 +37,7 @@ public struct ModelState: Codable, Sendable, Equatable {
         self.ts = ts
         self.model = model
         self.healthy = healthy
+        self.calibration = calibration
     }
 
     public var heartbeat: ModelState {

@@ -45,7 +45,8 @@ final class CoreHarness {
         self.clock = clock
         var state = RestoredState(model: CFEnsemble(config: config.model),
                                   pending: PendingStore(capacity: config.maxPending, ttl: config.pendingTTLSeconds),
-                                  quality: RollingQuality(window: config.healthWindow))
+                                  quality: RollingQuality(window: config.healthWindow),
+                                  calibrator: ScoreCalibrator(configuration: config.calibration))
         var journal: Journal?
         if durable {
             let result = try! StateRestore(config: config, logger: Self.quiet, clock: clock).restore()

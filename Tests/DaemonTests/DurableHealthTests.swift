@@ -137,7 +137,9 @@ import Wire
         // More inverted labels after the restart: updates under the collapse are not healthy.
         train(n, 64, flip: true)
         h.advance(2)
-        #expect(h.sink.alerts.isEmpty)
+        // Inverted labels also leave the probabilities miscalibrated: calibration_drift may
+        // fire on its own; nothing that fired before the restart fires again.
+        #expect(h.sink.alerts.filter { $0.alert != "calibration_drift" }.isEmpty)
         let candidate = try h.core.rollbackCandidate().get()
         #expect(candidate.aggregator.w == kept.aggregator.w)
         #expect(kept.version >= healthyVersion && candidate.aggregator.w != h.core.model.aggregator.w)

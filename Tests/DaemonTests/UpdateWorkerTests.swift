@@ -28,18 +28,21 @@ import Testing
         defer { worker.stop() }
         #expect(worker.poll() == nil && worker.wait() == nil, "nothing submitted")
         let (split, job, inPlace) = try begun()
-        worker.submit(job)
+        var calibrator = ScoreCalibrator()
+        for k in 0..<200 { calibrator.record(score: Double(k % 10) / 10 + 0.05, average: 0.3, label: k % 7 == 0 ? 1 : 0) }
+        worker.submit(UpdateJob(aggregator: job, calibration: calibrator.fit()))
         let result = try #require(worker.wait())
         #expect(worker.poll() == nil, "a result is taken once")
-        split.finishUpdate(result)
+        split.finishUpdate(try #require(result.aggregator))
         #expect(split.aggregator == inPlace.aggregator && split.experts == inPlace.experts && split.version == inPlace.version)
+        #expect(result.calibration == calibrator.fit().run() && result.calibration.fitted)
     }
 
     @Test func aWorkerThatIsNotRunningRunsTheUpdateInPlace() throws {
         let worker = UpdateWorker()
         let (split, job, inPlace) = try begun()
-        worker.submit(job)
-        split.finishUpdate(try #require(worker.poll()))
+        worker.submit(UpdateJob(aggregator: job, calibration: ScoreCalibrator().fit()))
+        split.finishUpdate(try #require(worker.poll()?.aggregator))
         #expect(split.aggregator == inPlace.aggregator)
         worker.stop()
     }
@@ -48,7 +51,7 @@ import Testing
         let worker = UpdateWorker()
         worker.start()
         let (_, job, _) = try begun()
-        worker.submit(job)
+        worker.submit(UpdateJob(aggregator: job, calibration: ScoreCalibrator().fit()))
         worker.stop()
         #expect(worker.poll() != nil)
     }

@@ -13,6 +13,8 @@ import Wire
         h.weights = ["xgb": 1.5, "rf": -0.5, "poisoned": .nan]
         h.scored = 300
         h.pr_auc = 0.4321
+        h.calibration = CalibrationBody(fitted: true, slope: 4.5, intercept: 0.4, average_intercept: -1.8, positive_rate: 0.0123,
+                                        ece: 0.0021, brier: 0.0094, window: 2000, ece_now: 0.0017, ece_noise: 0.0011)
         var state = WatchState()
         // A body as the daemon encodes it, decoded as cfe does.
         state.apply(health: try WireJSON.decode(HealthBody.self, from: WireJSON.encode(h)))
@@ -22,6 +24,7 @@ import Wire
         #expect(out.contains("status: critical  model_version: 12  FALLBACK SCORES"), "\(out)")
         #expect(out.contains("scored 300"))
         #expect(out.contains("PR-AUC 0.4321 (simple average -"))
+        #expect(out.contains("probability: calibrated  positive rate 0.0123  ECE 0.0021 (map now 0.0017, noise 0.0011)  Brier 0.0094"), "\(out)")
         #expect(out.contains("FIRING classifier_silent (rf) [warning] v12: classifier rf has not reported"))
         #expect(out.contains("poisoned") && out.contains("nan"))
 

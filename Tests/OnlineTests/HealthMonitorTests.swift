@@ -34,6 +34,34 @@ import Testing
         #expect(!monitor.criticalFiring)
     }
 
+    /// calibration_drift: fires when the ECE passes max(max_ece, ratio x its noise) at
+    /// fire_after checks in a row, waits for enough labelled instances, and resolves with
+    /// the same hysteresis and dwell time as the others.
+    @Test func calibrationDriftHasABoundAboveNoiseAndHysteresis() {
+        var monitor = HealthMonitor(config: HealthConfiguration())   // max_ece 0.01, ratio 3, min_firing_s 10
+        func check(_ ece: Double, noise: Double, count: Int = 2000, at now: Double) -> [HealthAlert] {
+            var o = observation(weights: [1, 1], now: now)
+            o.calibration = (ece, noise, count)
+            return monitor.check(o).filter { $0.name == .calibrationDrift }
+        }
+        var events: [HealthAlert] = []
+        for t in 0..<3 { events += check(0.05, noise: 0.001, count: 150, at: Double(t)) }
+        #expect(events.isEmpty, "fewer labelled instances than quality_min_labels")
+        for t in 3..<6 { events += check(0.05, noise: 0.02, at: Double(t)) }
+        #expect(events.isEmpty, "0.05 is within 3 x a noise of 0.02")
+        for t in 6..<8 { events += check(0.008, noise: 0.001, at: Double(t)) }
+        #expect(events.isEmpty, "0.008 is below max_ece")
+        events += check(0.02, noise: 0.004, at: 8)
+        #expect(events.isEmpty, "one check above the bound")
+        events += check(0.02, noise: 0.004, at: 9)
+        #expect(events.map(\.state) == ["firing"] && events.first?.severity == "warning")
+        #expect(events.first?.metrics["ece_bound"] == 0.012)
+        for t in 10..<15 { events += check(0.004, noise: 0.004, at: Double(t)) }
+        #expect(events.count == 1, "resolved before min_firing_s")
+        events += check(0.004, noise: 0.004, at: 19.5)
+        #expect(events.map(\.state) == ["firing", "resolved"])
+    }
+
     @Test func aFiringConditionStaysFiringForTheMinimumTime() {
         var monitor = HealthMonitor(config: HealthConfiguration())   // min_firing_s 10
         var events: [HealthAlert] = []

@@ -5,10 +5,11 @@ import Testing
 @Suite struct EncodingTests {
     @Test func scoreMessageIsValidJSONWithEveryField() throws {
         var w = JSONWriter()
-        ScoreMessage(id: "t\"x\n\u{1}é", score: 0.8731, ts: 1764300000.123, modelVersion: 42, nPreds: 3, fallback: false).encode(into: &w)
+        ScoreMessage(id: "t\"x\n\u{1}é", score: 0.8731, probability: 0.0123, ts: 1764300000.123, modelVersion: 42, nPreds: 3, fallback: false).encode(into: &w)
         let obj = try JSONSerialization.jsonObject(with: Data(w.bytes)) as! [String: Any]
         #expect(obj["id"] as? String == "t\"x\n\u{1}é")
         #expect(obj["score"] as? Double == 0.8731)
+        #expect(obj["probability"] as? Double == 0.0123)
         #expect(obj["ts"] as? Double == 1764300000.123)
         #expect(obj["model_version"] as? Int == 42)
         #expect(obj["n_preds"] as? Int == 3)

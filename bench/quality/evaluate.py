@@ -317,10 +317,63 @@ def run_peers(stream):
             "refit_lr": refit_lr(stream, avg)}, best
 
 
-def refit_lr(stream, avg, every=256):
+# Peers of the calibrated probability (log loss, ECE): River's online logistic regression
+# plain and class-weighted, the refitted stacker without class weights, and the simple
+# average calibrated online by Platt scaling.
+CALIBRATION_PEERS = ["river_lr", "river_lr_weighted", "refit_lr_plain", "average_platt"]
+CALIBRATION_LABELS = {"river_lr": "River LR", "river_lr_weighted": "River LR (weighted)",
+                      "refit_lr_plain": "refitted LR (plain)", "average_platt": "average + Platt"}
+
+
+def average_platt(stream, avg, every=256):
+    """The simple average calibrated online: Platt scaling (scikit-learn's logistic
+    regression on its log-odds, no class weights) on every label delivered so far,
+    refitted each time `every` more have arrived; the average itself until then."""
+    from sklearn.linear_model import LogisticRegression
+
+    z = np.log(np.clip(avg, 1e-6, 1 - 1e-6) / np.clip(1 - avg, 1e-6, 1))
+    out = np.array(avg, float)
+    X, Y, clf, since = [], [], None, 0
+    for t, arrivals in events(stream):
+        for i in arrivals:
+            X.append([z[i]])
+            Y.append(int(stream.labels[i]))
+            since += 1
+        if since >= every and len(set(Y)) == 2:
+            clf = LogisticRegression(max_iter=2000).fit(np.array(X), np.array(Y))
+            since = 0
+        if clf is not None:
+            out[t] = clf.predict_proba(np.array([[z[t]]]))[0, 1]
+    return out
+
+
+def calibration_report(y, probabilities, arrive):
+    """ECE (10 bins of equal count), log loss and Brier score of each method's
+    probabilities, and for the daemon the mean probability against the positive rate
+    over the instances scored after the first 1,000 labels arrived."""
+    def ece(p):
+        order = np.argsort(p, kind="stable")
+        return float(sum(len(b) / len(p) * abs(p[b].mean() - y[b].mean()) for b in np.array_split(order, 10)))
+    out = {"ece": {}, "log_loss": {}, "brier": {}}
+    for k, p in probabilities.items():
+        p = np.asarray(p, float)
+        q = np.clip(p, 1e-15, 1 - 1e-15)
+        out["ece"][k] = ece(p)
+        out["log_loss"][k] = float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))
+        out["brier"][k] = float(np.mean((p - y) ** 2))
+    arrivals = np.sort(arrive[np.isfinite(arrive)])
+    if len(arrivals) >= 1000 and int(arrivals[999]) < len(y):
+        t0 = int(arrivals[999])
+        d = np.asarray(probabilities["daemon"])
+        out["after_1000_labels"] = {"from": t0, "mean_probability": float(d[t0:].mean()), "positive_rate": float(y[t0:].mean())}
+    return out
+
+
+def refit_lr(stream, avg, every=256, balanced=True):
     """What a team with a periodic retraining job runs: scikit-learn's class-balanced
     logistic regression on every label delivered so far, refitted each time `every` more
-    have arrived; the simple average until the first fit (which needs both classes)."""
+    have arrived; the simple average until the first fit (which needs both classes).
+    `balanced=False`: the same without class weights (a probability peer)."""
     from sklearn.linear_model import LogisticRegression
 
     names = stream.names
@@ -335,7 +388,7 @@ def refit_lr(stream, avg, every=256):
             Y.append(int(stream.labels[i]))
             since += 1
         if since >= every and len(set(Y)) == 2:
-            clf = LogisticRegression(class_weight="balanced", max_iter=2000).fit(np.array(X), np.array(Y))
+            clf = LogisticRegression(class_weight="balanced" if balanced else None, max_iter=2000).fit(np.array(X), np.array(Y))
             since = 0
         if clf is not None:
             scores[t] = clf.predict_proba(np.array([row(stream.preds[t], avg[t])]))[0, 1]
@@ -440,6 +493,7 @@ class Daemon:
 def run_daemon(stream, binary, config, sets, chunk=256):
     d = Daemon(binary, config, sets, stream.names[0])
     scores = np.full(stream.n, np.nan)
+    probabilities = np.full(stream.n, np.nan)
     trace = []   # (t, model_version, weights)
     alerts = []  # (t, alert, state, severity)
     pending = 0
@@ -458,13 +512,15 @@ def run_daemon(stream, binary, config, sets, chunk=256):
                         alerts.append((t, msg.alert, msg.state, msg.severity))
                     if isinstance(msg, Score) and msg.id.startswith("i"):
                         scores[int(msg.id[1:])] = msg.score
+                        probabilities[int(msg.id[1:])] = msg.probability
                         pending -= 1
                 st = d.status()
-                trace.append((t, st["model_version"], st["weights"], st.get("bias", 0.0)))
+                trace.append((t, st["model_version"], st["weights"], st.get("bias", 0.0), st.get("calibration")))
     finally:
         d.stop()
     assert not np.isnan(scores).any(), "a pred got no score"
-    return scores, trace, alerts
+    assert not np.isnan(probabilities).any(), "a score without a probability"
+    return scores, probabilities, trace, alerts
 
 
 # --------------------------------------------------------------------------- report
@@ -549,6 +605,24 @@ def table(results, metric):
     return "\n".join(lines)
 
 
+def calibration_table(results):
+    """ECE and log loss of the daemon's probability and of each probability peer."""
+    peers = CALIBRATION_PEERS
+    head = ("| stream | ECE cfensembled | " + " | ".join(f"ECE {CALIBRATION_LABELS[m]}" for m in peers)
+            + " | log loss cfensembled | " + " | ".join(f"log loss {CALIBRATION_LABELS[m]}" for m in peers)
+            + " | log loss margin vs best peer | mean probability / positive rate after 1,000 labels |")
+    lines = [head, "|" + "---|" * (2 * len(peers) + 4)]
+    for r in results:
+        c = r["calibration"]
+        best = min(c["log_loss"][m] for m in peers)
+        after = c.get("after_1000_labels")
+        tail = f"{after['mean_probability']:.4f} / {after['positive_rate']:.4f}" if after else "-"
+        lines.append(f"| {r['stream']} | **{c['ece']['daemon']:.4f}** | " + " | ".join(f"{c['ece'][m]:.4f}" for m in peers)
+                     + f" | **{c['log_loss']['daemon']:.4f}** | " + " | ".join(f"{c['log_loss'][m]:.4f}" for m in peers)
+                     + f" | {c['log_loss']['daemon'] - best:+.4f} | {tail} |")
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default=".build/release/cfensembled")
@@ -586,7 +660,7 @@ def main():
             continue
         t0 = time.time()
         peer_scores, best = run_peers(stream)
-        daemon_scores, trace, alerts = run_daemon(stream, args.binary, args.config, args.set)
+        daemon_scores, daemon_probabilities, trace, alerts = run_daemon(stream, args.binary, args.config, args.set)
         scores = {"daemon": daemon_scores, **peer_scores}
         scores["batch_cf"] = peer_scores["average"] if args.no_batch else batch_cf(stream)
         y = stream.labels
@@ -598,6 +672,11 @@ def main():
             "labels": y.tolist(), "scores": {k: np.asarray(s).tolist() for k, s in scores.items()},
             "trace": trace, "alerts": alerts, "seconds": time.time() - t0,
         }
+        avg = peer_scores["average"]
+        r["calibration"] = calibration_report(y, {
+            "daemon": daemon_probabilities, "river_lr": peer_scores["river_lr"],
+            "river_lr_weighted": peer_scores["river_lr_weighted"],
+            "refit_lr_plain": refit_lr(stream, avg, balanced=False), "average_platt": average_platt(stream, avg)}, stream.arrive)
         if stream.kind == "real":
             r["margin_se_vs_average"] = margin_se(y, daemon_scores, peer_scores["average"])
         if stream.kind == "rollout":
@@ -607,8 +686,11 @@ def main():
             r["after_outage_pr_auc"] = {k: float(average_precision_score(y[last], np.asarray(s)[last])) for k, s in scores.items()}
         results.append(r)
         v = r["pr_auc"]
+        c = r["calibration"]
         best_peer = max(PEERS, key=lambda m: v[m])
         print(f"{stream.name:22s} n={stream.n:6d} pos={r['positives']:5d}  daemon {v['daemon']:.4f}  "
+              f"ECE {c['ece']['daemon']:.4f} log loss {c['log_loss']['daemon']:.4f} "
+              f"(best peer {min(c['log_loss'][m] for m in CALIBRATION_PEERS):.4f})  "
               f"best peer {LABELS[best_peer]} {v[best_peer]:.4f}  margin {v['daemon'] - v[best_peer]:+.4f}  "
               f"avg {v['average']:.4f} batch {v['batch_cf']:.4f}  alerts {[(a, st) for _, a, st, _ in alerts]}  ({r['seconds']:.0f} s)", flush=True)
 
@@ -627,6 +709,7 @@ def main():
                 "(mean 500 events for synthetic streams, 100 for the real ones) and 10% never arrive.\n\n")
         f.write("## PR-AUC (average precision)\n\n" + table(results, "pr_auc") + "\n\n")
         f.write("## ROC-AUC\n\n" + table(results, "roc_auc") + "\n\n")
+        f.write("## Calibration of `probability`\n\n" + calibration_table(results) + "\n\n")
         f.write("## Alerts raised\n\n| stream | alerts (firing / resolved, at instance) |\n|---|---|\n")
         for r in results:
             text = ", ".join(f"{a} {st} ({sev}) @{t}" for t, a, st, sev in r["alerts"]) or "none"

@@ -85,7 +85,7 @@ let benchmarks: @Sendable () -> Void = {
         let id = "txn-0000012345"
         benchmark.startMeasurement()
         for i in benchmark.scaledIterations {
-            ScoreMessage(id: id, score: 0.8734512, ts: 1767225600.25, modelVersion: Int64(i), nPreds: 10, fallback: false)
+            ScoreMessage(id: id, score: 0.8734512, probability: 0.0123456, ts: 1767225600.25, modelVersion: Int64(i), nPreds: 10, fallback: false)
                 .encode(into: &writer)
             blackHole(writer.bytes.count)
         }
@@ -101,6 +101,7 @@ let benchmarks: @Sendable () -> Void = {
         // The daemon's own name mapping (its position cache and last-seen times).
         var resolver = ClassifierResolver()
         var now = 0.0
+        let calibration = Calibration(fitted: true, slope: 0.9, intercept: -3.2, averageIntercept: -2.1)
         benchmark.startMeasurement()   // setup above is not measured
         for _ in benchmark.scaledIterations {
             body.withUnsafeBytes { try? decoder.decode(topic: .pred, body: $0, into: &message) }
@@ -108,8 +109,9 @@ let benchmarks: @Sendable () -> Void = {
             _ = resolver.resolve(message.preds, name: { $0.name }, value: { $0.value }, model: model, into: &entries,
                                  now: now) { _ in }
             let scored = entries.withUnsafeBufferPointer { model.score($0) }
-            ScoreMessage(id: message.id, score: scored.score, ts: message.ts ?? 0, modelVersion: model.version,
-                         nPreds: entries.count, fallback: false).encode(into: &writer)
+            let probability = calibration.probability(score: scored.score, average: scored.average)
+            ScoreMessage(id: message.id, score: scored.score, probability: probability, ts: message.ts ?? 0,
+                         modelVersion: model.version, nPreds: entries.count, fallback: false).encode(into: &writer)
             blackHole(writer.bytes.count)
         }
     }

@@ -8,7 +8,11 @@ from typing import Any, Dict, List, Optional, Union
 
 @dataclass(frozen=True)
 class Score:
-    """One instance's ensembled score, published as soon as it is scored."""
+    """One instance's ensembled score, published as soon as it is scored.
+
+    ``score`` ranks instances; ``probability`` is the calibrated probability of the
+    positive class (None from daemons that do not publish it).
+    """
 
     id: str
     score: float
@@ -16,12 +20,15 @@ class Score:
     model_version: int
     n_preds: int
     fallback: bool
+    probability: Optional[float] = None
     topic: str = "score"
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "Score":
+        p = d.get("probability")
         return cls(id=d["id"], score=float(d["score"]), ts=float(d["ts"]), model_version=int(d["model_version"]),
-                   n_preds=int(d["n_preds"]), fallback=bool(d["fallback"]))
+                   n_preds=int(d["n_preds"]), fallback=bool(d["fallback"]),
+                   probability=None if p is None else float(p))
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,11 @@ def collect(sub, until, timeout=20.0):
 
 class MessageParsing(unittest.TestCase):
     def test_each_topic_parses_to_its_type(self):
-        s = parse(b"score", b'{"id":"a","score":0.7,"ts":1.5,"model_version":3,"n_preds":2,"fallback":false}')
-        self.assertEqual(s, Score(id="a", score=0.7, ts=1.5, model_version=3, n_preds=2, fallback=False))
+        s = parse(b"score", b'{"id":"a","score":0.7,"probability":0.02,"ts":1.5,"model_version":3,"n_preds":2,"fallback":false}')
+        self.assertEqual(s, Score(id="a", score=0.7, ts=1.5, model_version=3, n_preds=2, fallback=False, probability=0.02))
+        # A daemon without the probability (an earlier build) still parses.
+        old = parse(b"score", b'{"id":"a","score":0.7,"ts":1.5,"model_version":3,"n_preds":2,"fallback":false}')
+        self.assertIsNone(old.probability)
         a = parse("alert", '{"alert":"classifier_silent","state":"firing","severity":"warning","ts":2,'
                            '"model_version":3,"reason":"r","metrics":{"silent_s":700},"action":"none","classifier":"rf"}')
         self.assertIsInstance(a, Alert)
@@ -97,6 +100,8 @@ class PubInput(unittest.TestCase):
             self.assertEqual(scores["py-sub-3"].ts, 1_800_000_003)
             self.assertEqual(scores["py-sub-3"].n_preds, 2)
             self.assertTrue(all(0 <= s.score <= 1 for s in scores.values()))
+            # Before any label the probability is the simple average of what was reported.
+            self.assertAlmostEqual(scores["py-sub-3"].probability, (0.3 + 0.5) / 2, places=6)
 
 
 class PushInput(unittest.TestCase):

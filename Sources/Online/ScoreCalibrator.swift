@@ -1,0 +1,106 @@
+/// Learns the `Calibration` that turns published scores into probabilities, from the
+/// labelled instances: for each, the score and the simple average published when it was
+/// scored (prequential: no instance calibrates its own score).
+///
+/// - The map of the score is Platt scaling with class-balanced weights over the most
+///   recent `positives` positives and `negatives` negatives (a class-stratified buffer,
+///   like the aggregator's), plus the log-odds of the positive rate estimated from the
+///   running label counts (prior shift). The buffer gives the shape, the counts the level.
+/// - The map of the simple average (used before the score's map is fitted, and when a
+///   fallback published the average) only shifts its log-odds so that its mean over the
+///   labelled instances meets the positive rate, shrunk toward the average's own mean by
+///   `priorLabels` pseudo-labels while labels are few.
+///
+/// Fits run with the model updates (`fit()`, a pure job that can run on another thread,
+/// then `install`), so that the probability changes when the score's meaning does.
+public struct ScoreCalibrator: Sendable, Codable, Equatable {
+    public struct Configuration: Sendable, Codable, Equatable {
+        /// Recent labelled instances of each class kept for the fit.
+        public var positives = 512
+        public var negatives = 2048
+        /// Labels of each class the buffer needs before the score's map is fitted.
+        public var minimumPerClass = 5
+        /// Pseudo-labels that shrink the average's shift toward none while labels are few.
+        public var priorLabels = 30.0
+        /// Strength of the pull of (slope, balanced intercept) toward (1, 0).
+        public var ridge = 1.0
+        /// Labels after which an old one counts half in the positive rate (0: never decays).
+        public var rateHalfLife = 0.0
+
+        public init() {}
+    }
+
+    public let configuration: Configuration
+    /// What probabilities are computed with now.
+    public private(set) var calibration = Calibration()
+    /// Running label counts by class (the positive rate), decayed by `rateHalfLife`.
+    public private(set) var counts: ClassWeights
+    /// log-odds of the score and of the average for recent labelled instances, by class.
+    private var positive = Ring()
+    private var negative = Ring()
+    /// Fits installed so far.
+    public private(set) var fits = 0
+
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+        counts = ClassWeights(halfLife: configuration.rateHalfLife)
+        positive = Ring(capacity: max(1, configuration.positives))
+        negative = Ring(capacity: max(1, configuration.negatives))
+    }
+
+    /// Labelled instances in the buffer, by class.
+    public var buffered: (positives: Int, negatives: Int) { (positive.count, negative.count) }
+
+    /// The estimated positive rate; nil before any label.
+    public var positiveRate: Double? {
+        let n = counts.positives + counts.negatives
+        return n > 0 ? counts.positives / n : nil
+    }
+
+    /// A labelled instance, with what was published for it when it was scored.
+    public mutating func record(score: Double, average: Double, label: Int8) {
+        guard score.isFinite, average.isFinite else { return }
+        counts.observe(label)
+        let x = Float(Calibration.logit(score)), a = Float(Calibration.logit(average))
+        if label == 1 { positive.append(x, a) } else { negative.append(x, a) }
+    }
+
+    /// The fit over what has been recorded so far, to run anywhere.
+    public func fit() -> CalibrationFit {
+        CalibrationFit(positives: positive.ordered(), negatives: negative.ordered(),
+                       positiveLabels: counts.positives, negativeLabels: counts.negatives,
+                       previous: calibration, configuration: configuration)
+    }
+
+    public mutating func install(_ fitted: Calibration) {
+        calibration = fitted
+        fits += 1
+    }
+
+    /// A ring of (score log-odds, average log-odds) pairs.
+    struct Ring: Sendable, Codable, Equatable {
+        var capacity = 1
+        var scores: [Float] = []
+        var averages: [Float] = []
+        var next = 0
+
+        init(capacity: Int = 1) { self.capacity = capacity }
+
+        var count: Int { scores.count }
+
+        mutating func append(_ x: Float, _ a: Float) {
+            if scores.count < capacity {
+                scores.append(x); averages.append(a)
+            } else {
+                scores[next] = x; averages[next] = a
+            }
+            next = (next + 1) % capacity
+        }
+
+        /// Oldest first.
+        func ordered() -> (scores: [Float], averages: [Float]) {
+            guard scores.count == capacity, next > 0 else { return (scores, averages) }
+            return (Array(scores[next...] + scores[..<next]), Array(averages[next...] + averages[..<next]))
+        }
+    }
+}

@@ -1,0 +1,175 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import Online
+
+/// The calibrator against computations written here: Platt's fit by iteratively
+/// reweighted least squares (Gaussian elimination from `Reference`), its objective's
+/// gradient by finite differences, the average's shift by bisection, and the rolling ECE
+/// by its definition.
+@Suite struct CalibrationTests {
+    /// Scores of a stream with positive rate `rate`: positives' log-odds ~ N(1, 1.2), negatives' ~ N(−2, 1).
+    static func stream(_ n: Int, rate: Double, seed: UInt64) -> [(score: Double, average: Double, label: Int8)] {
+        var g = SeededRandom(seed: seed)
+        return (0..<n).map { _ in
+            let positive = g.uniform() < rate
+            let z = positive ? 1 + 1.2 * g.normal() : -2 + g.normal()
+            let a = 0.6 * z - 0.5 + 0.3 * g.normal()
+            return (1 / (1 + exp(-z)), 1 / (1 + exp(-a)), positive ? 1 : 0)
+        }
+    }
+
+    static func logit(_ p: Double) -> Double { let q = min(1 - 1e-6, max(1e-6, p)); return log(q / (1 - q)) }
+
+    /// The class-balanced, ridge-regularised logistic fit of the test, by IRLS.
+    static func referencePlatt(_ xs: [Double], _ ys: [Int8], ridge: Double) -> (Double, Double) {
+        let np = Double(ys.filter { $0 == 1 }.count), nn = Double(ys.count) - np
+        let w = ys.map { $0 == 1 ? (np + nn) / (2 * np) : (np + nn) / (2 * nn) }
+        var theta = [1.0, 0.0]
+        for _ in 0..<50 {
+            var g = [ridge * (theta[0] - 1), ridge * theta[1]]
+            var h = [[ridge, 0.0], [0.0, ridge]]
+            for k in xs.indices {
+                let p = 1 / (1 + exp(-(theta[0] * xs[k] + theta[1])))
+                let r = w[k] * (p - Double(ys[k])), v = w[k] * p * (1 - p)
+                g[0] += r * xs[k]; g[1] += r
+                h[0][0] += v * xs[k] * xs[k]; h[0][1] += v * xs[k]; h[1][0] += v * xs[k]; h[1][1] += v
+            }
+            let d = Reference.gaussianSolve(h, g)
+            theta[0] -= d[0]; theta[1] -= d[1]
+        }
+        return (theta[0], theta[1])
+    }
+
+    static func referenceObjective(_ a: Double, _ b: Double, _ xs: [Double], _ ys: [Int8], ridge: Double) -> Double {
+        let np = Double(ys.filter { $0 == 1 }.count), nn = Double(ys.count) - np
+        var f = ridge / 2 * ((a - 1) * (a - 1) + b * b)
+        for k in xs.indices {
+            let p = 1 / (1 + exp(-(a * xs[k] + b)))
+            f -= ys[k] == 1 ? (np + nn) / (2 * np) * log(p) : (np + nn) / (2 * nn) * log(1 - p)
+        }
+        return f
+    }
+
+    @Test func plattMatchesAnIndependentFitAndItsGradientVanishes() throws {
+        var calibrator = ScoreCalibrator()
+        let data = Self.stream(1500, rate: 0.08, seed: 3)
+        for d in data { calibrator.record(score: d.score, average: d.average, label: d.label) }
+        // What the buffer holds: the last 512 positives and 2,048 negatives (all of these).
+        let xs = data.map { Double(Float(Self.logit($0.score))) }, ys = data.map(\.label)
+        let fitted = calibrator.fit().run()
+        #expect(fitted.fitted)
+        let (a, b) = Self.referencePlatt(xs, ys, ridge: 1)
+        let rate = Double(ys.filter { $0 == 1 }.count) / Double(ys.count)
+        #expect(abs(fitted.slope - a) < 1e-6, "slope \(fitted.slope) vs \(a)")
+        // The reference is a minimum of the objective written above.
+        let h = 1e-5
+        let ga = (Self.referenceObjective(a + h, b, xs, ys, ridge: 1) - Self.referenceObjective(a - h, b, xs, ys, ridge: 1)) / (2 * h)
+        let gb = (Self.referenceObjective(a, b + h, xs, ys, ridge: 1) - Self.referenceObjective(a, b - h, xs, ys, ridge: 1)) / (2 * h)
+        #expect(abs(ga) < 1e-4 && abs(gb) < 1e-4, "gradient \(ga), \(gb)")
+        // The level: every instance is in the buffer and in the counts, so the mean
+        // probability over them is the positive rate.
+        let mean = xs.map { 1 / (1 + exp(-(fitted.slope * $0 + fitted.intercept))) }.reduce(0, +) / Double(xs.count)
+        #expect(abs(mean - rate) < 1e-9, "mean probability \(mean) vs rate \(rate)")
+        // A plain prior shift of the balanced fit would not be calibrated in the large here.
+        let shifted = xs.map { 1 / (1 + exp(-(a * $0 + b + log(rate / (1 - rate))))) }.reduce(0, +) / Double(xs.count)
+        #expect(abs(shifted - rate) > 1e-3)
+    }
+
+    @Test func theAverageShiftMeetsTheShrunkPositiveRate() throws {
+        var calibrator = ScoreCalibrator()
+        let data = Self.stream(400, rate: 0.1, seed: 5)
+        for d in data { calibrator.record(score: d.score, average: d.average, label: d.label) }
+        let c = calibrator.fit().run().averageIntercept
+        // By its definition, with the buffer's class means mixed by the label counts.
+        let pos = data.filter { $0.label == 1 }, neg = data.filter { $0.label == 0 }
+        let rate = Double(pos.count) / Double(data.count)
+        func mix(_ c: Double) -> Double {
+            let mp = pos.map { 1 / (1 + exp(-(Double(Float(Self.logit($0.average))) + c))) }.reduce(0, +) / Double(pos.count)
+            let mn = neg.map { 1 / (1 + exp(-(Double(Float(Self.logit($0.average))) + c))) }.reduce(0, +) / Double(neg.count)
+            return rate * mp + (1 - rate) * mn
+        }
+        let target = (Double(pos.count) + 0.5 + 30 * mix(0)) / (Double(data.count) + 1 + 30)
+        var lo = -40.0, hi = 40.0
+        for _ in 0..<200 { let mid = (lo + hi) / 2; if mix(mid) > target { hi = mid } else { lo = mid } }
+        #expect(abs(c - (lo + hi) / 2) < 1e-6, "\(c) vs \((lo + hi) / 2)")
+    }
+
+    @Test func probabilitiesAreCalibratedInTheLargeAndStayInRange() throws {
+        var calibrator = ScoreCalibrator()
+        let data = Self.stream(40000, rate: 0.02, seed: 11)
+        var sum = 0.0, positives = 0.0
+        for (k, d) in data.enumerated() {
+            let p = calibrator.calibration.probability(score: d.score, average: d.average)
+            #expect(p >= 0 && p <= 1)
+            if k >= 5000 { sum += p; positives += Double(d.label) }
+            calibrator.record(score: d.score, average: d.average, label: d.label)
+            if k % 64 == 63 { calibrator.install(calibrator.fit().run()) }
+        }
+        let n = Double(data.count - 5000)
+        #expect(abs(sum / n - positives / n) < 0.1 * positives / n, "mean probability \(sum / n) vs rate \(positives / n)")
+        let c = calibrator.calibration
+        for s in [0.0, 1.0, .nan, -1, 2] {
+            for a in [0.0, 1.0, .nan] {
+                for modelPublished in [true, false] {
+                    let p = c.probability(score: s, average: a, modelPublished: modelPublished)
+                    #expect(p.isFinite && p >= 0 && p <= 1, "\(s) \(a) -> \(p)")
+                }
+            }
+        }
+    }
+
+    @Test func beforeAnyLabelTheProbabilityIsTheAverage() {
+        let calibrator = ScoreCalibrator()
+        #expect(abs(calibrator.calibration.probability(score: 0.9, average: 0.3) - 0.3) < 1e-12)
+        #expect(calibrator.fit().run() == Calibration())
+    }
+
+    @Test func theScoresMapWaitsForEnoughOfEachClass() {
+        var calibrator = ScoreCalibrator()
+        for k in 0..<100 { calibrator.record(score: 0.2, average: 0.2, label: k < 4 ? 1 : 0) }
+        let early = calibrator.fit().run()
+        #expect(!early.fitted && early.averageIntercept < 0, "4 positives: only the average's shift")
+        calibrator.record(score: 0.9, average: 0.7, label: 1)
+        #expect(calibrator.fit().run().fitted)
+    }
+
+    @Test func theBufferKeepsTheMostRecentOfEachClass() {
+        var config = ScoreCalibrator.Configuration()
+        config.positives = 3
+        config.negatives = 4
+        var calibrator = ScoreCalibrator(configuration: config)
+        for k in 0..<10 { calibrator.record(score: 0.5, average: 0.5, label: k % 2 == 0 ? 1 : 0) }
+        #expect(calibrator.buffered == (3, 4))
+        #expect(calibrator.positiveRate == 0.5)
+        var ring = ScoreCalibrator.Ring(capacity: 3)
+        for v in 1...5 { ring.append(Float(v), Float(-v)) }
+        #expect(ring.ordered().scores == [3, 4, 5] && ring.ordered().averages == [-3, -4, -5])
+    }
+
+    @Test func rollingECEIsItsDefinition() throws {
+        var window = RollingQuality(window: 500)
+        var g = SeededRandom(seed: 8)
+        var rows: [(Double, Int8)] = []
+        for _ in 0..<700 {
+            let p = g.uniform()
+            let y: Int8 = g.uniform() < p * p ? 1 : 0   // miscalibrated: truth p²
+            window.record(score: p, baseline: p, probability: p, label: y)
+            rows.append((Double(Float(p)), y))
+        }
+        let last = rows.suffix(500).sorted { $0.0 < $1.0 }
+        var ece = 0.0, brier = 0.0
+        for k in 0..<10 {
+            let bin = last[(k * 50)..<((k + 1) * 50)]
+            ece += abs(bin.map(\.0).reduce(0, +) - bin.map { Double($0.1) }.reduce(0, +)) / 500
+        }
+        for (p, y) in last { brier += (p - Double(y)) * (p - Double(y)) / 500 }
+        let c = try #require(window.calibration())
+        #expect(abs(c.ece - ece) < 1e-9 && abs(c.brier - brier) < 1e-9 && c.count == 500)
+        #expect(c.ece > 3 * c.noise, "truth p² against p: far beyond sampling noise")
+        // Instances without a probability (older builds) are left out.
+        var partial = RollingQuality(window: 50)
+        for _ in 0..<50 { partial.record(score: 0.5, baseline: 0.5, label: 0) }
+        #expect(partial.calibration(minimum: 1) == nil)
+    }
+}
