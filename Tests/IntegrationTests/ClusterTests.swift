@@ -137,10 +137,24 @@ import Transport
             let w = try s.status()["weights"] as? [String: Double] ?? [:]
             #expect(w.keys.sorted() == weights.keys.sorted() && w.allSatisfy { abs($0.value - weights[$0.key]!) < 1e-12 })
         }
+        // ...and its calibration map, which they publish probabilities with.
+        let map = try #require(try c.learner.status()["calibration"] as? [String: Any])
+        #expect(map["fitted"] as? Bool == true)
+        let slope = try #require(map["slope"] as? Double), intercept = try #require(map["intercept"] as? Double)
+        for s in c.scorers {
+            let m = try s.status()["calibration"] as? [String: Any] ?? [:]
+            #expect(m["slope"] as? Double == slope && m["intercept"] as? Double == intercept, "\(m) vs \(map)")
+        }
         // Scores carry the learner's version once the scorers have it.
         try Self.send(push, preds: 0..<30, prefix: "v")
         let after = try DaemonProcess.collect(sub, timeout: 10) { $0.filter { ($0.1["id"] as? String)?.hasPrefix("v") == true }.count >= 30 }
-        #expect(after.filter { ($0.1["id"] as? String)?.hasPrefix("v") == true }.allSatisfy { $0.1["model_version"] as? Int == learnt })
+        let mine = after.filter { ($0.1["id"] as? String)?.hasPrefix("v") == true }
+        #expect(mine.allSatisfy { $0.1["model_version"] as? Int == learnt })
+        for (_, body) in mine {
+            let score = try #require(body["score"] as? Double), probability = try #require(body["probability"] as? Double)
+            let z = slope * log(score / (1 - score)) + intercept
+            #expect(abs(probability - 1 / (1 + exp(-z))) < 1e-9, "scorer probability \(probability) for score \(score)")
+        }
 
         // Scorer 1 killed mid-stream and restarted: it gets the current model at once.
         try Self.send(push, preds: 0..<300, prefix: "b")
