@@ -48,6 +48,15 @@ struct WatchState {
                          + "  positive rate \(rate)  ECE \(num(c.ece)) (map now \(num(c.ece_now)), noise \(num(c.ece_noise)))"
                          + "  Brier \(num(c.brier))")
         }
+        for p in h.operating_points ?? [] {
+            lines.append("top \(String(format: "%g", p.alert_rate * 100))%: score >= \(num(p.threshold))  "
+                         + "precision \(num(p.precision))  recall \(num(p.recall))")
+        }
+        if let t = h.precision_target {
+            let share = t.alert_rate.map { String(format: "%.3g%%", $0 * 100) } ?? "-"
+            lines.append("precision \(String(format: "%g", t.precision_target)): score >= \(num(t.threshold))  "
+                         + "recall \(num(t.recall))  flags \(share) of traffic")
+        }
         if !h.weights.isEmpty {
             // A poisoned model's NaN or infinite weights are listed without a bar.
             let scale = max(h.weights.values.filter(\.isFinite).map(abs).max() ?? 1, 1e-9)

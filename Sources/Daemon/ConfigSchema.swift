@@ -9,7 +9,7 @@ enum RawValue {
 /// A configuration key: its dotted name, type, and how it is applied.
 struct ConfigKey: Sendable {
     enum Kind: Sendable, Equatable {
-        case int, double, bool, string, stringList
+        case int, double, bool, string, stringList, doubleList
         case choice([String])
 
         var expected: String {
@@ -19,6 +19,7 @@ struct ConfigKey: Sendable {
             case .bool: "true or false"
             case .string: "a string"
             case .stringList: "a list of strings"
+            case .doubleList: "a list of numbers"
             case .choice(let c): "one of " + c.joined(separator: ", ")
             }
         }
@@ -31,7 +32,7 @@ struct ConfigKey: Sendable {
 
     /// A parsed, well-typed value.
     enum Value: Equatable, CustomStringConvertible {
-        case int(Int), double(Double), bool(Bool), string(String), list([String])
+        case int(Int), double(Double), bool(Bool), string(String), list([String]), numbers([Double])
 
         var description: String {
             switch self {
@@ -40,6 +41,7 @@ struct ConfigKey: Sendable {
             case .bool(let v): String(v)
             case .string(let v): v.isEmpty || v.contains(where: { ":#@>$'\"{}[],&*!|%`".contains($0) }) ? "\"\(v)\"" : v
             case .list(let v): "[" + v.map { "\"\($0)\"" }.joined(separator: ", ") + "]"
+            case .numbers(let v): "[" + v.map { Value.double($0).description }.joined(separator: ", ") + "]"
             }
         }
     }
@@ -73,6 +75,14 @@ struct ConfigKey: Sendable {
             case .stringList:
                 let items = t.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
                 return .list(items)
+            case .doubleList:
+                let items = t.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                var out: [Double] = []
+                for item in items {
+                    guard let v = Double(item), v.isFinite else { throw wrong("\"\(t)\"") }
+                    out.append(v)
+                }
+                return .numbers(out)
             case .choice(let options):
                 guard options.contains(s) else { throw wrong("\"\(t)\"") }
                 return .string(s)
@@ -103,6 +113,15 @@ struct ConfigKey: Sendable {
                     return .list(out)
                 }
                 throw wrong(describe(any))
+            case .doubleList:
+                let items: [Any] = (any as? [Any]) ?? [any]
+                var out: [Double] = []
+                for item in items {
+                    if let v = item as? Int, !(item is Bool) { out.append(Double(v)); continue }
+                    if let v = item as? Double, v.isFinite { out.append(v); continue }
+                    throw wrong(any is [Any] ? "a list containing \(describe(item))" : describe(item))
+                }
+                return .numbers(out)
             case .choice(let options):
                 if let v = any as? String, options.contains(v) { return .string(v) }
                 throw wrong(describe(any))
@@ -221,6 +240,11 @@ enum ConfigSchema {
         .double("calibration.prior_labels", \.calibration.priorLabels),
         .double("calibration.ridge", \.calibration.ridge),
         .double("calibration.rate_half_life", \.calibration.rateHalfLife),
+        ConfigKey(name: "monitoring.alert_rates", kind: .doubleList,
+                  set: { c, v in if case .numbers(let x) = v { c.alertRates = x } },
+                  get: { .numbers($0.alertRates) }),
+        .double("monitoring.precision_target", \.precisionTarget),
+        .int("monitoring.score_window", \.scoreWindow),
         .double("health.interval_s", \.healthIntervalSeconds),
         .int("health.window", \.healthWindow),
         .choice("health.fallback", \.fallback),

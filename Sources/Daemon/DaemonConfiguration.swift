@@ -56,6 +56,12 @@ struct DaemonConfiguration: Sendable, Equatable {
     var health = HealthConfiguration()
     /// The calibrated probability (docs/algorithm.md).
     var calibration = ScoreCalibrator.Configuration()
+    /// Operating points: alert budgets (shares of traffic) whose score thresholds are
+    /// reported, a precision to report the threshold of (0: none), and how many recent
+    /// published scores the thresholds come from.
+    var alertRates: [Double] = [0.001, 0.01]
+    var precisionTarget = 0.0
+    var scoreWindow = 20_000
     var fallback = Fallback.average
 
     var logLevel = "info"
@@ -159,6 +165,12 @@ struct DaemonConfiguration: Sendable, Equatable {
         if calibration.positives < 1 || calibration.negatives < 1 {
             throw ConfigError("calibration.positives and calibration.negatives must be >= 1")
         }
+        if let r = alertRates.first(where: { !($0 > 0 && $0 < 1) }) {
+            throw ConfigError("monitoring.alert_rates: \(r) is not a share of traffic in (0, 1)")
+        }
+        if alertRates.count > 16 { throw ConfigError("monitoring.alert_rates: at most 16 rates") }
+        if !(precisionTarget >= 0 && precisionTarget < 1) { throw ConfigError("monitoring.precision_target must be in [0, 1) (0: none)") }
+        if scoreWindow < 100 || scoreWindow > 10_000_000 { throw ConfigError("monitoring.score_window must be in [100, 10000000]") }
         if calibration.minimumPerClass < 1 { throw ConfigError("calibration.min_per_class must be >= 1") }
         if !(calibration.priorLabels >= 0) || !(calibration.ridge > 0) || !(calibration.rateHalfLife >= 0) {
             throw ConfigError("calibration.prior_labels and calibration.rate_half_life must be >= 0 and calibration.ridge > 0")

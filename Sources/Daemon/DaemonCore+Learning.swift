@@ -125,6 +125,8 @@ extension DaemonCore {
             metrics.calibration(ece: rolling.published?.ece, brier: rolling.published?.brier, eceNow: rolling.current?.ece,
                                 positiveRate: calibrator.positiveRate)
         }
+        let operating = operatingPoints()
+        metrics.operating(points: operating.points, target: operating.target)
     }
 
     func publishHealth() {
@@ -248,6 +250,10 @@ extension DaemonCore {
                                         positive_rate: role == .scorer ? nil : calibrator.positiveRate,
                                         ece: rolling.published?.ece, brier: rolling.published?.brier, window: rolling.published?.count ?? 0,
                                         ece_now: rolling.current?.ece, ece_noise: rolling.current?.noise)
+        let operating = operatingPoints()
+        h.operating_points = operating.points
+        h.precision_target = operating.target
+        h.score_window = recentScores.count
         return h
     }
 

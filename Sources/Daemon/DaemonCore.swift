@@ -57,13 +57,18 @@ final class DaemonCore<Sink: OutputSink> {
     var health: HealthSupervisor
     private var entries: [Entry] = []
     private var errorBucket: TokenBucket
-    /// Labelled instances recorded in `quality`, and its PR-AUCs as last computed.
-    private var qualityRecorded: UInt64 = 0
+    /// Labelled instances recorded in `quality`, and its PR-AUCs as last computed
+    /// (DaemonCore+Quality.swift).
+    var qualityRecorded: UInt64 = 0
     typealias WindowCalibration = (ece: Double, brier: Double, noise: Double, count: Int)
     /// The PR-AUCs, the calibration of the probabilities published, and that of the map
     /// in use now, over the quality window.
-    private var qualityCache: (recorded: UInt64, at: Double, score: Double?, baseline: Double?,
-                               calibration: WindowCalibration?, current: WindowCalibration?) = (0, -1e9, nil, nil, nil, nil)
+    var qualityCache: (recorded: UInt64, at: Double, score: Double?, baseline: Double?,
+                       calibration: WindowCalibration?, current: WindowCalibration?) = (0, -1e9, nil, nil, nil, nil)
+    /// The most recent published scores (alert budgets' thresholds) and the operating
+    /// points as last computed.
+    var recentScores: RecentScores
+    var operatingCache: (at: Double, points: [OperatingPoint], target: PrecisionTargetBody?) = (-1e9, [], nil)
     private var lastHealthPublished = -1e9
     private var nextExpiry = 0.0
     private(set) var nextHealth = 0.0
@@ -93,6 +98,7 @@ final class DaemonCore<Sink: OutputSink> {
         counters = state.counters
         quality = state.quality
         calibrator = state.calibrator
+        recentScores = RecentScores(capacity: config.scoreWindow)
         self.journal = journal
         joins = JoinBuffer(windowMs: config.joinWindowMs, capacity: config.maxJoining)
         earlyLabels = EarlyLabels(wait: role == .learner ? config.labelWaitSeconds : 0, capacity: 100_000)
@@ -317,6 +323,7 @@ final class DaemonCore<Sink: OutputSink> {
             }
         }
         let probability = calibration.probability(score: published, average: scored.average, modelPublished: modelPublished)
+        recentScores.record(published)
         sink.score(ScoreMessage(id: id, score: published, probability: probability, ts: ts ?? clock.wall(),
                                 modelVersion: model.version, nPreds: entries.count, fallback: fallback))
         counters.scored &+= 1
@@ -339,7 +346,7 @@ final class DaemonCore<Sink: OutputSink> {
         return scored
     }
 
-    // MARK: Quality
+    // MARK: Quality (views: DaemonCore+Quality.swift)
 
     /// A labelled instance with what was published for it at scoring time: its quality,
     /// and what the calibrator learns from (the model's score and the simple average).
@@ -350,38 +357,8 @@ final class DaemonCore<Sink: OutputSink> {
         qualityRecorded &+= 1
     }
 
-    /// What probabilities are published with: the calibrator's map, or on a scorer its
-    /// learner's.
-    var calibration: Calibration { role == .scorer ? remoteCalibration : calibrator.calibration }
-
     /// The calibrator's fit, run by the update worker (or here).
     func installCalibration(_ fitted: Calibration) { calibrator.install(fitted) }
-
-    /// PR-AUC of the live model and of the simple average over the quality window.
-    /// Sorting the window twice after every update was 6% of the daemon's time when
-    /// learning 100k labels/s, so the pair is recomputed only once half a second has
-    /// passed (or the whole window is new).
-    func qualityAUCs() -> (score: Double?, baseline: Double?) {
-        refreshQuality()
-        return (qualityCache.score, qualityCache.baseline)
-    }
-
-    /// The rolling calibration (ECE, Brier score, the ECE's sampling noise, over how
-    /// many) of the published probabilities and of the map in use now, cached like the
-    /// PR-AUCs.
-    func rollingCalibration() -> (published: WindowCalibration?, current: WindowCalibration?) {
-        refreshQuality()
-        return (qualityCache.calibration, qualityCache.current)
-    }
-
-    private func refreshQuality() {
-        let now = clock.monotonic()
-        let fresh = qualityRecorded &- qualityCache.recorded
-        if qualityCache.at < 0 || (fresh > 0 && (fresh >= UInt64(quality.window) || now - qualityCache.at >= 0.5)) {
-            qualityCache = (qualityRecorded, now, quality.prAUC, quality.baselinePrAUC, quality.calibration(),
-                            quality.calibration(map: calibration))
-        }
-    }
 
     // MARK: State changes from outside
 

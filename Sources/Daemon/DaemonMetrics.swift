@@ -1,5 +1,6 @@
 import Metrics
 import Online
+import Wire
 
 /// The daemon's metrics, through swift-metrics (exported by swift-prometheus when
 /// `metrics.listen` is on; no-ops otherwise). Updated by the event loop's thread only.
@@ -119,6 +120,33 @@ final class DaemonMetrics: @unchecked Sendable {
             rejected[reason] = Counter(label: "cfensembled_messages_rejected_total", dimensions: [("reason", reason)])
         }
         rejected[reason]!.increment()
+    }
+
+    private var operatingGauges: [String: (threshold: Gauge, precision: Gauge, recall: Gauge)] = [:]
+    let targetThreshold = Gauge(label: "cfensembled_precision_target_threshold")
+    let targetRecall = Gauge(label: "cfensembled_precision_target_recall")
+    let targetAlertRate = Gauge(label: "cfensembled_precision_target_alert_rate")
+
+    /// The operating points: per alert budget its score threshold, precision and recall
+    /// (NaN while unknown); the precision target's threshold, recall and share of traffic.
+    func operating(points: [OperatingPoint], target: PrecisionTargetBody?) {
+        for p in points {
+            let key = "\(p.alert_rate)"
+            if operatingGauges[key] == nil {
+                operatingGauges[key] = (Gauge(label: "cfensembled_operating_threshold", dimensions: [("alert_rate", key)]),
+                                        Gauge(label: "cfensembled_operating_precision", dimensions: [("alert_rate", key)]),
+                                        Gauge(label: "cfensembled_operating_recall", dimensions: [("alert_rate", key)]))
+            }
+            let g = operatingGauges[key]!
+            g.threshold.record(p.threshold ?? .nan)
+            g.precision.record(p.precision ?? .nan)
+            g.recall.record(p.recall ?? .nan)
+        }
+        if let target {
+            targetThreshold.record(target.threshold ?? .nan)
+            targetRecall.record(target.recall ?? .nan)
+            targetAlertRate.record(target.alert_rate ?? .nan)
+        }
     }
 
     func calibration(ece: Double?, brier: Double?, eceNow: Double?, positiveRate rate: Double?) {

@@ -96,6 +96,46 @@ public struct RollingQuality: Sendable, Codable, Equatable {
     /// PR-AUC of the simple average over the same instances.
     public var baselinePrAUC: Double? { RollingQuality.averagePrecision(baselines, labels) }
 
+    /// Precision and recall, over the window's labelled instances, of flagging every score
+    /// >= `threshold` (scores as the model gave them at scoring time): nil precision while
+    /// nothing is flagged, nil recall while the window holds no positive.
+    public func precisionRecall(atThreshold threshold: Double) -> (precision: Double?, recall: Double?) {
+        var flagged = 0, hits = 0, positives = 0
+        for k in labels.indices {
+            let positive = labels[k] == 1
+            if positive { positives += 1 }
+            if Double(scores[k]) >= threshold {
+                flagged += 1
+                if positive { hits += 1 }
+            }
+        }
+        return (flagged > 0 ? Double(hits) / Double(flagged) : nil, positives > 0 ? Double(hits) / Double(positives) : nil)
+    }
+
+    /// The lowest score threshold (the largest recall) at which the precision over the
+    /// window is at least `target`, counting tied scores as one threshold, with at least
+    /// `minimumHits` positives flagged; nil when none reaches it.
+    public func threshold(forPrecision target: Double, minimumHits: Int = 5)
+        -> (threshold: Double, precision: Double, recall: Double)? {
+        let positives = labels.reduce(0) { $0 + Int($1) }
+        guard positives > 0 else { return nil }
+        let order = scores.indices.sorted { scores[$0] > scores[$1] }
+        var tp = 0, fp = 0, k = 0
+        var best: (threshold: Double, precision: Double, recall: Double)?
+        while k < order.count {
+            let s = scores[order[k]]
+            while k < order.count && scores[order[k]] == s {
+                if labels[order[k]] == 1 { tp += 1 } else { fp += 1 }
+                k += 1
+            }
+            let precision = Double(tp) / Double(tp + fp)
+            if tp >= minimumHits && precision >= target {
+                best = (Double(s), precision, Double(tp) / Double(positives))
+            }
+        }
+        return best
+    }
+
     /// Average precision as scikit-learn defines it: sum over thresholds of
     /// (R_k - R_{k-1}) P_k, with tied scores forming one threshold.
     public static func averagePrecision<S: BinaryFloatingPoint>(_ scores: [S], _ labels: [Int8]) -> Double? {

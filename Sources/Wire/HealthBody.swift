@@ -79,6 +79,11 @@ public struct HealthBody: Codable, Sendable, Equatable {
     public var cluster: Cluster?
     /// The calibrated probability: its map and how well it held (v1 addition).
     public var calibration: CalibrationBody?
+    /// Operating points (v1 addition): per alert budget, and for the precision target.
+    public var operating_points: [OperatingPoint]?
+    public var precision_target: PrecisionTargetBody?
+    /// Published scores the thresholds come from (`monitoring.score_window` at most).
+    public var score_window: Int?
 
     public init() {}
 }
@@ -130,5 +135,42 @@ public struct FiringAlert: Codable, Sendable, Equatable {
         self.severity = severity
         self.since = since
         self.reason = reason
+    }
+}
+
+/// One alert budget's operating point: the score threshold that flags `alert_rate` of
+/// recent traffic, and the precision and recall of that threshold over the labelled
+/// instances of the quality window (each absent until there is enough to say).
+public struct OperatingPoint: Codable, Sendable, Equatable {
+    public var alert_rate: Double
+    public var threshold: Double?
+    public var precision: Double?
+    public var recall: Double?
+
+    public init(alert_rate: Double, threshold: Double? = nil, precision: Double? = nil, recall: Double? = nil) {
+        self.alert_rate = alert_rate
+        self.threshold = threshold
+        self.precision = precision
+        self.recall = recall
+    }
+}
+
+/// The lowest score threshold whose precision over the quality window reaches
+/// `precision_target`, its precision and recall there, and the share of recent traffic
+/// it flags (absent while no threshold reaches the target).
+public struct PrecisionTargetBody: Codable, Sendable, Equatable {
+    public var precision_target: Double
+    public var threshold: Double?
+    public var precision: Double?
+    public var recall: Double?
+    public var alert_rate: Double?
+
+    public init(precision_target: Double, threshold: Double? = nil, precision: Double? = nil, recall: Double? = nil,
+                alert_rate: Double? = nil) {
+        self.precision_target = precision_target
+        self.threshold = threshold
+        self.precision = precision
+        self.recall = recall
+        self.alert_rate = alert_rate
     }
 }

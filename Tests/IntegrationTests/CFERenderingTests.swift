@@ -15,6 +15,9 @@ import Wire
         h.pr_auc = 0.4321
         h.calibration = CalibrationBody(fitted: true, slope: 4.5, intercept: 0.4, average_intercept: -1.8, positive_rate: 0.0123,
                                         ece: 0.0021, brier: 0.0094, window: 2000, ece_now: 0.0017, ece_noise: 0.0011)
+        h.operating_points = [OperatingPoint(alert_rate: 0.001, threshold: 0.9731, precision: 0.8, recall: 0.41),
+                              OperatingPoint(alert_rate: 0.01)]
+        h.precision_target = PrecisionTargetBody(precision_target: 0.9, threshold: 0.99, precision: 0.92, recall: 0.3, alert_rate: 0.0004)
         var state = WatchState()
         // A body as the daemon encodes it, decoded as cfe does.
         state.apply(health: try WireJSON.decode(HealthBody.self, from: WireJSON.encode(h)))
@@ -24,6 +27,9 @@ import Wire
         #expect(out.contains("status: critical  model_version: 12  FALLBACK SCORES"), "\(out)")
         #expect(out.contains("scored 300"))
         #expect(out.contains("PR-AUC 0.4321 (simple average -"))
+        #expect(out.contains("top 0.1%: score >= 0.9731  precision 0.8000  recall 0.4100"), "\(out)")
+        #expect(out.contains("top 1%: score >= -  precision -  recall -"))
+        #expect(out.contains("precision 0.9: score >= 0.9900  recall 0.3000  flags 0.04% of traffic"))
         #expect(out.contains("probability: calibrated  positive rate 0.0123  ECE 0.0021 (map now 0.0017, noise 0.0011)  Brier 0.0094"), "\(out)")
         #expect(out.contains("FIRING classifier_silent (rf) [warning] v12: classifier rf has not reported"))
         #expect(out.contains("poisoned") && out.contains("nan"))
