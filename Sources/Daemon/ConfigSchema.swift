@@ -191,6 +191,7 @@ enum ConfigSchema {
         .int("output.sndhwm", \.outputSendHWM),
         .int("output.max_subscribers", \.outputMaxSubscribers),
         .double("output.error_rate_per_s", \.errorRatePerSecond),
+        .bool("output.explain", \.explain),
         .string("control.endpoint", \.controlEndpoint),
         .string("state.dir", \.stateDir),
         .double("state.pending_ttl_s", \.pendingTTLSeconds),

@@ -60,6 +60,8 @@ struct DaemonConfiguration: Sendable, Equatable {
     /// reported, a precision to report the threshold of (0: none), and how many recent
     /// published scores the thresholds come from.
     var alertRates: [Double] = [0.001, 0.01]
+    /// `output.explain`: each score says which expert published and each classifier's share.
+    var explain = false
     var precisionTarget = 0.0
     var scoreWindow = 20_000
     var fallback = Fallback.average

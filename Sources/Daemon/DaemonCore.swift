@@ -324,8 +324,9 @@ final class DaemonCore<Sink: OutputSink> {
         }
         let probability = calibration.probability(score: published, average: scored.average, modelPublished: modelPublished)
         recentScores.record(published)
+        let explanation = config.explain ? explain(entries, modelPublished: modelPublished, fallback: fallback) : nil
         sink.score(ScoreMessage(id: id, score: published, probability: probability, ts: ts ?? clock.wall(),
-                                modelVersion: model.version, nPreds: entries.count, fallback: fallback))
+                                modelVersion: model.version, nPreds: entries.count, fallback: fallback, explain: explanation))
         counters.scored &+= 1
         if fallback { metrics.scoredFallback.increment() } else { metrics.scored.increment() }
         metrics.publishedScore.increment()

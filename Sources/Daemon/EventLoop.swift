@@ -18,7 +18,7 @@ final class EventLoop: @unchecked Sendable {
     static let reloadableKeys: Set<String> = Set(ConfigSchema.keys.map(\.name).filter {
         ($0.hasPrefix("health.") && $0 != "health.window") || $0 == "log.level" || $0 == "output.error_rate_per_s"
             || $0 == "state.checkpoint_interval_s" || $0 == "learning.max_batch_delay_s" || $0 == "model.allowed_classifiers"
-            || $0 == "monitoring.alert_rates" || $0 == "monitoring.precision_target"
+            || $0 == "monitoring.alert_rates" || $0 == "monitoring.precision_target" || $0 == "output.explain"
     })
 
     private(set) var config: DaemonConfiguration

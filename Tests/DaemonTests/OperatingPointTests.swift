@@ -67,3 +67,20 @@ import Wire
         #expect(h.core.healthBody().precision_target == nil, "no precision target configured")
     }
 }
+
+/// `output.explain` through the core: off, scores carry no explanation; on, each carries
+/// the expert and a share per classifier, the missing ones marked filled.
+@Suite struct ExplainOutputTests {
+    @Test func explanationsAreOptInAndNameEveryClassifier() throws {
+        let off = CoreHarness()
+        off.pred("x", ["a": 0.2, "b": 0.6])
+        #expect(try #require(off.sink.scores.last).explain == nil)
+        let on = CoreHarness { $0.explain = true }
+        on.pred("x", ["a": 0.2, "b": 0.6, "c": 0.9])
+        on.pred("y", ["a": 0.3, "c": 0.5])
+        let y = try #require(on.sink.scores.last?.explain)
+        #expect(y.expert == "learned" && y.names == ["a", "b", "c"] && y.filled == ["b"])
+        let s = try #require(on.sink.scores.last).score
+        #expect(abs(1 / (1 + exp(-4 * (y.shares.reduce(0, +) - 0.5))) - s) < 1e-9)
+    }
+}

@@ -16,6 +16,21 @@ import Testing
         #expect(obj["fallback"] as? Bool == false)
     }
 
+    @Test func anExplanationIsAnObjectOfShares() throws {
+        var w = JSONWriter()
+        ScoreMessage(id: "a", score: 0.7, probability: 0.1, ts: 1, modelVersion: 2, nPreds: 2, fallback: false,
+                     explain: ScoreExplanation(expert: "learned", names: ["x\"", "y"], shares: [0.25, 0.5], filled: ["y"]))
+            .encode(into: &w)
+        let obj = try JSONSerialization.jsonObject(with: Data(w.bytes)) as! [String: Any]
+        let e = try #require(obj["explain"] as? [String: Any])
+        #expect(e["expert"] as? String == "learned")
+        #expect(e["shares"] as? [String: Double] == ["x\"": 0.25, "y": 0.5])
+        #expect(e["filled"] as? [String] == ["y"])
+        w.reset()
+        ScoreMessage(id: "a", score: 0.7, probability: 0.1, ts: 1, modelVersion: 2, nPreds: 2, fallback: false).encode(into: &w)
+        #expect((try JSONSerialization.jsonObject(with: Data(w.bytes)) as! [String: Any])["explain"] == nil)
+    }
+
     @Test func doublesRoundTripToFifteenSignificantDigits() throws {
         var seeded = Xorshift(seed: 9)
         var w = JSONWriter()

@@ -116,6 +116,35 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    Benchmark("decode + map names + score + explain + encode") { benchmark in
+        let model = trainedModel()
+        var decoder = MessageDecoder(limits: InputLimits())
+        var message = InputMessage()
+        var writer = JSONWriter(capacity: 512)
+        var entries: [Entry] = []
+        entries.reserveCapacity(64)
+        // The daemon's own name mapping (its position cache and last-seen times).
+        var resolver = ClassifierResolver()
+        var now = 0.0
+        let calibration = Calibration(fitted: true, slope: 0.9, intercept: -3.2, averageIntercept: -2.1)
+        benchmark.startMeasurement()   // setup above is not measured
+        for _ in benchmark.scaledIterations {
+            body.withUnsafeBytes { try? decoder.decode(topic: .pred, body: $0, into: &message) }
+            now += 1e-6
+            _ = resolver.resolve(message.preds, name: { $0.name }, value: { $0.value }, model: model, into: &entries,
+                                 now: now) { _ in }
+            let scored = entries.withUnsafeBufferPointer { model.score($0) }
+            let probability = calibration.probability(score: scored.score, average: scored.average)
+            // output.explain: true (allocates: the explanation's arrays).
+            let e = model.explain(entries)
+            ScoreMessage(id: message.id, score: scored.score, probability: probability, ts: message.ts ?? 0,
+                         modelVersion: model.version, nPreds: entries.count, fallback: false,
+                         explain: ScoreExplanation(expert: e.expert, names: e.names, shares: e.shares, filled: e.filled))
+                .encode(into: &writer)
+            blackHole(writer.bytes.count)
+        }
+    }
+
     Benchmark("pending insert + take (100k pending)", configuration: .init(warmupIterations: 1, scalingFactor: .mega, maxDuration: .seconds(5))) { benchmark in
         // Steady state: each iteration stores a new instance and takes one stored 100,000
         // earlier (its label arriving), as the engine does for every pred and label.
