@@ -8,6 +8,7 @@ suite (Tests/IntegrationTests/PythonClientTests.swift), which passes their endpo
 """
 import os
 import tempfile
+import json
 import time
 import unittest
 
@@ -107,12 +108,45 @@ class PubInput(unittest.TestCase):
 class PushInput(unittest.TestCase):
     """input.type pull: labels make the model learn; errors, health and control typed."""
 
+    def test_a_reader_written_for_the_earlier_daemon_still_reads_this_one(self):
+        import zmq
+        import previous_v1_messages as previous
+        ctx = zmq.Context.instance()
+        raw = ctx.socket(zmq.SUB)
+        raw.setsockopt(zmq.SUBSCRIBE, b"")
+        raw.connect(env("CFE_PULL_OUTPUT"))
+        time.sleep(0.3)
+        producer = Producer(env("CFE_PULL_INPUT"), mode="push")
+        for i in range(70):
+            producer.send_pred(f"py-old-{i}", {"xgb": 0.8 if i % 3 == 0 else 0.3, "rf": 0.7 if i % 3 == 0 else 0.2})
+        for i in range(70):
+            producer.send_label(f"py-old-{i}", int(i % 3 == 0))
+        got = {"score": [], "health": []}
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (len(got["score"]) < 70 or not got["health"]):
+            if raw.poll(200):
+                topic, body = raw.recv_multipart()
+                if topic in (b"score", b"health"):
+                    got[topic.decode()].append(body)
+        raw.close(0)
+        producer.close()
+        self.assertGreaterEqual(len(got["score"]), 70)
+        self.assertTrue(got["health"])
+        for body in got["score"]:
+            old, new = previous.parse(b"score", body), parse(b"score", body)
+            self.assertIn("probability", json.loads(body))
+            self.assertEqual((old.id, old.score, old.model_version, old.fallback), (new.id, new.score, new.model_version, new.fallback))
+        health = previous.parse(b"health", got["health"][-1])
+        self.assertIn("calibration", health.raw)
+        self.assertIn("operating_points", health.raw)
+
     def test_learning_errors_health_and_control_callback_style(self):
         control = ControlClient(env("CFE_PULL_CONTROL"))
         sub = Subscriber(env("CFE_PULL_OUTPUT"))
         producer = Producer(env("CFE_PULL_INPUT"), mode="push")
         time.sleep(0.3)  # the subscriber's own connection (PUB/SUB on the output side)
-        before = control.status()["model_version"]
+        status_before = control.status()
+        before, labelled_before = status_before["model_version"], status_before["labelled"]
         for i in range(32):
             producer.send_pred(f"py-push-{i}", {"xgb": 0.9 if i % 2 else 0.1, "rf": 0.6 if i % 2 else 0.4})
         for i in range(32):
@@ -127,7 +161,7 @@ class PushInput(unittest.TestCase):
                 seen["error"].append(m)
             elif isinstance(m, Health):
                 seen["health"].append(m)
-            return seen["score"] == 32 and seen["error"] and seen["health"] and seen["health"][-1].labelled >= 32
+            return seen["score"] == 32 and seen["error"] and seen["health"] and seen["health"][-1].labelled >= labelled_before + 32
 
         sub.run(handle, timeout=30)
         self.assertEqual(seen["score"], 32)
