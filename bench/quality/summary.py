@@ -188,8 +188,10 @@ def probability_section(suites, real, synth):
     reference = json.load(open(os.path.join(HERE, "reference-prauc.json")))["pr_auc"]
     drops = [(r["stream"], r["pr_auc"]["daemon"] - reference[r["stream"]]) for r in everything if r["stream"] in reference]
     worst_drop = min(drops, key=lambda t: t[1]) if drops else ("-", 0.0)
-    drift = [r["stream"] for r in everything
-             if any(a == "calibration_drift" and st == "firing" for _, a, st, _ in r["alerts"])]
+    drift = [r["stream"] for r in everything if r["kind"] not in ("outage", "drift")
+             and any(a == "calibration_drift" and st == "firing" for _, a, st, _ in r["alerts"])]
+    unhealthy = [f"{r['stream']} ({', '.join(f'{a} {st} @{t}' for t, a, st, _ in r['alerts'] if a == 'calibration_drift') or 'not fired'})"
+                 for r in everything if r["kind"] in ("outage", "drift")]
     rows = [
         (f"ECE of `probability` <= {ECE_SYNTHETIC} on every synthetic stream",
          f"{len(synth_c) - len(over)} of {len(synth_c)}; worst {max(ece(r) for r in synth_c):.4f}"
@@ -206,7 +208,7 @@ def probability_section(suites, real, synth):
          f"worst {margin.max():+.4f} ({everything[int(np.argmax(margin))]['stream']})", np.mean(margin <= 0) >= LOG_LOSS_SHARE),
         (f"PR-AUC of `score` not below reference-prauc.json by more than {RANKING_SLACK} on any stream",
          f"worst {worst_drop[1]:+.4f} ({worst_drop[0]}) over {len(drops)} streams", worst_drop[1] >= -RANKING_SLACK),
-        ("`calibration_drift` fires on no healthy stream (the suites hold no stream whose positive rate changes)",
+        ("`calibration_drift` fires on no healthy stream (the unhealthy ones: " + "; ".join(unhealthy) + ")",
          ", ".join(drift) or "none", not drift),
     ]
     out = ["", "## Calibrated probability: targets", "",
