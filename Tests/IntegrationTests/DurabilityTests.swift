@@ -103,6 +103,13 @@ import Testing
         #expect(after["pending"] as? Int == 80)
         #expect(after["model_version"] as? Int == 2)
         #expect(after["labelled"] as? Int == 120)
+        // The probability's map comes back bit for bit (the journal replays what it learnt).
+        let mapBefore = try #require(before["calibration"] as? [String: Any])
+        let mapAfter = try #require(after["calibration"] as? [String: Any])
+        #expect(mapBefore["fitted"] as? Bool == true)
+        for key in ["slope", "intercept", "average_intercept", "positive_rate"] {
+            #expect((mapBefore[key] as? Double)?.bitPattern == (mapAfter[key] as? Double)?.bitPattern, "\(key): \(mapBefore) vs \(mapAfter)")
+        }
         // The 20 labels of the partial batch are back: 30 more complete it.
         let again = try d.producer()
         for i in 120..<150 { try again.send(strings: ["label", #"{"id":"j\#(i)","label":\#(i % 2)}"#]) }
