@@ -266,7 +266,7 @@ def rollout_report(stream, scores, trace):
     out["new_classifier_alone"] = float(average_precision_score(y, new_alone))
     old_best = stream.names[int(np.argmax([average_precision_score(stream.train_labels, stream.train_preds[:, u])
                                             for u in range(len(stream.names) - 1)]))]
-    crossing = next((t for t, _, w, _ in trace if t >= stream.n // 2 and w.get("gbm2", -1e9) > w.get(old_best, 1e9)), None)
+    crossing = next((t for t, _, w, *_ in trace if t >= stream.n // 2 and w.get("gbm2", -1e9) > w.get(old_best, 1e9)), None)
     delivered = lambda t: int(np.sum(np.isfinite(stream.arrive) & (stream.arrive >= stream.n // 2) & (stream.arrive <= t)))
     out["labels_until_weight_above_old_best"] = delivered(crossing) if crossing is not None else None
     out["old_best"] = old_best
@@ -600,10 +600,10 @@ def plots(results, out, prefix):
     fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 3.4 * rows), squeeze=False)
     for ax, r in zip(axes.flat, results):
         trace = r["trace"]
-        ts = [t for t, _, _, _ in trace]
+        ts = [t for t, *_ in trace]
         for name in r["classifiers"]:
-            ax.plot(ts, [w.get(name, np.nan) for _, _, w, _ in trace], linewidth=1, label=name)
-        ax.plot(ts, [b for _, _, _, b in trace], "k--", linewidth=1, label="bias")
+            ax.plot(ts, [w.get(name, np.nan) for _, _, w, *_ in trace], linewidth=1, label=name)
+        ax.plot(ts, [b for _, _, _, b, *_ in trace], "k--", linewidth=1, label="bias")
         ax.axhline(0, color="grey", linewidth=0.5)
         ax.set_title(f"{r['stream']}: aggregator weights", fontsize=10)
         ax.set_xlabel("instance")
