@@ -15,6 +15,12 @@ enum AlertAdvice {
             "A classifier stopped reporting; its values are reconstructed from the others. Check that model's service; this resolves when it reports again."
         case "label_outage":
             "No positive labels for far longer than the positive rate predicts. Check the label pipeline for lost positives (chargebacks, fraud reports)."
+        case "calibration_drift":
+            "The published probabilities no longer match the labelled outcomes (the positive rate or the score's meaning changed). Thresholds set on the probability are off until the calibrator follows; check `cfe status` for the positive rate and the operating points."
+        case "classifier_drift":
+            "One classifier's outputs moved away from its reference distribution, before any label says whether it got worse. Check that model's service (a new version, a broken feature, a constant output); after a deliberate change, `cfe pin-reference` makes its new outputs the reference."
+        case "score_drift":
+            "The published scores, or the positive rate they predict, changed faster than learning moves them: the traffic or the classifiers changed. Look for a classifier_drift alert, a fraud wave (a risen predicted positive rate), or an upstream incident; the operating points' thresholds flag a different share of traffic meanwhile."
         default:
             "See the cfensembled alerts documentation for this condition."
         }

@@ -12,7 +12,7 @@ struct CFECommand: ParsableCommand {
         64 usage error; 65 an input file that cannot be read or parsed; 69 no daemon (control socket missing, \
         nothing answering, or the CURVE key refused).
         """,
-        subcommands: [Watch.self, Status.self, CheckpointCommand.self, RollbackCommand.self, Tail.self, Replay.self, Keygen.self,
+        subcommands: [Watch.self, Status.self, CheckpointCommand.self, RollbackCommand.self, PinReferenceCommand.self, Tail.self, Replay.self, Keygen.self,
                       AlertmanagerCommand.self]
     )
 

@@ -57,6 +57,7 @@ struct WatchState {
             lines.append("precision \(String(format: "%g", t.precision_target)): score >= \(num(t.threshold))  "
                          + "recall \(num(t.recall))  flags \(share) of traffic")
         }
+        if let d = h.drift { lines += driftLines(d, paint, num) }
         if !h.weights.isEmpty {
             // A poisoned model's NaN or infinite weights are listed without a bar.
             let scale = max(h.weights.values.filter(\.isFinite).map(abs).max() ?? 1, 1e-9)
@@ -88,6 +89,25 @@ struct WatchState {
             return lines
         }
         return ["firing: " + (h.alerts_firing.isEmpty ? "none" : h.alerts_firing.joined(separator: ", "))]
+    }
+
+    /// The label-free drift statistics: the score's and the predicted positive rate on
+    /// one line, each classifier's PSI on the next (above its bound in colour; a reference
+    /// still filling as n/size).
+    private func driftLines(_ d: DriftBody, _ paint: (String, String) -> String, _ num: (Double?) -> String) -> [String] {
+        func rate(_ v: Double?) -> String { v.map { String(format: "%.4g", $0) } ?? "-" }
+        func stream(_ s: DriftBody.Stream) -> String {
+            guard let psi = s.psi else { return "filling \(s.reference)" }
+            let text = num(psi)
+            return psi > (s.bound ?? .infinity) ? paint(text + "!", "33") : text
+        }
+        var lines = ["drift: score PSI " + (d.score.map(stream) ?? "-") + "  predicted positive rate \(rate(d.predicted_positive_rate))"
+                     + " (before \(rate(d.reference_positive_rate)), labelled \(rate(d.labelled_positive_rate)))"]
+        if !d.classifiers.isEmpty {
+            lines.append("  classifier PSI: " + d.classifiers.sorted { $0.key < $1.key }.map { "\($0.key) \(stream($0.value))" }
+                .joined(separator: "  "))
+        }
+        return lines
     }
 
     /// 42 s, 3 min 5 s, 2 h 10 min, 3 d 4 h.

@@ -15,8 +15,9 @@ enum ControlRequest: Equatable {
         guard let object = try? JSONSerialization.jsonObject(with: Data(request[0])) as? [String: Any] else {
             return .invalid("request is not a JSON object")
         }
-        guard let cmd = object["cmd"] as? String else { return .invalid("missing \"cmd\" (status, checkpoint, rollback)") }
-        guard let command = ControlCommand(rawValue: cmd) else { return .invalid("unknown command '\(cmd)' (status, checkpoint, rollback)") }
+        let known = ControlCommand.allCases.map(\.rawValue).joined(separator: ", ")
+        guard let cmd = object["cmd"] as? String else { return .invalid("missing \"cmd\" (\(known))") }
+        guard let command = ControlCommand(rawValue: cmd) else { return .invalid("unknown command '\(cmd)' (\(known))") }
         return .command(command)
     }
 }
@@ -76,6 +77,10 @@ final class ControlServer {
             let reply = StatusReply(health: core.healthBody(), config: config, persistence: coordinator.persistenceNow(journal: core.journal))
             return [(client, WireJSON.encode(reply))]
         case .checkpoint:
+            return coordinator.request(from: client, core: core)
+        case .pinReference:
+            // Durable before the reply: a crash must not bring the old reference back.
+            core.pinReference()
             return coordinator.request(from: client, core: core)
         case .rollback:
             switch Self.rollback(core: core, coordinator: coordinator, logger: logger) {

@@ -64,6 +64,9 @@ struct DaemonConfiguration: Sendable, Equatable {
     var explain = false
     var precisionTarget = 0.0
     var scoreWindow = 20_000
+    /// The label-free drift windows (monitoring.drift_*): recent and reference sizes, and
+    /// scored instances between checks.
+    var driftWindows = DriftWindows()
     var fallback = Fallback.average
 
     var logLevel = "info"
@@ -173,6 +176,11 @@ struct DaemonConfiguration: Sendable, Equatable {
         if alertRates.count > 16 { throw ConfigError("monitoring.alert_rates: at most 16 rates") }
         if !(precisionTarget >= 0 && precisionTarget < 1) { throw ConfigError("monitoring.precision_target must be in [0, 1) (0: none)") }
         if scoreWindow < 100 || scoreWindow > 10_000_000 { throw ConfigError("monitoring.score_window must be in [100, 10000000]") }
+        if driftWindows.recent < 100 || driftWindows.recent > 1_000_000 { throw ConfigError("monitoring.drift_window must be in [100, 1000000]") }
+        if driftWindows.reference < 100 || driftWindows.reference > 1_000_000 { throw ConfigError("monitoring.drift_reference must be in [100, 1000000]") }
+        if driftWindows.checkEvery < 1 || driftWindows.checkEvery > driftWindows.recent {
+            throw ConfigError("monitoring.drift_check_every must be in [1, monitoring.drift_window]")
+        }
         if calibration.minimumPerClass < 1 { throw ConfigError("calibration.min_per_class must be >= 1") }
         if !(calibration.priorLabels >= 0) || !(calibration.ridge > 0) || !(calibration.rateHalfLife >= 0) {
             throw ConfigError("calibration.prior_labels and calibration.rate_half_life must be >= 0 and calibration.ridge > 0")

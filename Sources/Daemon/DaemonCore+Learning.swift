@@ -91,8 +91,14 @@ extension DaemonCore {
                                   quality: (auc.score, auc.baseline, quality.count, quality.positives),
                                   afterUpdate: afterUpdate, now: clock.monotonic(), wall: clock.wall(),
                                   calibration: c.map { ($0.ece, $0.noise, $0.count) })
-        // A changed alert state is journalled at once; a new healthy model is marked.
+        // A new healthy model is marked.
         journalHealthyModel()
+        publish(alerts)
+    }
+
+    /// Publishes alert state changes on the `alert` topic and logs them; a changed state
+    /// is journalled at once.
+    func publish(_ alerts: [HealthAlert]) {
         if !alerts.isEmpty { journalHealth(force: true) }
         for alert in alerts {
             let action = alert.severity == "critical" && config.fallback != .none ? "fallback" : "none"
@@ -124,6 +130,7 @@ extension DaemonCore {
             let rolling = rollingCalibration()
             metrics.calibration(ece: rolling.published?.ece, brier: rolling.published?.brier, eceNow: rolling.current?.ece,
                                 positiveRate: calibrator.positiveRate)
+            metrics.drift(driftBody(), drifting: Set(health.monitor.firing.compactMap { $0.name == .classifierDrift ? $0.classifier : nil }))
         }
         let operating = operatingPoints()
         metrics.operating(points: operating.points, target: operating.target)
@@ -254,6 +261,7 @@ extension DaemonCore {
         h.operating_points = operating.points
         h.precision_target = operating.target
         h.score_window = recentScores.count
+        if role != .scorer { h.drift = driftBody() }
         return h
     }
 

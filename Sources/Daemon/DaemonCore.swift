@@ -102,7 +102,8 @@ final class DaemonCore<Sink: OutputSink> {
         self.journal = journal
         joins = JoinBuffer(windowMs: config.joinWindowMs, capacity: config.maxJoining)
         earlyLabels = EarlyLabels(wait: role == .learner ? config.labelWaitSeconds : 0, capacity: 100_000)
-        health = HealthSupervisor(config: config.health, fallback: config.fallback, modelConfig: config.model)
+        health = HealthSupervisor(config: config.health, fallback: config.fallback, modelConfig: config.model,
+                                  driftWindows: config.driftWindows)
         errorBucket = TokenBucket(rate: config.errorRatePerSecond, burst: max(1, config.errorRatePerSecond), now: clock.monotonic())
         entries.reserveCapacity(config.model.maxClassifiers)
         resolver.allowed = config.allowedClassifierSet
@@ -204,6 +205,7 @@ final class DaemonCore<Sink: OutputSink> {
         model.observe(entries)
         health.recordScore(score)
         let probability = calibration.probability(score: score, average: average)
+        if health.recordDrift(entries, score: score, probability: probability, fitted: calibration.fitted) { checkDrift() }
         if message.label == nil, let early = earlyLabels.take(message.id) {
             // Its label overtook it (sent through another scorer).
             counters.labelMessages &+= 1
@@ -324,6 +326,9 @@ final class DaemonCore<Sink: OutputSink> {
         }
         let probability = calibration.probability(score: published, average: scored.average, modelPublished: modelPublished)
         recentScores.record(published)
+        if role != .scorer, health.recordDrift(entries, score: scored.score, probability: probability, fitted: calibration.fitted) {
+            checkDrift()
+        }
         let explanation = config.explain ? explain(entries, modelPublished: modelPublished, fallback: fallback) : nil
         sink.score(ScoreMessage(id: id, score: published, probability: probability, ts: ts ?? clock.wall(),
                                 modelVersion: model.version, nPreds: entries.count, fallback: fallback, explain: explanation))

@@ -149,6 +149,29 @@ final class DaemonMetrics: @unchecked Sendable {
         }
     }
 
+    private var driftGauges: [String: (psi: Gauge, drifting: Gauge)] = [:]
+    let scoreDriftPSI = Gauge(label: "cfensembled_score_drift_psi")
+    let predictedRate = Gauge(label: "cfensembled_predicted_positive_rate", dimensions: [("window", "recent")])
+    let predictedRateBefore = Gauge(label: "cfensembled_predicted_positive_rate", dimensions: [("window", "reference")])
+
+    /// The label-free drift statistics (NaN while a window fills): per classifier its
+    /// population stability index and 1 while classifier_drift fires for it; the
+    /// published score's; the predicted positive rate of the recent window and the one
+    /// before it.
+    func drift(_ body: DriftBody, drifting: Set<String>) {
+        for (name, stream) in body.classifiers {
+            if driftGauges[name] == nil {
+                driftGauges[name] = (Gauge(label: "cfensembled_classifier_drift_psi", dimensions: [("classifier", name)]),
+                                     Gauge(label: "cfensembled_classifier_drifting", dimensions: [("classifier", name)]))
+            }
+            driftGauges[name]!.psi.record(stream.psi ?? .nan)
+            driftGauges[name]!.drifting.record(drifting.contains(name) ? 1 : 0)
+        }
+        scoreDriftPSI.record(body.score?.psi ?? .nan)
+        predictedRate.record(body.predicted_positive_rate ?? .nan)
+        predictedRateBefore.record(body.reference_positive_rate ?? .nan)
+    }
+
     func calibration(ece: Double?, brier: Double?, eceNow: Double?, positiveRate rate: Double?) {
         calibrationECE.record(ece ?? .nan)
         calibrationECENow.record(eceNow ?? .nan)

@@ -17,6 +17,10 @@ struct DurableHealth: Codable, Equatable, Sendable {
     var silentFor: [String: Double] = [:]
     /// Recent published scores, oldest first (checkpoints only).
     var recentScores: [Double]? = nil
+    /// The label-free drift windows: each classifier's reference and recent outputs, the
+    /// published scores' and the predicted positive rate's (checkpoints only; the journal's
+    /// pending records bring back what came after).
+    var drift: DriftWatch? = nil
     /// The model after the last update at which no critical condition fired
     /// (checkpoints only; the journal marks such updates instead).
     var lastHealthy: ModelSnapshot? = nil

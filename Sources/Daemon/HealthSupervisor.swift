@@ -23,8 +23,13 @@ struct HealthSupervisor {
     /// The model scores come from under `last_healthy` while a critical condition fires.
     private(set) var fallbackModel: CFEnsemble?
 
-    init(config: HealthConfiguration, fallback: DaemonConfiguration.Fallback, modelConfig: ModelConfiguration) {
+    /// The label-free drift windows (classifier_drift, score_drift).
+    private(set) var drift: DriftWatch
+
+    init(config: HealthConfiguration, fallback: DaemonConfiguration.Fallback, modelConfig: ModelConfiguration,
+         driftWindows: DriftWindows = DriftWindows()) {
         monitor = HealthMonitor(config: config)
+        drift = DriftWatch(windows: driftWindows)
         self.fallback = fallback
         self.modelConfig = modelConfig
     }
@@ -41,6 +46,23 @@ struct HealthSupervisor {
         if recentScores.count < Self.recentScoreWindow { recentScores.append(score) } else { recentScores[recentNext] = score }
         recentNext = (recentNext + 1) % Self.recentScoreWindow
     }
+
+    /// Records a scored instance in the drift windows (the live model's score, at the
+    /// precision the journal keeps it, so that a replay bins it alike); true when a drift
+    /// check is due. The probability counts towards the predicted positive rate only once
+    /// its map is fitted: before, it is the simple average, whose mean is no rate.
+    @inline(__always)
+    mutating func recordDrift(_ entries: [Entry], score: Double, probability: Double, fitted: Bool) -> Bool {
+        drift.record(entries, score: Double(Float(score)), probability: fitted ? probability : .nan)
+    }
+
+    /// Runs the drift conditions once; returns the alerts whose state changed.
+    mutating func checkDrift(names: [String], now: Double, wall: Double) -> [HealthAlert] {
+        monitor.checkDrift(drift.observation(names: names, now: now, wall: wall))
+    }
+
+    /// Every classifier's outputs from now on make its new reference.
+    mutating func pinReference() { drift.pin() }
 
     mutating func noteLabel(_ label: Int8) {
         negativesInARow = label == 1 ? 0 : negativesInARow + 1
@@ -121,6 +143,7 @@ struct HealthSupervisor {
             d.recentScores = recentScores.count < Self.recentScoreWindow ? recentScores
                 : Array(recentScores[recentNext...] + recentScores[..<recentNext])
             d.lastHealthy = lastHealthy
+            d.drift = drift
         }
         return d
     }
@@ -136,6 +159,8 @@ struct HealthSupervisor {
             recentNext = recentScores.count % Self.recentScoreWindow
         }
         if let healthy = d.lastHealthy { lastHealthy = healthy }
+        // Windows of other sizes (a changed configuration) start afresh.
+        if let saved = d.drift, saved.windows == drift.windows { drift = saved }
         if monitor.criticalFiring, fallback == .last_healthy, let healthy = lastHealthy {
             fallbackModel = try? CFEnsemble(config: modelConfig, restoring: healthy)
         }

@@ -373,6 +373,8 @@ final class Journal {
             if state.health.recentScores == nil { state.health.recentScores = [] }
             state.health.recentScores!.append(Double(instance.score))
             if state.health.recentScores!.count >= 2 * window { state.health.recentScores!.removeFirst(window) }
+            state.health.drift?.record(instance.entries, score: Double(instance.score),
+                                       probability: state.calibrator.calibration.fitted ? Double(instance.probability) : .nan)
         case .pending:
             summary.unusable += 1
         case let .taken(id):

@@ -63,6 +63,8 @@ struct StateRestore {
                                      pending: cp.pending.count, ms: 0, background: false, restored: true)
         }
 
+        // Drift windows of the configured sizes, which the journal's pending records extend.
+        if state.health.drift?.windows != config.driftWindows { state.health.drift = DriftWatch(windows: config.driftWindows) }
         var result = Result(state: state, store: store)
         if role != .scorer && config.journal {
             // A crash: what came after the checkpoint (all of it if there was none yet).

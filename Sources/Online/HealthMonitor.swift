@@ -19,6 +19,16 @@ public struct HealthConfiguration: Sendable, Equatable, Codable {
     public var maxECE = 0.01
     /// ...and above this many times what sampling alone gives (its noise)...
     public var eceNoiseRatio = 3.0
+    /// classifier_drift: the population stability index between a classifier's recent
+    /// outputs and its reference above this...
+    public var maxPSI = 0.25
+    /// ...and above this many times what sampling alone gives for windows of their sizes.
+    public var psiNoiseRatio = 4.0
+    /// score_drift: the predicted positive rate (mean probability) of the recent window this many times
+    /// that of the window before it (or that many times lower)...
+    public var rateShiftRatio = 2.0
+    /// ...and that many standard errors away from it.
+    public var rateShiftZ = 4.0
     /// classifier_silent: a known classifier has not reported for this many seconds.
     public var silentAfterSeconds = 600.0
     /// label_outage: this many expected positives in a row did not arrive.
@@ -43,6 +53,10 @@ public struct HealthConfiguration: Sendable, Equatable, Codable {
         if qualityMinPositives < 1 { return "health.quality_min_positives must be >= 1" }
         if !(maxECE > 0 && maxECE < 1) { return "health.max_ece must be in (0, 1)" }
         if !(eceNoiseRatio >= 0) { return "health.ece_noise_ratio must be >= 0" }
+        if !(maxPSI > 0) { return "health.max_psi must be > 0" }
+        if !(psiNoiseRatio >= 0) { return "health.psi_noise_ratio must be >= 0" }
+        if !(rateShiftRatio > 1) { return "health.rate_shift_ratio must be > 1" }
+        if !(rateShiftZ > 0) { return "health.rate_shift_z must be > 0" }
         if !(silentAfterSeconds > 0) { return "health.silent_after_s must be > 0" }
         if !(outageExpectedPositives >= 1) { return "health.outage_expected_positives must be >= 1" }
         if fireAfter < 1 || resolveAfter < 1 { return "health.fire_after and health.resolve_after must be >= 1" }
@@ -61,6 +75,8 @@ public struct HealthAlert: Sendable, Equatable {
         case classifierSilent = "classifier_silent"
         case labelOutage = "label_outage"
         case calibrationDrift = "calibration_drift"
+        case classifierDrift = "classifier_drift"
+        case scoreDrift = "score_drift"
 
         public var severity: String {
             switch self {
@@ -77,7 +93,7 @@ public struct HealthAlert: Sendable, Equatable {
     /// A human-readable reason carrying the numbers that triggered it.
     public var reason: String
     public var metrics: [String: Double]
-    /// The classifier concerned (classifier_silent only).
+    /// The classifier concerned (classifier_silent and classifier_drift only).
     public var classifier: String?
 }
 
@@ -159,7 +175,8 @@ public struct HealthMonitor: Sendable {
             public var firedWall: Double?
         }
 
-        /// Keyed as the alerts are: the condition's name, `classifier_silent:<name>`.
+        /// Keyed as the alerts are: the condition's name, `classifier_silent:<name>`,
+        /// `classifier_drift:<name>`.
         public var conditions: [String: ConditionState] = [:]
         public var healthySums: [Double] = []
         public var recentSums: [Double] = []
@@ -346,6 +363,44 @@ public struct HealthMonitor: Sendable {
             if healthySums.count > 100 { healthySums.removeFirst() }
         }
         return out
+    }
+
+    /// Evaluates the label-free drift conditions once (classifier_drift per classifier,
+    /// score_drift); the daemon runs it every `monitoring.drift_check_every` scored
+    /// instances, so its hysteresis counts traffic, not label updates. Returns the alerts
+    /// whose state changed.
+    public mutating func checkDrift(_ o: DriftObservation) -> [HealthAlert] {
+        var out: [HealthAlert] = []
+        now = o.now
+        wall = o.wall
+        for (name, d) in o.classifiers {
+            guard let d else { continue }
+            let bound = max(config.maxPSI, config.psiNoiseRatio * d.noise)
+            step("classifier_drift:\(name)", holds: d.psi > bound,
+                 reason: "classifier \(name)'s outputs moved: population stability index \(fmt(d.psi)) between its last \(d.recent) outputs and its reference of \(d.reference), above \(fmt(bound))",
+                 cleared: "classifier \(name)'s outputs are back near its reference: population stability index \(fmt(d.psi)), within \(fmt(bound))",
+                 metrics: ["psi": d.psi, "psi_noise": d.noise, "psi_bound": bound], classifier: name, into: &out)
+        }
+        // score_drift judges the predicted positive rate: a calibrated probability keeps
+        // its mean through model updates, where the score's distribution moves with every
+        // one (its PSI is reported beside it, in the alert's metrics and in health).
+        if let r = o.rate {
+            var metrics = ["predicted_positive_rate": r.recent, "reference_positive_rate": r.reference, "rate_z": r.z]
+            if let d = o.score { metrics["score_psi"] = d.psi }
+            let ratio = r.reference > 0 ? r.recent / r.reference : 1
+            metrics["rate_ratio"] = ratio
+            let moved = (ratio >= config.rateShiftRatio || ratio <= 1 / config.rateShiftRatio) && abs(r.z) >= config.rateShiftZ
+            step("score_drift", holds: moved,
+                 reason: "the predicted positive rate moved: \(fmtRate(r.recent)) over the recent window, \(fmt(ratio)) times the \(fmtRate(r.reference)) of the window before it (z \(fmt(r.z)))",
+                 cleared: "the predicted positive rate \(fmtRate(r.recent)) is back within \(fmt(config.rateShiftRatio)) times the \(fmtRate(r.reference)) of the window before it",
+                 metrics: metrics, into: &out)
+        }
+        return out
+    }
+
+    private func fmtRate(_ v: Double) -> String {
+        let r = (v * 1e5).rounded() / 1e5
+        return "\(r)"
     }
 
     private mutating func step(_ key: String, holds: Bool, reason: String, cleared: String, metrics: [String: Double],

@@ -1,6 +1,7 @@
 /// The control socket's requests (docs/protocol.md).
 public enum ControlCommand: String, Sendable, CaseIterable {
     case status, checkpoint, rollback
+    case pinReference = "pin_reference"
 }
 
 /// A summary of the running configuration, in the `status` reply.

@@ -84,6 +84,8 @@ public struct HealthBody: Codable, Sendable, Equatable {
     public var precision_target: PrecisionTargetBody?
     /// Published scores the thresholds come from (`monitoring.score_window` at most).
     public var score_window: Int?
+    /// The label-free drift statistics (v1 addition).
+    public var drift: DriftBody?
 
     public init() {}
 }

@@ -148,8 +148,8 @@ import Wire
         #expect(ControlRequest.parse([Array(#"{"cmd":"status"}"#.utf8)]) == .command(.status))
         #expect(ControlRequest.parse([Array(#"{"cmd":"rollback"}"#.utf8)]) == .command(.rollback))
         #expect(ControlRequest.parse([Array("nope".utf8)]) == .invalid("request is not a JSON object"))
-        #expect(ControlRequest.parse([Array(#"{"x":1}"#.utf8)]) == .invalid(#"missing "cmd" (status, checkpoint, rollback)"#))
-        #expect(ControlRequest.parse([Array(#"{"cmd":"dance"}"#.utf8)]) == .invalid("unknown command 'dance' (status, checkpoint, rollback)"))
+        #expect(ControlRequest.parse([Array(#"{"x":1}"#.utf8)]) == .invalid(#"missing "cmd" (status, checkpoint, rollback, pin_reference)"#))
+        #expect(ControlRequest.parse([Array(#"{"cmd":"dance"}"#.utf8)]) == .invalid("unknown command 'dance' (status, checkpoint, rollback, pin_reference)"))
         #expect(ControlRequest.parse([[], []]) == .invalid("expected one frame holding a JSON object, got 2 frames"))
     }
 }

@@ -531,7 +531,8 @@ def run_daemon(stream, binary, config, sets, chunk=256):
                     if msg is None:
                         raise RuntimeError(f"{stream.name}: no score within 30 s at t={t}")
                     if isinstance(msg, Alert):
-                        alerts.append((t, msg.alert, msg.state, msg.severity))
+                        name = msg.alert + (f":{msg.classifier}" if msg.classifier else "")
+                        alerts.append((t, name, msg.state, msg.severity))
                     if isinstance(msg, Score) and msg.id.startswith("i"):
                         scores[int(msg.id[1:])] = msg.score
                         probabilities[int(msg.id[1:])] = msg.probability

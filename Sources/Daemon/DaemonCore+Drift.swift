@@ -1,0 +1,40 @@
+import Online
+import Wire
+
+/// The label-free drift watch (docs/alerts.md: classifier_drift, score_drift): the
+/// health supervisor records every scored instance in its windows; every
+/// `monitoring.drift_check_every` of them the conditions are checked here.
+extension DaemonCore {
+    func checkDrift() {
+        publish(health.checkDrift(names: model.registry.names, now: clock.monotonic(), wall: clock.wall()))
+    }
+
+    /// `pin_reference`: each classifier's next `monitoring.drift_reference` outputs make
+    /// its new reference (after a deliberate change upstream, e.g. a recalibrated model).
+    /// Checkpointed at once so that a crash does not bring the old reference back.
+    func pinReference() {
+        health.pinReference()
+        logger.notice("drift references pinned: each classifier's next \(config.driftWindows.reference) outputs make its reference")
+    }
+}
+
+extension DaemonCore {
+    /// `health.drift`: each stream's statistic as the conditions judge it.
+    func driftBody() -> DriftBody {
+        let watch = health.drift, t = health.thresholds
+        let observation = watch.observation(names: model.registry.names)
+        func body(_ d: OutputDrift, _ s: DriftObservation.Stream?) -> DriftBody.Stream {
+            DriftBody.Stream(psi: s?.psi, bound: s.map { max(t.maxPSI, t.psiNoiseRatio * $0.noise) },
+                             reference: d.referenceCount, recent: d.recentCount)
+        }
+        var b = DriftBody()
+        for (u, c) in observation.classifiers.enumerated() where u < watch.classifiers.count {
+            b.classifiers[c.name] = body(watch.classifiers[u], c.drift)
+        }
+        b.score = body(watch.score, observation.score)
+        b.predicted_positive_rate = observation.rate?.recent ?? watch.rate.recentRate
+        b.reference_positive_rate = observation.rate?.reference
+        b.labelled_positive_rate = calibrator.positiveRate
+        return b
+    }
+}

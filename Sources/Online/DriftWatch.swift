@@ -1,0 +1,124 @@
+/// Window sizes of the label-free drift statistics (docs/configuration.md, monitoring.*).
+public struct DriftWindows: Codable, Sendable, Equatable {
+    /// Values in each recent window.
+    public var recent = 1000
+    /// Values in each reference window.
+    public var reference = 5000
+    /// Scored instances between two drift checks.
+    public var checkEvery = 250
+
+    public init() {}
+
+    public init(recent: Int, reference: Int, checkEvery: Int) {
+        self.recent = recent
+        self.reference = reference
+        self.checkEvery = checkEvery
+    }
+}
+
+/// What the drift conditions look at in one check.
+public struct DriftObservation: Sendable {
+    public struct Stream: Sendable {
+        public var psi: Double
+        public var noise: Double
+        public var recent: Int
+        public var reference: Int
+
+        public init(psi: Double, noise: Double, recent: Int, reference: Int) {
+            self.psi = psi
+            self.noise = noise
+            self.recent = recent
+            self.reference = reference
+        }
+    }
+
+    /// Each classifier's output drift (nil until its windows are full), by name.
+    public var classifiers: [(name: String, drift: Stream?)]
+    /// The published score's drift against its trailing reference.
+    public var score: Stream?
+    /// The predicted positive rate now and just before, with the standardised difference.
+    public var rate: (recent: Double, reference: Double, z: Double)?
+    public var now: Double
+    public var wall: Double
+
+    public init(classifiers: [(name: String, drift: Stream?)], score: Stream?, rate: (recent: Double, reference: Double, z: Double)?,
+                now: Double = 0, wall: Double = 0) {
+        self.classifiers = classifiers
+        self.score = score
+        self.rate = rate
+        self.now = now
+        self.wall = wall
+    }
+}
+
+/// The label-free watch over what flows through the daemon: each classifier's outputs
+/// against a pinned reference, the published score against a trailing one, and the
+/// predicted positive rate (docs/alerts.md: classifier_drift, score_drift). Fed once
+/// per scored instance in O(classifiers reported · log bins), allocating nothing; the
+/// statistics are computed at checks only.
+public struct DriftWatch: Codable, Sendable, Equatable {
+    public let windows: DriftWindows
+    /// By classifier index (the registry's order); grows as classifiers register.
+    public private(set) var classifiers: [OutputDrift] = []
+    public private(set) var score: OutputDrift
+    public private(set) var rate: PredictedRate
+    /// Scored instances since the last check.
+    private var sinceCheck = 0
+
+    public init(windows: DriftWindows) {
+        self.windows = windows
+        score = OutputDrift(reference: .trailing, recentSize: windows.recent, referenceSize: windows.reference)
+        rate = PredictedRate(recentSize: windows.recent, referenceSize: windows.reference)
+    }
+
+    /// Records one scored instance: its entries (the classifiers that reported), what was
+    /// published and its probability. Returns true when a drift check is due.
+    @discardableResult
+    public mutating func record(_ entries: [Entry], score published: Double, probability: Double) -> Bool {
+        for e in entries {
+            let u = Int(e.classifier)
+            if u >= classifiers.count { grow(to: u + 1) }
+            classifiers[u].record(Double(e.value))
+        }
+        score.record(published)
+        rate.record(probability)
+        sinceCheck += 1
+        if sinceCheck >= windows.checkEvery {
+            sinceCheck = 0
+            return true
+        }
+        return false
+    }
+
+    /// Records only a classifier's entries (instances replayed from the journal, whose
+    /// published score is not known again).
+    public mutating func record(entries: [Entry]) {
+        for e in entries {
+            let u = Int(e.classifier)
+            if u >= classifiers.count { grow(to: u + 1) }
+            classifiers[u].record(Double(e.value))
+        }
+    }
+
+    private mutating func grow(to n: Int) {
+        while classifiers.count < n {
+            classifiers.append(OutputDrift(reference: .pinned, recentSize: windows.recent, referenceSize: windows.reference))
+        }
+    }
+
+    /// Every classifier's outputs from now on make its new reference (`pin_reference`).
+    public mutating func pin() {
+        for i in classifiers.indices { classifiers[i].pin() }
+    }
+
+    /// The statistics for a check; `names` the registry's, in index order.
+    public func observation(names: [String], now: Double = 0, wall: Double = 0) -> DriftObservation {
+        func stream(_ d: OutputDrift) -> DriftObservation.Stream? {
+            d.statistic().map { .init(psi: $0.psi, noise: $0.noise, recent: $0.recent, reference: $0.reference) }
+        }
+        let perClassifier = names.enumerated().map { u, name in
+            (name: name, drift: u < classifiers.count ? stream(classifiers[u]) : nil)
+        }
+        return DriftObservation(classifiers: perClassifier, score: stream(score), rate: rate.statistic(), now: now, wall: wall)
+    }
+}

@@ -1,0 +1,53 @@
+/// The predicted positive rate (the mean published `probability`) of the recent window
+/// of scored instances against the window just before it, without labels: a rise or a
+/// fall faster than learning moves it is a change in the traffic (docs/alerts.md,
+/// score_drift). A ring of the recent probabilities and two running sums: recording is
+/// O(1) and allocates nothing.
+public struct PredictedRate: Codable, Sendable, Equatable {
+    public let recentSize: Int
+    public let referenceSize: Int
+    private var ring: [Float]
+    private var next = 0
+    private var filled = 0
+    private var recentSum = 0.0
+    private var referenceSum = 0.0
+
+    public init(recentSize: Int, referenceSize: Int) {
+        precondition(recentSize > 0 && referenceSize > 0)
+        self.recentSize = recentSize
+        self.referenceSize = referenceSize
+        ring = [Float](repeating: 0, count: recentSize + referenceSize)
+    }
+
+    public mutating func record(_ probability: Double) {
+        guard probability.isFinite else { return }
+        let cap = ring.count
+        if filled == cap { referenceSum -= Double(ring[next]) }
+        if filled >= recentSize {
+            var i = next - recentSize
+            if i < 0 { i += cap }
+            recentSum -= Double(ring[i])
+            referenceSum += Double(ring[i])
+        }
+        let v = Float(min(1, max(0, probability)))
+        ring[next] = v
+        recentSum += Double(v)
+        next = next + 1 == cap ? 0 : next + 1
+        if filled < cap { filled += 1 }
+    }
+
+    /// The recent window's mean probability, or nil while it is not full.
+    public var recentRate: Double? { filled >= recentSize ? max(0, recentSum) / Double(recentSize) : nil }
+
+    /// Recent and reference mean probability and the standardised difference
+    /// (m_r − m_q) / √(m_q (1/n_r + 1/n_q)): the variance of a sum of probabilities is at
+    /// most its mean (each p(1 − p) ≤ p), so under no change |z| rarely passes 4.
+    /// Nil until both windows are full or while the reference predicts no positive.
+    public func statistic() -> (recent: Double, reference: Double, z: Double)? {
+        guard filled == ring.count else { return nil }
+        let r = max(0, recentSum) / Double(recentSize), q = max(0, referenceSum) / Double(referenceSize)
+        guard q > 0 else { return nil }
+        let z = (r - q) / (q * (1 / Double(recentSize) + 1 / Double(referenceSize))).squareRoot()
+        return (r, q, z)
+    }
+}

@@ -1,0 +1,28 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
+/// Fixed bins of a probability, equally wide on the log-odds scale (0.75 apart from
+/// -7.5 to 7.5, plus the two tails): fraud classifiers put nearly all their mass below
+/// 0.05, where bins equally wide in probability would hold everything in one. Binning is
+/// a binary search over precomputed edges (no logarithm on the scoring path).
+public enum ProbabilityBins {
+    /// Upper edges (exclusive) in probability of every bin but the last.
+    public static let edges: [Double] = stride(from: -7.5, through: 7.5, by: 0.75).map { 1 / (1 + exp(-$0)) }
+    public static var count: Int { edges.count + 1 }
+
+    /// The bin of `p`; a non-finite value goes to the middle bin (callers never pass
+    /// one: decoding rejects them).
+    @inline(__always)
+    public static func index(of p: Double) -> Int {
+        guard p.isFinite else { return edges.count / 2 }
+        var lo = 0, hi = edges.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if p < edges[mid] { hi = mid } else { lo = mid + 1 }
+        }
+        return lo
+    }
+}

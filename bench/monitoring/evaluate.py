@@ -1,0 +1,141 @@
+"""Label-free monitoring through the real daemon: streams with a known change at a known
+instance while labels arrive at least 5,000 instances late, and control streams without
+one. For each, the first firing of every condition after the change, how many instances
+that took, and whether any label of the changed traffic had arrived by then.
+
+    bench/monitoring/run.sh      (builds the release daemon, then runs this)
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "quality"))
+import evaluate as quality  # noqa: E402
+
+N, CHANGE, MIN_DELAY = 40_000, 20_000, 5_000
+
+
+def late_labels(stream, seed):
+    """Every label at least MIN_DELAY instances late (then exponential, mean 3,000);
+    10% never."""
+    rng = np.random.default_rng(seed)
+    arrive = np.arange(stream.n) + MIN_DELAY + np.floor(rng.exponential(3000, stream.n))
+    arrive[rng.random(stream.n) < 0.10] = np.inf
+    stream.arrive = arrive
+    return stream
+
+
+def with_change(name, rate, seed, classifier, how):
+    """A 10-classifier synthetic stream whose `classifier` changes at CHANGE: `scaled`
+    (outputs x 0.4), `shifted` (+1.5 in log-odds), `stuck` (one constant). Labels unchanged."""
+    s = quality.synthetic(name, rate, N, seed)
+    for t in range(CHANGE, s.n):
+        row = s.preds[t]
+        if classifier not in row:
+            continue
+        p = row[classifier]
+        if how == "scaled":
+            row[classifier] = round(p * 0.4, 6)
+        elif how == "shifted":
+            z = np.log(p / (1 - p)) + 1.5
+            row[classifier] = round(float(1 / (1 + np.exp(-z))), 6)
+        else:
+            row[classifier] = 0.37
+    s.kind = "monitoring"
+    return late_labels(s, seed + 1)
+
+
+def rate_triples(seed):
+    """1% positives before CHANGE, 3% after: a 3% stream whose first part keeps one
+    positive in three."""
+    s = quality.synthetic("rate-triples", 0.03, int(N * 1.05), seed)
+    rng = np.random.default_rng(seed + 7)
+    keep = [t for t in range(s.n) if t >= CHANGE * 1.03 or s.labels[t] == 0 or rng.random() < 1 / 3]
+    first = sum(1 for t in keep if t < CHANGE * 1.03)
+    keep = keep[:N]
+    s.preds = [s.preds[t] for t in keep]
+    s.labels = s.labels[keep]
+    s.kind = "monitoring"
+    return late_labels(s, seed + 1), first
+
+
+def streams():
+    out = [
+        ("a: lr scaled x0.4", with_change("lr-scaled", 0.01, 501, "lr", "scaled"), CHANGE, "classifier_drift:lr"),
+        ("a: svm shifted +1.5 log-odds", with_change("svm-shifted", 0.01, 502, "svm", "shifted"), CHANGE, "classifier_drift:svm"),
+        ("a: rf stuck at 0.37", with_change("rf-stuck", 0.01, 503, "rf", "stuck"), CHANGE, "classifier_drift:rf"),
+    ]
+    drift = late_labels(quality.synthetic("drift-10%", 0.1, N, seed=300, drift=True), 301)
+    out.append(("b: best classifier to chance (10%)", drift, N // 2, "classifier_drift"))
+    triples, at = rate_triples(504)
+    out.append(("c: positive rate 1% -> 3%", triples, at, "score_drift"))
+    for rate, seed in ((0.01, 505), (0.1, 506), (0.002, 507)):
+        s = late_labels(quality.synthetic(f"control-{rate:.1%}", rate, N, seed), seed + 1)
+        out.append((f"control {rate:.1%} (no change)", s, None, None))
+    return out
+
+
+NEW = ("classifier_drift", "score_drift")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", default=".build/release/cfensembled")
+    ap.add_argument("--config", default="config/cfensembled.yaml")
+    ap.add_argument("--out", default="docs")
+    ap.add_argument("--set", action="append", default=[])
+    args = ap.parse_args()
+    rows = []
+    for title, stream, change, expected in streams():
+        _, _, _, alerts = quality.run_daemon(stream, args.binary, args.config, args.set)
+        firings = [(t, a) for t, a, st, _ in alerts if st == "firing"]
+        row = {"stream": title, "n": stream.n, "change": change, "expected": expected, "alerts": alerts}
+        if change is None:
+            row["false"] = [f"{a}@{t}" for t, a in firings if a.split(":")[0] in NEW]
+        else:
+            row["false"] = [f"{a}@{t}" for t, a in firings if a.split(":")[0] in NEW and t < change]
+            hit = [(t, a) for t, a in firings if t >= change and a.startswith(expected)]
+            first_label = int(np.min(stream.arrive[change:]))
+            row["first_label_of_changed"] = first_label
+            if hit:
+                row["fired"] = hit[0][1]
+                row["delay"] = hit[0][0] - change
+                row["before_labels"] = hit[0][0] < first_label
+        rows.append(row)
+        print(json.dumps({k: v for k, v in row.items() if k != "alerts"}), flush=True)
+    write(rows, args)
+
+
+def write(rows, args):
+    machine = f"{platform.node()}, {os.cpu_count()} cores"
+    date = datetime.date.today().isoformat()
+    with open(os.path.join(args.out, "monitoring.json"), "w") as f:
+        json.dump({"date": date, "machine": machine, "rows": rows}, f, indent=1)
+    with open(os.path.join(args.out, "monitoring.md"), "w") as f:
+        f.write("# Label-free monitoring: detection without labels\n\n")
+        f.write(f"Command: `bench/monitoring/run.sh`. Date: {date}. Machine: {machine}. "
+                "Release build, shipped configuration.\n\n")
+        f.write(f"Streams of {N:,} instances; the change comes at the instance in the `change` column; every label "
+                f"arrives at least {MIN_DELAY:,} instances after its instance (then exponentially, mean 3,000; 10% never). "
+                "`delay`: instances from the change to the first firing of the expected condition (alerts are read "
+                "every 256 instances, so delays are rounded up to that). `before labels`: it fired before the first "
+                "label of the changed traffic arrived. `false`: classifier_drift or score_drift firing where there is "
+                "no change (before it, or on a control stream).\n\n")
+        f.write("| stream | change | expected | fired | delay | before labels | false |\n|---|---|---|---|---|---|---|\n")
+        for r in rows:
+            f.write(f"| {r['stream']} | {r['change'] if r['change'] is not None else '-'} | {r['expected'] or '-'} | "
+                    f"{r.get('fired', 'no' if r['change'] is not None else '-')} | {r.get('delay', '-')} | "
+                    f"{'yes' if r.get('before_labels') else ('no' if 'delay' in r else '-')} | "
+                    f"{', '.join(r['false']) or 'none'} |\n")
+        f.write("\n## Every alert\n\n| stream | alerts (state @ instance) |\n|---|---|\n")
+        for r in rows:
+            f.write(f"| {r['stream']} | " + (", ".join(f"{a} {st} @{t}" for t, a, st, _ in r["alerts"]) or "none") + " |\n")
+
+
+if __name__ == "__main__":
+    main()
