@@ -18,6 +18,15 @@ import Wire
         h.operating_points = [OperatingPoint(alert_rate: 0.001, threshold: 0.9731, precision: 0.8, recall: 0.41),
                               OperatingPoint(alert_rate: 0.01)]
         h.precision_target = PrecisionTargetBody(precision_target: 0.9, threshold: 0.99, precision: 0.92, recall: 0.3, alert_rate: 0.0004)
+        var drift = DriftBody()
+        drift.classifiers = ["xgb": .init(psi: 0.0123, bound: 0.25, reference: 5000, recent: 1000),
+                             "rf": .init(psi: 0.61, bound: 0.25, reference: 5000, recent: 1000),
+                             "new": .init(psi: nil, bound: nil, reference: 1200, recent: 1000)]
+        drift.score = .init(psi: 0.02, bound: 0.25, reference: 5000, recent: 1000)
+        drift.predicted_positive_rate = 0.0125
+        drift.reference_positive_rate = 0.0119
+        drift.labelled_positive_rate = 0.0121
+        h.drift = drift
         var state = WatchState()
         // A body as the daemon encodes it, decoded as cfe does.
         state.apply(health: try WireJSON.decode(HealthBody.self, from: WireJSON.encode(h)))
@@ -33,6 +42,8 @@ import Wire
         #expect(out.contains("probability: calibrated  positive rate 0.0123  ECE 0.0021 (map now 0.0017, noise 0.0011)  Brier 0.0094"), "\(out)")
         #expect(out.contains("FIRING classifier_silent (rf) [warning] v12: classifier rf has not reported"))
         #expect(out.contains("poisoned") && out.contains("nan"))
+        #expect(out.contains("drift: score PSI 0.0200  predicted positive rate 0.0125 (before 0.0119, labelled 0.0121)"), "\(out)")
+        #expect(out.contains("classifier PSI: new filling 1200  rf 0.6100!  xgb 0.0123"), "\(out)")
 
         var p = Persistence()
         #expect(Status.persistenceLine(p) == "state: no checkpoint yet, journal off")

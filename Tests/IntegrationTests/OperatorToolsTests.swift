@@ -1,5 +1,7 @@
 import Foundation
+import Online
 import Testing
+import TestSupport
 
 /// The glue for operators' tools, each against the real component on loopback:
 /// Prometheus rules (promtool), Alertmanager (cfe alertmanager), the Grafana dashboard
@@ -22,7 +24,7 @@ import Testing
         var (status, out) = try DaemonProcess.runToExit(["check", "rules", dir.appendingPathComponent("cfensembled-rules.yml").path],
                                                         executable: URL(fileURLWithPath: Self.promtool!), timeout: 60)
         #expect(status == 0, "\(out)")
-        #expect(out.contains("SUCCESS: 19 rules found"), "\(out)")
+        #expect(out.contains("SUCCESS: 21 rules found"), "\(out)")
         (status, out) = try DaemonProcess.runToExit(["test", "rules", dir.appendingPathComponent("cfensembled-rules.test.yml").path],
                                                     executable: URL(fileURLWithPath: Self.promtool!), timeout: 60)
         #expect(status == 0, "\(out)")
@@ -32,11 +34,16 @@ import Testing
     /// Every health condition the daemon knows has a rule, with the daemon's severity.
     @Test func everyHealthConditionHasARule() throws {
         let rules = try String(contentsOf: Self.deploy.appendingPathComponent("prometheus/cfensembled-rules.yml"), encoding: .utf8)
-        for condition in ["weight_collapse", "weight_drift", "score_collapse", "quality_regression", "label_outage"] {
-            #expect(rules.contains(#"cfensembled_health_condition_firing{condition="\#(condition)"}"#), "no rule for \(condition)")
+        let perClassifier: [HealthAlert.Name: String] = [.classifierSilent: "cfensembled_classifier_silent",
+                                                         .classifierDrift: "cfensembled_classifier_drifting"]
+        for condition in HealthAlert.Name.allCases {
+            if let gauge = perClassifier[condition] {
+                // One alert per classifier, named by the per-classifier gauge.
+                #expect(rules.contains("max by (job, instance, classifier) (\(gauge)) == 1"), "no rule for \(condition)")
+            } else {
+                #expect(rules.contains(#"cfensembled_health_condition_firing{condition="\#(condition.rawValue)"}"#), "no rule for \(condition)")
+            }
         }
-        // One alert per silent classifier, named by the per-classifier gauge.
-        #expect(rules.contains("max by (job, instance, classifier) (cfensembled_classifier_silent) == 1"))
     }
 
     // MARK: Alertmanager
@@ -57,6 +64,22 @@ import Testing
         }
         guard bound else { throw DaemonError("cannot find a free port") }
         return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// A real Alertmanager on 127.0.0.1:`port`, its files under `directory`, routing to no
+    /// receiver (the test reads its API).
+    static func startAlertmanager(in directory: URL, port: Int) throws -> Process {
+        let dir = directory.appendingPathComponent("alertmanager")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try "route:\n  receiver: none\nreceivers:\n  - name: none\n".write(to: dir.appendingPathComponent("am.yml"), atomically: true, encoding: .utf8)
+        let m = Process()
+        m.executableURL = URL(fileURLWithPath: alertmanager!)
+        m.arguments = ["--config.file=\(dir.path)/am.yml", "--storage.path=\(dir.path)/data",
+                       "--web.listen-address=127.0.0.1:\(port)", "--cluster.listen-address="]
+        m.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        m.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        try m.run()
+        return m
     }
 
     /// Alertmanager's active alerts named `name`.
@@ -102,17 +125,7 @@ import Testing
         #expect(forwarderSaid("firing score_collapse [critical]"), "\((try? String(contentsOfFile: forwarderLog, encoding: .utf8)) ?? "")")
         #expect(forwarderSaid("cannot post"), "posted with no Alertmanager listening")
 
-        let dir = d.directory.appendingPathComponent("alertmanager")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        try "route:\n  receiver: none\nreceivers:\n  - name: none\n".write(to: dir.appendingPathComponent("am.yml"), atomically: true, encoding: .utf8)
-        let m = Process()
-        m.executableURL = URL(fileURLWithPath: Self.alertmanager!)
-        m.arguments = ["--config.file=\(dir.path)/am.yml", "--storage.path=\(dir.path)/data",
-                       "--web.listen-address=127.0.0.1:\(port)", "--cluster.listen-address="]
-        m.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        m.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        try m.run()
-        manager = m
+        manager = try Self.startAlertmanager(in: d.directory, port: port)
 
         deadline = Date().addingTimeInterval(60)
         var active: [[String: Any]] = []
@@ -140,6 +153,60 @@ import Testing
         while Date() < deadline && !Self.activeAlerts(base, named: "score_collapse").isEmpty { Thread.sleep(forTimeInterval: 0.25) }
         #expect(Self.activeAlerts(base, named: "score_collapse").isEmpty, "still active after it resolved")
         #expect(forwarderSaid("resolved score_collapse"))
+        #expect(try d.stop() == 0)
+    }
+
+    /// One classifier's outputs move (no label at all): classifier_drift names it, and
+    /// the alert is active in a real Alertmanager with the classifier as a label.
+    @Test(.enabled(if: alertmanager != nil, "Alertmanager is not installed (Debian package prometheus-alertmanager; scripts/install-deps.sh installs it)"),
+          .timeLimit(.minutes(3)))
+    func aDriftingClassifierIsNamedInAlertmanager() throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "monitoring.drift_window=200", "--set", "monitoring.drift_reference=400",
+                     "--set", "monitoring.drift_check_every=50"])
+        let port = try Self.freePort()
+        let base = "http://127.0.0.1:\(port)"
+        let manager = try Self.startAlertmanager(in: d.directory, port: port)
+        let forwarder = Process()
+        forwarder.executableURL = WatchTests.cfe
+        forwarder.arguments = ["alertmanager", "--url", base, d.output, "--instance", "drift-daemon", "--resend-interval", "1",
+                               "--timeout", "170"]
+        forwarder.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try forwarder.run()
+        defer {
+            for p in [forwarder, manager] where p.isRunning { p.terminate(); p.waitUntilExit() }
+        }
+        var g = SeededRandom(seed: 11)
+        func squash(_ z: Double) -> Double { 1 / (1 + exp(-z)) }
+        let push = try d.producer()
+        // 800 instances as usual, then classifier "nn" reports 1.5 higher in log-odds.
+        for i in 0..<1200 {
+            let shift = i < 800 ? 0 : 1.5
+            try push.send(strings: ["pred", predBody("d\(i)", ["gbm": squash(-2 + g.normal()), "rf": squash(-2 + g.normal()),
+                                                             "nn": squash(-2 + g.normal() + shift)])])
+        }
+        let deadline = Date().addingTimeInterval(90)
+        var active: [[String: Any]] = []
+        while Date() < deadline && active.isEmpty {
+            Thread.sleep(forTimeInterval: 0.25)
+            active = Self.activeAlerts(base, named: "classifier_drift")
+        }
+        #expect(active.count == 1, "\(active)")
+        let labels = try #require(active.first?["labels"] as? [String: String], "classifier_drift never became active")
+        #expect(labels["classifier"] == "nn" && labels["severity"] == "warning" && labels["instance"] == "drift-daemon")
+        let annotations = try #require(active.first?["annotations"] as? [String: String])
+        #expect(annotations["description"]?.contains("pin-reference") == true, "\(annotations)")
+        let status = try d.controlRequest(["cmd": "status"])
+        let drift = try #require(status["drift"] as? [String: Any])
+        let nn = try #require((drift["classifiers"] as? [String: Any])?["nn"] as? [String: Any])
+        #expect(try #require(nn["psi"] as? Double) > 0.25)
+        // After a deliberate change the operator pins the new outputs as the reference.
+        let (code, out) = try DaemonProcess.runToExit(["pin-reference", "--state-dir", d.stateDir], executable: WatchTests.cfe,
+                                                      timeout: 60)
+        #expect(code == 0 && out.contains("drift references pinned"), "\(out)")
+        let after = try d.controlRequest(["cmd": "status"])
+        let pinned = ((after["drift"] as? [String: Any])?["classifiers"] as? [String: Any])?["nn"]
+        #expect((pinned as? [String: Any])?["psi"] == nil, "the new reference fills first: \(String(describing: pinned))")
         #expect(try d.stop() == 0)
     }
 
