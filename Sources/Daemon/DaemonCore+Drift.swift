@@ -3,10 +3,13 @@ import Wire
 
 /// The label-free drift watch (docs/alerts.md: classifier_drift, score_drift): the
 /// health supervisor records every scored instance in its windows; every
-/// `monitoring.drift_check_every` of them the conditions are checked here.
+/// `monitoring.drift_check_every` of them the conditions are checked here, on the
+/// scoring path (counted in traffic, so a burst gets its checks too), building nothing
+/// while every statistic is within its bound.
 extension DaemonCore {
     func checkDrift() {
-        publish(health.checkDrift(names: model.registry.names, now: clock.monotonic(), wall: clock.wall()))
+        let alerts = health.checkDrift(names: model.registry.names, now: clock.monotonic(), wall: clock.wall())
+        if !alerts.isEmpty { publish(alerts) }
     }
 
     /// `pin_reference`: each classifier's next `monitoring.drift_reference` outputs make

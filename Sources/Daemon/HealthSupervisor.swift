@@ -48,17 +48,19 @@ struct HealthSupervisor {
     }
 
     /// Records a scored instance in the drift windows (the live model's score, at the
-    /// precision the journal keeps it, so that a replay bins it alike); true when a drift
-    /// check is due. The probability counts towards the predicted positive rate only once
-    /// its map is fitted: before, it is the simple average, whose mean is no rate.
+    /// precision the journal keeps it, so that a replay bins it alike). The probability
+    /// counts towards the predicted positive rate only once its map is fitted: before, it
+    /// is the simple average, whose mean is no rate.
+    /// Returns true when a drift check is due (every `monitoring.drift_check_every`).
     @inline(__always)
     mutating func recordDrift(_ entries: [Entry], score: Double, probability: Double, fitted: Bool) -> Bool {
         drift.record(entries, score: Double(Float(score)), probability: fitted ? probability : .nan)
     }
 
-    /// Runs the drift conditions once; returns the alerts whose state changed.
+    /// Runs the drift conditions once (nothing is built while every statistic is within
+    /// its bound and none is engaged); returns the alerts whose state changed.
     mutating func checkDrift(names: [String], now: Double, wall: Double) -> [HealthAlert] {
-        monitor.checkDrift(drift.observation(names: names, now: now, wall: wall))
+        monitor.checkDrift(drift, names: names, now: now, wall: wall)
     }
 
     /// Every classifier's outputs from now on make its new reference.

@@ -256,6 +256,7 @@ public struct HealthMonitor: Sendable {
             conditions[key] = Condition(hits: c.hits, clears: c.clears, firing: c.firing, firedAt: now - (c.firedAgo ?? 0),
                                         firedWall: c.firedWall ?? 0, reason: c.reason ?? "")
         }
+        driftEngaged = true   // the next drift check steps every condition once
         healthySums = Array(s.healthySums.filter { $0 > 0 && $0.isFinite }.suffix(100))
         recentSums = Array(s.recentSums.suffix(config.driftUpdates + 1))
         self.now = now
@@ -375,7 +376,7 @@ public struct HealthMonitor: Sendable {
         wall = o.wall
         for (name, d) in o.classifiers {
             guard let d else { continue }
-            let bound = max(config.maxPSI, config.psiNoiseRatio * d.noise)
+            let bound = psiBound(noise: d.noise)
             step("classifier_drift:\(name)", holds: d.psi > bound,
                  reason: "classifier \(name)'s outputs moved: population stability index \(fmt(d.psi)) between its last \(d.recent) outputs and its reference of \(d.reference), above \(fmt(bound))",
                  cleared: "classifier \(name)'s outputs are back near its reference: population stability index \(fmt(d.psi)), within \(fmt(bound))",
@@ -389,13 +390,48 @@ public struct HealthMonitor: Sendable {
             if let d = o.score { metrics["score_psi"] = d.psi }
             let ratio = r.reference > 0 ? r.recent / r.reference : 1
             metrics["rate_ratio"] = ratio
-            let moved = (ratio >= config.rateShiftRatio || ratio <= 1 / config.rateShiftRatio) && abs(r.z) >= config.rateShiftZ
-            step("score_drift", holds: moved,
+            step("score_drift", holds: rateMoved(recent: r.recent, reference: r.reference, z: r.z),
                  reason: "the predicted positive rate moved: \(fmtRate(r.recent)) over the recent window, \(fmt(ratio)) times the \(fmtRate(r.reference)) of the window before it (z \(fmt(r.z)))",
                  cleared: "the predicted positive rate \(fmtRate(r.recent)) is back within \(fmt(config.rateShiftRatio)) times the \(fmtRate(r.reference)) of the window before it",
                  metrics: metrics, into: &out)
         }
         return out
+    }
+
+    /// The PSI above which classifier_drift holds for windows with this sampling noise.
+    @inline(__always)
+    public func psiBound(noise: Double) -> Double { max(config.maxPSI, config.psiNoiseRatio * noise) }
+
+    /// Whether score_drift holds for these predicted positive rates.
+    @inline(__always)
+    public func rateMoved(recent: Double, reference: Double, z: Double) -> Bool {
+        let ratio = reference > 0 ? recent / reference : 1
+        return (ratio >= config.rateShiftRatio || ratio <= 1 / config.rateShiftRatio) && abs(z) >= config.rateShiftZ
+    }
+
+    /// Whether a drift condition fires or has started to hold: then every drift check
+    /// must step the conditions (hysteresis). Otherwise a check whose statistics are all
+    /// within bounds changes nothing, and `checkDrift(_:names:now:wall:)` skips it.
+    public private(set) var driftEngaged = true
+
+    /// One drift check on the watch's windows: when no drift condition is engaged and no
+    /// statistic is beyond its bound, nothing can change and nothing is built (no
+    /// allocation: the daemon runs this on the scoring path every
+    /// `monitoring.drift_check_every` instances); otherwise `checkDrift(_:)`.
+    public mutating func checkDrift(_ watch: DriftWatch, names: [String], now: Double, wall: Double) -> [HealthAlert] {
+        if !driftEngaged {
+            var beyond = false
+            for d in watch.classifiers {
+                if let s = d.statistic(), s.psi > psiBound(noise: s.noise) { beyond = true; break }
+            }
+            if !beyond, let r = watch.rate.statistic(), rateMoved(recent: r.recent, reference: r.reference, z: r.z) { beyond = true }
+            if !beyond { return [] }
+        }
+        let alerts = checkDrift(watch.observation(names: names, now: now, wall: wall))
+        driftEngaged = conditions.contains { key, c in
+            (c.firing || c.hits > 0) && (key == HealthAlert.Name.scoreDrift.rawValue || key.hasPrefix(HealthAlert.Name.classifierDrift.rawValue))
+        }
+        return alerts
     }
 
     private func fmtRate(_ v: Double) -> String {

@@ -71,7 +71,8 @@ def streams():
         ("a: rf stuck at 0.37", with_change("rf-stuck", 0.01, 503, "rf", "stuck"), CHANGE, "classifier_drift:rf"),
     ]
     drift = late_labels(quality.synthetic("drift-10%", 0.1, N, seed=300, drift=True), 301)
-    out.append(("b: best classifier to chance (10%)", drift, N // 2, "classifier_drift"))
+    # rf is the most skilled classifier of seed 300, the one that degrades.
+    out.append(("b: best classifier (rf) to chance (10%)", drift, N // 2, "classifier_drift:rf"))
     triples, at = rate_triples(504)
     out.append(("c: positive rate 1% -> 3%", triples, at, "score_drift"))
     for rate, seed in ((0.01, 505), (0.1, 506), (0.002, 507)):
