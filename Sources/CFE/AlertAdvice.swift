@@ -21,6 +21,8 @@ enum AlertAdvice {
             "One classifier's outputs moved away from its reference distribution, before any label says whether it got worse. Check that model's service (a new version, a broken feature, a constant output); after a deliberate change, `cfe pin-reference` makes its new outputs the reference."
         case "score_drift":
             "The published scores, or the positive rate they predict, changed faster than learning moves them: the traffic or the classifiers changed. Look for a classifier_drift alert, a fraud wave (a risen predicted positive rate), or an upstream incident; the operating points' thresholds flag a different share of traffic meanwhile."
+        case "estimated_quality_drop":
+            "The PR-AUC expected of recent traffic from its calibrated probabilities fell well below that of the traffic before it, weeks before labels can confirm it. Look for classifier_drift (a classifier that degraded) and score_drift; compare the estimate on the labelled window with the realised PR-AUC (`cfe status`) to judge how far to trust it."
         default:
             "See the cfensembled alerts documentation for this condition."
         }

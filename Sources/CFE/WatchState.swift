@@ -58,6 +58,12 @@ struct WatchState {
                          + "recall \(num(t.recall))  flags \(share) of traffic")
         }
         if let d = h.drift { lines += driftLines(d, paint, num) }
+        if let e = h.estimate {
+            let points = e.operating_points.map { "top \(String(format: "%g", $0.alert_rate * 100))% precision \(num($0.precision)) recall \(num($0.recall))" }
+            lines.append("expected without labels (last \(e.window)): PR-AUC \(num(e.pr_auc)) (before \(num(e.pr_auc_before)), "
+                         + "on the labelled window \(num(e.labelled_pr_auc)) vs realised \(num(h.pr_auc)))"
+                         + (points.isEmpty ? "" : "  " + points.joined(separator: "  ")))
+        }
         if !h.weights.isEmpty {
             // A poisoned model's NaN or infinite weights are listed without a bar.
             let scale = max(h.weights.values.filter(\.isFinite).map(abs).max() ?? 1, 1e-9)

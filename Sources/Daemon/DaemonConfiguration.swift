@@ -181,6 +181,7 @@ struct DaemonConfiguration: Sendable, Equatable {
         if driftWindows.checkEvery < 1 || driftWindows.checkEvery > driftWindows.recent {
             throw ConfigError("monitoring.drift_check_every must be in [1, monitoring.drift_window]")
         }
+        if driftWindows.estimate < 100 || driftWindows.estimate > 1_000_000 { throw ConfigError("monitoring.estimate_window must be in [100, 1000000]") }
         if calibration.minimumPerClass < 1 { throw ConfigError("calibration.min_per_class must be >= 1") }
         if !(calibration.priorLabels >= 0) || !(calibration.ridge > 0) || !(calibration.rateHalfLife >= 0) {
             throw ConfigError("calibration.prior_labels and calibration.rate_half_life must be >= 0 and calibration.ridge > 0")

@@ -41,3 +41,30 @@ extension DaemonCore {
         return b
     }
 }
+
+extension DaemonCore {
+    /// `health.estimate`, recomputed once `monitoring.drift_check_every` more instances
+    /// have been scored (it sorts the windows: health checks only, never per message).
+    func estimateBody() -> EstimateBody? {
+        guard role != .scorer else { return nil }
+        let scored = counters.scored &+ counters.predMessages
+        if estimateCache.scored != .max && scored &- estimateCache.scored < UInt64(config.driftWindows.checkEvery) {
+            return estimateCache.body
+        }
+        let windows = health.drift.recentProbabilities.windows()
+        var b = EstimateBody(window: config.driftWindows.estimate)
+        if let e = ExpectedQuality.averagePrecision(windows.recent) {
+            b.pr_auc = e.ap
+            b.expected_positives = e.positives
+        }
+        if let e = ExpectedQuality.averagePrecision(windows.reference) {
+            b.pr_auc_before = e.ap
+            b.expected_positives_before = e.positives
+        }
+        let points = ExpectedQuality.operatingPoints(windows.recent, rates: config.alertRates)
+        b.operating_points = zip(config.alertRates, points).map { .init(alert_rate: $0, precision: $1?.precision, recall: $1?.recall) }
+        b.labelled_pr_auc = ExpectedQuality.averagePrecision(quality.recordedProbabilities)?.ap
+        estimateCache = (scored, b)
+        return b
+    }
+}

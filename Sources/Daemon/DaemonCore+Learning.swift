@@ -87,10 +87,15 @@ extension DaemonCore {
         // Calibration drift is judged on the map in use now: the probabilities published
         // while the calibrator warmed up are in the window too, and are no drift.
         let c = rollingCalibration().current
+        let e = estimateBody()
+        var estimate: (Double, Double, Double, Double)?
+        if let e, let r = e.pr_auc, let b = e.pr_auc_before, let rp = e.expected_positives, let bp = e.expected_positives_before {
+            estimate = (r, b, rp, bp)
+        }
         let alerts = health.check(model: model, lastSeen: resolver.lastSeen,
                                   quality: (auc.score, auc.baseline, quality.count, quality.positives),
                                   afterUpdate: afterUpdate, now: clock.monotonic(), wall: clock.wall(),
-                                  calibration: c.map { ($0.ece, $0.noise, $0.count) })
+                                  calibration: c.map { ($0.ece, $0.noise, $0.count) }, estimate: estimate)
         // A new healthy model is marked.
         journalHealthyModel()
         publish(alerts)
@@ -130,6 +135,8 @@ extension DaemonCore {
             let rolling = rollingCalibration()
             metrics.calibration(ece: rolling.published?.ece, brier: rolling.published?.brier, eceNow: rolling.current?.ece,
                                 positiveRate: calibrator.positiveRate)
+            let auc = qualityAUCs()
+            metrics.estimate(estimateBody(), realised: auc.score, average: auc.baseline)
             metrics.drift(driftBody(), drifting: Set(health.monitor.firing.compactMap { $0.name == .classifierDrift ? $0.classifier : nil }))
         }
         let operating = operatingPoints()
@@ -261,7 +268,10 @@ extension DaemonCore {
         h.operating_points = operating.points
         h.precision_target = operating.target
         h.score_window = recentScores.count
-        if role != .scorer { h.drift = driftBody() }
+        if role != .scorer {
+            h.drift = driftBody()
+            h.estimate = estimateBody()
+        }
         return h
     }
 

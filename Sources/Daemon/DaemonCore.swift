@@ -69,6 +69,8 @@ final class DaemonCore<Sink: OutputSink> {
     /// points as last computed.
     var recentScores: RecentScores
     var operatingCache: (at: Double, points: [OperatingPoint], target: PrecisionTargetBody?) = (-1e9, [], nil)
+    /// The label-free quality estimate as last computed, and the scored count then.
+    var estimateCache: (scored: UInt64, body: EstimateBody?) = (.max, nil)
     private var lastHealthPublished = -1e9
     private var nextExpiry = 0.0
     private(set) var nextHealth = 0.0

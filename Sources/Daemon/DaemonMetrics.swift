@@ -172,6 +172,35 @@ final class DaemonMetrics: @unchecked Sendable {
         predictedRateBefore.record(body.reference_positive_rate ?? .nan)
     }
 
+    let estimatedPrAUC = Gauge(label: "cfensembled_estimated_pr_auc", dimensions: [("window", "recent")])
+    let estimatedPrAUCBefore = Gauge(label: "cfensembled_estimated_pr_auc", dimensions: [("window", "before")])
+    let estimatedPrAUCLabelled = Gauge(label: "cfensembled_estimated_pr_auc", dimensions: [("window", "labelled")])
+    private var estimateGauges: [String: (precision: Gauge, recall: Gauge)] = [:]
+    /// The realised rolling PR-AUC over the quality window (labelled instances), of the
+    /// live model and of the simple average.
+    let prAUC = Gauge(label: "cfensembled_pr_auc", dimensions: [("scores", "live")])
+    let prAUCAverage = Gauge(label: "cfensembled_pr_auc", dimensions: [("scores", "average")])
+
+    /// The label-free quality estimate (NaN while unknown): expected PR-AUC of recent
+    /// traffic, of the traffic before it and of the labelled window, and the expected
+    /// precision and recall of each alert budget.
+    func estimate(_ b: EstimateBody?, realised: Double?, average: Double?) {
+        prAUC.record(realised ?? .nan)
+        prAUCAverage.record(average ?? .nan)
+        estimatedPrAUC.record(b?.pr_auc ?? .nan)
+        estimatedPrAUCBefore.record(b?.pr_auc_before ?? .nan)
+        estimatedPrAUCLabelled.record(b?.labelled_pr_auc ?? .nan)
+        for p in b?.operating_points ?? [] {
+            let key = "\(p.alert_rate)"
+            if estimateGauges[key] == nil {
+                estimateGauges[key] = (Gauge(label: "cfensembled_estimated_precision", dimensions: [("alert_rate", key)]),
+                                       Gauge(label: "cfensembled_estimated_recall", dimensions: [("alert_rate", key)]))
+            }
+            estimateGauges[key]!.precision.record(p.precision ?? .nan)
+            estimateGauges[key]!.recall.record(p.recall ?? .nan)
+        }
+    }
+
     func calibration(ece: Double?, brier: Double?, eceNow: Double?, positiveRate rate: Double?) {
         calibrationECE.record(ece ?? .nan)
         calibrationECENow.record(eceNow ?? .nan)

@@ -83,7 +83,8 @@ struct HealthSupervisor {
     /// whose state changed.
     mutating func check(model: CFEnsemble, lastSeen: [Double], quality: (score: Double?, baseline: Double?, count: Int, positives: Int),
                         afterUpdate: Bool, now: Double, wall: Double = 0,
-                        calibration: (ece: Double, noise: Double, count: Int)? = nil) -> [HealthAlert] {
+                        calibration: (ece: Double, noise: Double, count: Int)? = nil,
+                        estimate: (recent: Double, before: Double, recentPositives: Double, beforePositives: Double)? = nil) -> [HealthAlert] {
         let names = model.registry.names
         var mean = 0.0, sq = 0.0
         for v in recentScores { mean += v }
@@ -92,12 +93,13 @@ struct HealthSupervisor {
         let std = recentScores.isEmpty ? 0 : (sq / Double(recentScores.count)).squareRoot()
         let cw = model.classWeights
         let total = cw.positives + cw.negatives
-        let observation = HealthObservation(
+        var observation = HealthObservation(
             weights: model.aggregator.w, classifiers: names, scoreStd: std, scoreCount: recentScores.count,
             prAUC: quality.score, baselinePrAUC: quality.baseline, qualityCount: quality.count,
             qualityPositives: quality.positives, silentSeconds: names.indices.map { $0 < lastSeen.count ? now - lastSeen[$0] : 0 },
             negativesInARow: negativesInARow, positiveRate: total > 0 ? cw.positives / total : 0,
             afterUpdate: afterUpdate, now: now, wall: wall, calibration: calibration)
+        observation.estimate = estimate
         let wasCritical = monitor.criticalFiring
         let alerts = monitor.check(observation)
         if monitor.criticalFiring {

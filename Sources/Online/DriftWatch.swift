@@ -6,13 +6,16 @@ public struct DriftWindows: Codable, Sendable, Equatable {
     public var reference = 5000
     /// Scored instances between two drift checks.
     public var checkEvery = 250
+    /// Instances in each window of the label-free quality estimate.
+    public var estimate = 5000
 
     public init() {}
 
-    public init(recent: Int, reference: Int, checkEvery: Int) {
+    public init(recent: Int, reference: Int, checkEvery: Int, estimate: Int = 5000) {
         self.recent = recent
         self.reference = reference
         self.checkEvery = checkEvery
+        self.estimate = estimate
     }
 }
 
@@ -62,6 +65,9 @@ public struct DriftWatch: Codable, Sendable, Equatable {
     public private(set) var classifiers: [OutputDrift] = []
     public private(set) var score: OutputDrift
     public private(set) var rate: PredictedRate
+    /// The last `windows.estimate` calibrated probabilities and as many before them: the
+    /// label-free quality estimate of recent traffic and of the traffic before it.
+    public private(set) var recentProbabilities: PredictedRate
     /// Scored instances since the last check.
     private var sinceCheck = 0
 
@@ -69,6 +75,7 @@ public struct DriftWatch: Codable, Sendable, Equatable {
         self.windows = windows
         score = OutputDrift(reference: .trailing, recentSize: windows.recent, referenceSize: windows.reference)
         rate = PredictedRate(recentSize: windows.recent, referenceSize: windows.reference)
+        recentProbabilities = PredictedRate(recentSize: windows.estimate, referenceSize: windows.estimate)
     }
 
     /// Records one scored instance: its entries (the classifiers that reported), what was
@@ -82,6 +89,7 @@ public struct DriftWatch: Codable, Sendable, Equatable {
         }
         score.record(published)
         rate.record(probability)
+        recentProbabilities.record(probability)
         sinceCheck += 1
         if sinceCheck >= windows.checkEvery {
             sinceCheck = 0

@@ -29,6 +29,10 @@ public struct HealthConfiguration: Sendable, Equatable, Codable {
     public var rateShiftRatio = 2.0
     /// ...and that many standard errors away from it.
     public var rateShiftZ = 4.0
+    /// estimated_quality_drop: the label-free PR-AUC estimate of recent traffic below
+    /// that of the traffic before it by more than this (both windows expecting at least
+    /// quality_min_positives positives).
+    public var estimateMargin = 0.1
     /// classifier_silent: a known classifier has not reported for this many seconds.
     public var silentAfterSeconds = 600.0
     /// label_outage: this many expected positives in a row did not arrive.
@@ -57,6 +61,7 @@ public struct HealthConfiguration: Sendable, Equatable, Codable {
         if !(psiNoiseRatio >= 0) { return "health.psi_noise_ratio must be >= 0" }
         if !(rateShiftRatio > 1) { return "health.rate_shift_ratio must be > 1" }
         if !(rateShiftZ > 0) { return "health.rate_shift_z must be > 0" }
+        if !(estimateMargin > 0 && estimateMargin < 1) { return "health.estimate_margin must be in (0, 1)" }
         if !(silentAfterSeconds > 0) { return "health.silent_after_s must be > 0" }
         if !(outageExpectedPositives >= 1) { return "health.outage_expected_positives must be >= 1" }
         if fireAfter < 1 || resolveAfter < 1 { return "health.fire_after and health.resolve_after must be >= 1" }
@@ -77,6 +82,7 @@ public struct HealthAlert: Sendable, Equatable {
         case calibrationDrift = "calibration_drift"
         case classifierDrift = "classifier_drift"
         case scoreDrift = "score_drift"
+        case estimatedQualityDrop = "estimated_quality_drop"
 
         public var severity: String {
             switch self {
@@ -113,6 +119,9 @@ public struct HealthObservation: Sendable {
     /// instances (nil until the window holds enough): expected calibration error, its
     /// sampling noise, and over how many.
     public var calibration: (ece: Double, noise: Double, count: Int)?
+    /// The label-free PR-AUC estimate of the recent window and of the window before it,
+    /// with the positives each expects (nil until both are full).
+    public var estimate: (recent: Double, before: Double, recentPositives: Double, beforePositives: Double)?
     /// Seconds since each classifier last reported (same order as `classifiers`).
     public var silentSeconds: [Double]
     /// Labels in a row without a positive, and the running positive rate.
@@ -340,6 +349,15 @@ public struct HealthMonitor: Sendable {
                  reason: "expected calibration error of the probabilities published now is \(fmt(c.ece)) over \(c.count) labelled instances, above \(fmt(bound)) (health.max_ece \(fmt(config.maxECE)), \(fmt(config.eceNoiseRatio)) x its sampling noise \(fmt(c.noise)))",
                  cleared: "expected calibration error of the probabilities published now is \(fmt(c.ece)) over \(c.count) labelled instances, back within \(fmt(bound))",
                  metrics: ["ece": c.ece, "ece_noise": c.noise, "ece_bound": bound], into: &out)
+        }
+
+        // estimated_quality_drop (both windows expecting enough positives to tell)
+        if let e = o.estimate, min(e.recentPositives, e.beforePositives) >= Double(config.qualityMinPositives) {
+            step("estimated_quality_drop", holds: e.recent < e.before - config.estimateMargin,
+                 reason: "the PR-AUC expected of recent traffic from its calibrated probabilities is \(fmt(e.recent)), below the \(fmt(e.before)) expected of the traffic before it by more than \(fmt(config.estimateMargin)) (no label needed)",
+                 cleared: "the PR-AUC expected of recent traffic is \(fmt(e.recent)), within \(fmt(config.estimateMargin)) of the \(fmt(e.before)) before it",
+                 metrics: ["estimated_pr_auc": e.recent, "estimated_pr_auc_before": e.before,
+                           "expected_positives": e.recentPositives], into: &out)
         }
 
         // classifier_silent, one condition per classifier

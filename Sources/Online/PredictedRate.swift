@@ -36,6 +36,22 @@ public struct PredictedRate: Codable, Sendable, Equatable {
         if filled < cap { filled += 1 }
     }
 
+    /// The probabilities of the recent window and of the reference before it, oldest
+    /// first (each empty until filled).
+    public func windows() -> (recent: [Float], reference: [Float]) {
+        let cap = ring.count
+        func slice(back from: Int, count: Int) -> [Float] {
+            // The `count` values ending `from` places back from the newest.
+            guard filled >= from + count else { return [] }
+            return (0..<count).map { k in
+                var i = next - from - count + k
+                while i < 0 { i += cap }
+                return ring[i]
+            }
+        }
+        return (slice(back: 0, count: recentSize), slice(back: recentSize, count: referenceSize))
+    }
+
     /// The recent window's mean probability, or nil while it is not full.
     public var recentRate: Double? { filled >= recentSize ? max(0, recentSum) / Double(recentSize) : nil }
 

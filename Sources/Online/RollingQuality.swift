@@ -31,6 +31,10 @@ public struct RollingQuality: Sendable, Codable, Equatable {
     }
 
     public var count: Int { labels.count }
+
+    /// The published probabilities of the window's instances (NaN for one recorded by a
+    /// build without them), in no particular order.
+    public var recordedProbabilities: [Float] { probabilities }
     /// Positives in the window.
     public var positives: Int { labels.reduce(0) { $0 + Int($1) } }
 

@@ -86,6 +86,8 @@ public struct HealthBody: Codable, Sendable, Equatable {
     public var score_window: Int?
     /// The label-free drift statistics (v1 addition).
     public var drift: DriftBody?
+    /// The label-free quality estimate (v1 addition).
+    public var estimate: EstimateBody?
 
     public init() {}
 }

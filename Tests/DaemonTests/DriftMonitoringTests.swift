@@ -13,7 +13,7 @@ import Wire
     static func configured(_ c: inout DaemonConfiguration) {
         c.healthIntervalSeconds = 1
         c.health.minFiringSeconds = 0
-        c.driftWindows = DriftWindows(recent: 500, reference: 2000, checkEvery: 100)
+        c.driftWindows = DriftWindows(recent: 500, reference: 2000, checkEvery: 100, estimate: 2000)
     }
 
     /// Three classifiers; from `shiftFrom` on, classifier c's log-odds are `shift` higher.
@@ -78,6 +78,35 @@ import Wire
         #expect(fired.reason.contains("predicted positive rate"), "\(fired.reason)")
         let body = try #require(h.core.healthBody().drift)
         #expect(try #require(body.predicted_positive_rate) > 2 * (try #require(body.labelled_positive_rate)), "\(body)")
+    }
+
+    /// Classifier a (the strongest) loses its skill: its outputs no longer depend on the
+    /// label. Labels of the changed traffic are withheld; the estimate falls anyway.
+    @Test func theEstimateFallsWhenTheBestClassifierDegradesBeforeAnyLabel() throws {
+        let h = CoreHarness { Self.configured(&$0); $0.health.estimateMargin = 0.05 }
+        Self.feed(h, from: 0, count: 10_000, rate: 0.1)
+        let before = try #require(h.core.healthBody().estimate)
+        let realised = try #require(h.core.healthBody().pr_auc)
+        let expected = try #require(before.labelled_pr_auc)
+        // A Platt map is calibrated on average, not at the top of the ranking: the
+        // estimate runs low by a few hundredths here (docs/algorithm.md).
+        #expect(abs(expected - realised) < 0.1, "estimate on the labelled window \(expected), realised \(realised)")
+        #expect(abs(try #require(before.pr_auc) - expected) < 0.05, "recent traffic is like the labelled window")
+        #expect(!h.sink.alerts.contains { $0.alert == "estimated_quality_drop" })
+        var g = SeededRandom(seed: 77)
+        func squash(_ z: Double) -> Double { 1 / (1 + exp(-z)) }
+        for t in 10_000..<12_500 {
+            let y = g.uniform() < 0.1
+            let m = y ? 1.5 : -1.5
+            // a: no longer skilled, same spread; b and c as before.
+            h.pred("i\(t)", ["a": squash(-2 + 1.2 * g.normal()), "b": squash(0.7 * m + g.normal() - 2),
+                             "c": squash(0.3 * m + g.normal() - 2)])
+            if t % 200 == 0 { h.advance(0.25) }
+        }
+        let after = try #require(h.core.healthBody().estimate)
+        #expect(try #require(after.pr_auc) < (try #require(before.pr_auc)) - 0.05, "\(before) -> \(after)")
+        let fired = try #require(h.sink.alerts.first { $0.alert == "estimated_quality_drop" && $0.state == "firing" })
+        #expect(fired.severity == "warning")
     }
 
     @Test(arguments: [false, true])
