@@ -7,3 +7,5 @@ swift build -c release --product cfensembled
 bench/quality/setup.sh
 bench/quality/.venv/bin/python bench/monitoring/evaluate.py --binary .build/release/cfensembled \
     --config config/cfensembled.yaml --out docs "$@"
+bench/quality/.venv/bin/python bench/monitoring/healthy.py --binary .build/release/cfensembled \
+    --config config/cfensembled.yaml --out docs
