@@ -71,7 +71,9 @@ import Testing
     func journalReplaysEverythingAfterKillNine(journal: Bool) throws {
         let d = try DaemonProcess()
         let args = ["--set", "learning.batch_size=50", "--set", "learning.max_batch_delay_s=0",
-                    "--set", "state.checkpoint_interval_s=0", "--set", "state.journal=\(journal)"]
+                    "--set", "state.checkpoint_interval_s=0", "--set", "state.journal=\(journal)",
+                    "--set", "monitoring.drift_window=100", "--set", "monitoring.drift_reference=100",
+                    "--set", "monitoring.drift_check_every=50"]
         try d.start(args)
         let push = try d.producer()
         for i in 0..<200 { try push.send(strings: ["pred", predBody("j\(i)", tenPreds(i, label: i % 2))]) }
@@ -92,7 +94,10 @@ import Testing
 
         try d.start(args)
         let after = try d.status()
+        let driftBefore = try #require((before["drift"] as? [String: Any])?["classifiers"] as? [String: [String: Any]])
+        let driftAfter = try #require((after["drift"] as? [String: Any])?["classifiers"] as? [String: [String: Any]])
         guard journal else {
+            #expect(driftAfter.isEmpty, "without the journal the drift windows start afresh")
             #expect(after["pending"] as? Int == 0 && after["model_version"] as? Int == 0)
             #expect(try d.stop() == 0)
             return
@@ -109,6 +114,13 @@ import Testing
         #expect(mapBefore["fitted"] as? Bool == true)
         for key in ["slope", "intercept", "average_intercept", "positive_rate"] {
             #expect((mapBefore[key] as? Double)?.bitPattern == (mapAfter[key] as? Double)?.bitPattern, "\(key): \(mapBefore) vs \(mapAfter)")
+        }
+        // Each classifier's drift reference and recent window come back: the same PSI, bit for bit.
+        #expect(driftBefore.count == 10 && driftBefore.keys.sorted() == driftAfter.keys.sorted())
+        for (name, b) in driftBefore {
+            let a = try #require(driftAfter[name])
+            #expect(b["reference"] as? Int == 100 && a["reference"] as? Int == 100 && a["recent"] as? Int == 100)
+            #expect((b["psi"] as? Double)?.bitPattern == (a["psi"] as? Double)?.bitPattern, "\(name): \(b) vs \(a)")
         }
         // The 20 labels of the partial batch are back: 30 more complete it.
         let again = try d.producer()
