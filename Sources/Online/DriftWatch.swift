@@ -82,10 +82,9 @@ public struct DriftWatch: Codable, Sendable, Equatable {
     /// published and its probability. Returns true when a drift check is due.
     @discardableResult
     public mutating func record(_ entries: [Entry], score published: Double, probability: Double) -> Bool {
-        for e in entries {
-            let u = Int(e.classifier)
-            if u >= classifiers.count { grow(to: u + 1) }
-            classifiers[u].record(Double(e.value))
+        for e in entries where Int(e.classifier) >= classifiers.count { grow(to: Int(e.classifier) + 1) }
+        classifiers.withUnsafeMutableBufferPointer { streams in
+            for e in entries { streams[Int(e.classifier)].record(Double(e.value)) }
         }
         score.record(published)
         rate.record(probability)

@@ -47,37 +47,45 @@ public struct OutputDrift: Codable, Sendable, Equatable {
     /// Whether the reference holds all it will.
     public var referenceFull: Bool { referenceTotal >= referenceSize }
 
+    @inline(__always)
     public mutating func record(_ p: Double) {
         let b = ProbabilityBins.index(of: p)
         recorded &+= 1
-        if reference == .pinned && referenceTotal < referenceSize {
-            referenceCounts[b] += 1
-            referenceTotal += 1
-        }
         let cap = ring.count
-        if filled == cap {
-            // The oldest value leaves: the reference (trailing) or the recent window.
-            let old = Int(ring[next])
-            if reference == .trailing {
-                referenceCounts[old] -= 1
-                referenceTotal -= 1
-            } else {
-                recentCounts[old] -= 1
+        let trailing = reference == .trailing
+        recentCounts.withUnsafeMutableBufferPointer { recent in
+            referenceCounts.withUnsafeMutableBufferPointer { ref in
+                ring.withUnsafeMutableBufferPointer { ring in
+                    if !trailing && referenceTotal < referenceSize {
+                        ref[b] &+= 1
+                        referenceTotal &+= 1
+                    }
+                    if filled == cap {
+                        // The oldest value leaves: the reference (trailing) or the recent window.
+                        let old = Int(ring[next])
+                        if trailing {
+                            ref[old] &-= 1
+                            referenceTotal &-= 1
+                        } else {
+                            recent[old] &-= 1
+                        }
+                    }
+                    if trailing && filled >= recentSize {
+                        // The value `recentSize` back moves from the recent window into the reference.
+                        var i = next - recentSize
+                        if i < 0 { i += cap }
+                        let moving = Int(ring[i])
+                        recent[moving] &-= 1
+                        ref[moving] &+= 1
+                        referenceTotal &+= 1
+                    }
+                    ring[next] = UInt8(truncatingIfNeeded: b)
+                    recent[b] &+= 1
+                }
             }
         }
-        if reference == .trailing && filled >= recentSize {
-            // The value `recentSize` back moves from the recent window into the reference.
-            var i = next - recentSize
-            if i < 0 { i += cap }
-            let moving = Int(ring[i])
-            recentCounts[moving] -= 1
-            referenceCounts[moving] += 1
-            referenceTotal += 1
-        }
-        ring[next] = UInt8(b)
-        recentCounts[b] += 1
-        next = next + 1 == cap ? 0 : next + 1
-        if filled < cap { filled += 1 }
+        next = next &+ 1 == cap ? 0 : next &+ 1
+        if filled < cap { filled &+= 1 }
     }
 
     /// Starts a new pinned reference: the next `referenceSize` values (the recent window

@@ -18,11 +18,16 @@ public enum ProbabilityBins {
     @inline(__always)
     public static func index(of p: Double) -> Int {
         guard p.isFinite else { return edges.count / 2 }
-        var lo = 0, hi = edges.count
-        while lo < hi {
-            let mid = (lo + hi) >> 1
-            if p < edges[mid] { hi = mid } else { lo = mid + 1 }
+        // Branch-free (a fixed number of conditional moves): outputs arrive in no order a
+        // branch predictor could learn.
+        return edges.withUnsafeBufferPointer { e in
+            var base = 0, n = e.count
+            while n > 1 {
+                let half = n &>> 1
+                base = e[base &+ half] <= p ? base &+ half : base
+                n &-= half
+            }
+            return base &+ (e[base] <= p ? 1 : 0)
         }
-        return lo
     }
 }
