@@ -83,10 +83,12 @@ public struct DriftWatch: Codable, Sendable, Equatable {
     @discardableResult
     public mutating func record(_ entries: [Entry], score published: Double, probability: Double) -> Bool {
         for e in entries where Int(e.classifier) >= classifiers.count { grow(to: Int(e.classifier) + 1) }
-        classifiers.withUnsafeMutableBufferPointer { streams in
-            for e in entries { streams[Int(e.classifier)].record(Double(e.value)) }
+        ProbabilityBins.edges.withUnsafeBufferPointer { edges in
+            classifiers.withUnsafeMutableBufferPointer { streams in
+                for e in entries { streams[Int(e.classifier)].record(bin: ProbabilityBins.index(of: Double(e.value), in: edges)) }
+            }
+            score.record(bin: ProbabilityBins.index(of: published, in: edges))
         }
-        score.record(published)
         rate.record(probability)
         recentProbabilities.record(probability)
         sinceCheck += 1

@@ -48,8 +48,11 @@ public struct OutputDrift: Codable, Sendable, Equatable {
     public var referenceFull: Bool { referenceTotal >= referenceSize }
 
     @inline(__always)
-    public mutating func record(_ p: Double) {
-        let b = ProbabilityBins.index(of: p)
+    public mutating func record(_ p: Double) { record(bin: ProbabilityBins.index(of: p)) }
+
+    /// Records a value by its bin (`ProbabilityBins.index`).
+    @inline(__always)
+    public mutating func record(bin b: Int) {
         recorded &+= 1
         let cap = ring.count
         let trailing = reference == .trailing

@@ -17,17 +17,22 @@ public enum ProbabilityBins {
     /// one: decoding rejects them).
     @inline(__always)
     public static func index(of p: Double) -> Int {
-        guard p.isFinite else { return edges.count / 2 }
+        edges.withUnsafeBufferPointer { index(of: p, in: $0) }
+    }
+
+    /// The bin of `p` given `edges` (a caller binning many values takes the edges once:
+    /// each access to the shared array costs a reference count).
+    @inline(__always)
+    public static func index(of p: Double, in e: UnsafeBufferPointer<Double>) -> Int {
+        guard p.isFinite else { return e.count / 2 }
         // Branch-free (a fixed number of conditional moves): outputs arrive in no order a
         // branch predictor could learn.
-        return edges.withUnsafeBufferPointer { e in
-            var base = 0, n = e.count
-            while n > 1 {
-                let half = n &>> 1
-                base = e[base &+ half] <= p ? base &+ half : base
-                n &-= half
-            }
-            return base &+ (e[base] <= p ? 1 : 0)
+        var base = 0, n = e.count
+        while n > 1 {
+            let half = n &>> 1
+            base = e[base &+ half] <= p ? base &+ half : base
+            n &-= half
         }
+        return base &+ (e[base] <= p ? 1 : 0)
     }
 }
