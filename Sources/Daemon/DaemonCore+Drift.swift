@@ -24,10 +24,10 @@ extension DaemonCore {
 extension DaemonCore {
     /// `health.drift`: each stream's statistic as the conditions judge it.
     func driftBody() -> DriftBody {
-        let watch = health.drift, t = health.thresholds
+        let watch = health.drift, monitor = health.monitor
         let observation = watch.observation(names: model.registry.names)
         func body(_ d: OutputDrift, _ s: DriftObservation.Stream?) -> DriftBody.Stream {
-            DriftBody.Stream(psi: s?.psi, bound: s.map { max(t.maxPSI, t.psiNoiseRatio * $0.noise) },
+            DriftBody.Stream(psi: s?.psi, bound: s.map { monitor.psiBound(noise: $0.noise) },
                              reference: d.referenceCount, recent: d.recentCount)
         }
         var b = DriftBody()
@@ -51,7 +51,7 @@ extension DaemonCore {
         if estimateCache.scored != .max && scored &- estimateCache.scored < UInt64(config.driftWindows.checkEvery) {
             return estimateCache.body
         }
-        let windows = health.drift.recentProbabilities.windows()
+        let windows = health.drift.estimateWindows()
         var b = EstimateBody(window: config.driftWindows.estimate)
         if let e = ExpectedQuality.averagePrecision(windows.recent) {
             b.pr_auc = e.ap

@@ -64,18 +64,23 @@ public struct DriftWatch: Codable, Sendable, Equatable {
     /// By classifier index (the registry's order); grows as classifiers register.
     public private(set) var classifiers: [OutputDrift] = []
     public private(set) var score: OutputDrift
+    /// The predicted positive rate's windows; its ring also keeps the last
+    /// `windows.estimate` calibrated probabilities and as many before them (the quality
+    /// estimate's: `estimateWindows()`).
     public private(set) var rate: PredictedRate
-    /// The last `windows.estimate` calibrated probabilities and as many before them: the
-    /// label-free quality estimate of recent traffic and of the traffic before it.
-    public private(set) var recentProbabilities: PredictedRate
     /// Scored instances since the last check.
     private var sinceCheck = 0
 
     public init(windows: DriftWindows) {
         self.windows = windows
         score = OutputDrift(reference: .trailing, recentSize: windows.recent, referenceSize: windows.reference)
-        rate = PredictedRate(recentSize: windows.recent, referenceSize: windows.reference)
-        recentProbabilities = PredictedRate(recentSize: windows.estimate, referenceSize: windows.estimate)
+        rate = PredictedRate(recentSize: windows.recent, referenceSize: windows.reference, capacity: 2 * windows.estimate)
+    }
+
+    /// The calibrated probabilities of the last `windows.estimate` scored instances and of
+    /// as many before them, oldest first (each empty until filled).
+    public func estimateWindows() -> (recent: [Float], reference: [Float]) {
+        rate.windows(recent: windows.estimate, reference: windows.estimate)
     }
 
     /// Records one scored instance: its entries (the classifiers that reported), what was
@@ -90,23 +95,12 @@ public struct DriftWatch: Codable, Sendable, Equatable {
             score.record(bin: ProbabilityBins.index(of: published, in: edges))
         }
         rate.record(probability)
-        recentProbabilities.record(probability)
         sinceCheck += 1
         if sinceCheck >= windows.checkEvery {
             sinceCheck = 0
             return true
         }
         return false
-    }
-
-    /// Records only a classifier's entries (instances replayed from the journal, whose
-    /// published score is not known again).
-    public mutating func record(entries: [Entry]) {
-        for e in entries {
-            let u = Int(e.classifier)
-            if u >= classifiers.count { grow(to: u + 1) }
-            classifiers[u].record(Double(e.value))
-        }
     }
 
     private mutating func grow(to n: Int) {

@@ -1,8 +1,9 @@
 /// The predicted positive rate (the mean published `probability`) of the recent window
 /// of scored instances against the window just before it, without labels: a rise or a
 /// fall faster than learning moves it is a change in the traffic (docs/alerts.md,
-/// score_drift). A ring of the recent probabilities and two running sums: recording is
-/// O(1) and allocates nothing.
+/// score_drift). A ring of the recent probabilities (at least both windows; more when
+/// the ring also serves longer windows, as the quality estimate's) and two running
+/// sums: recording is O(1) and allocates nothing.
 public struct PredictedRate: Codable, Sendable, Equatable {
     public let recentSize: Int
     public let referenceSize: Int
@@ -12,17 +13,23 @@ public struct PredictedRate: Codable, Sendable, Equatable {
     private var recentSum = 0.0
     private var referenceSum = 0.0
 
-    public init(recentSize: Int, referenceSize: Int) {
+    /// `capacity`: probabilities the ring keeps, at least `recentSize + referenceSize`.
+    public init(recentSize: Int, referenceSize: Int, capacity: Int = 0) {
         precondition(recentSize > 0 && referenceSize > 0)
         self.recentSize = recentSize
         self.referenceSize = referenceSize
-        ring = [Float](repeating: 0, count: recentSize + referenceSize)
+        ring = [Float](repeating: 0, count: max(capacity, recentSize + referenceSize))
     }
 
     public mutating func record(_ probability: Double) {
         guard probability.isFinite else { return }
         let cap = ring.count
-        if filled == cap { referenceSum -= Double(ring[next]) }
+        if filled >= recentSize + referenceSize {
+            // The value `recentSize + referenceSize` back leaves the reference.
+            var i = next - recentSize - referenceSize
+            if i < 0 { i += cap }
+            referenceSum -= Double(ring[i])
+        }
         if filled >= recentSize {
             var i = next - recentSize
             if i < 0 { i += cap }
@@ -36,9 +43,10 @@ public struct PredictedRate: Codable, Sendable, Equatable {
         if filled < cap { filled += 1 }
     }
 
-    /// The probabilities of the recent window and of the reference before it, oldest
-    /// first (each empty until filled).
-    public func windows() -> (recent: [Float], reference: [Float]) {
+    /// The last `recent` probabilities and the `reference` before them, oldest first
+    /// (each empty until filled); `recent + reference` at most the ring's capacity.
+    public func windows(recent: Int, reference: Int) -> (recent: [Float], reference: [Float]) {
+        precondition(recent + reference <= ring.count)
         let cap = ring.count
         func slice(back from: Int, count: Int) -> [Float] {
             // The `count` values ending `from` places back from the newest.
@@ -49,7 +57,7 @@ public struct PredictedRate: Codable, Sendable, Equatable {
                 return ring[i]
             }
         }
-        return (slice(back: 0, count: recentSize), slice(back: recentSize, count: referenceSize))
+        return (slice(back: 0, count: recent), slice(back: recent, count: reference))
     }
 
     /// The recent window's mean probability, or nil while it is not full.
@@ -60,7 +68,7 @@ public struct PredictedRate: Codable, Sendable, Equatable {
     /// most its mean (each p(1 − p) ≤ p), so under no change |z| rarely passes 4.
     /// Nil until both windows are full or while the reference predicts no positive.
     public func statistic() -> (recent: Double, reference: Double, z: Double)? {
-        guard filled == ring.count else { return nil }
+        guard filled >= recentSize + referenceSize else { return nil }
         let r = max(0, recentSum) / Double(recentSize), q = max(0, referenceSum) / Double(referenceSize)
         guard q > 0 else { return nil }
         let z = (r - q) / (q * (1 / Double(recentSize) + 1 / Double(referenceSize))).squareRoot()

@@ -121,6 +121,11 @@ import TestSupport
         #expect(abs(s.recent - recent) < 1e-6 && abs(s.reference - before) < 1e-6)
         let z = (recent - before) / (before * (1 / 500.0 + 1 / 1500.0)).squareRoot()
         #expect(abs(s.z - z) < 1e-3 && s.z > 3)
+        // The same windows from a ring kept longer (as the daemon keeps it for the estimate).
+        var longer = PredictedRate(recentSize: 500, referenceSize: 1500, capacity: 2800)
+        for p in history { longer.record(p) }
+        let l = try #require(longer.statistic())
+        #expect(abs(l.recent - recent) < 1e-6 && abs(l.reference - before) < 1e-6 && abs(l.z - z) < 1e-3)
     }
 
     @Test func driftWatchRecordsByClassifierAndSchedulesChecks() throws {

@@ -58,12 +58,20 @@ import TestSupport
     @Test func windowsOfPredictedRateAreTheLastValuesOldestFirst() {
         var r = PredictedRate(recentSize: 3, referenceSize: 4)
         for v in 1...9 { r.record(Double(v) / 100) }
-        let w = r.windows()
+        let w = r.windows(recent: 3, reference: 4)
         #expect(w.recent == [0.07, 0.08, 0.09].map { Float($0) })
         #expect(w.reference == [0.03, 0.04, 0.05, 0.06].map { Float($0) })
         var short = PredictedRate(recentSize: 3, referenceSize: 4)
         for v in 1...5 { short.record(Double(v) / 100) }
-        #expect(short.windows().recent.count == 3 && short.windows().reference.isEmpty)
+        #expect(short.windows(recent: 3, reference: 4).recent.count == 3 && short.windows(recent: 3, reference: 4).reference.isEmpty)
+        // A ring kept longer for other windows: the rate's windows are the same, and the
+        // longer windows come from the same ring.
+        var long = PredictedRate(recentSize: 3, referenceSize: 4, capacity: 12)
+        for v in 1...15 { long.record(Double(v) / 100) }
+        #expect(long.windows(recent: 3, reference: 4).recent == [0.13, 0.14, 0.15].map { Float($0) })
+        #expect(long.windows(recent: 6, reference: 6).reference == [0.04, 0.05, 0.06, 0.07, 0.08, 0.09].map { Float($0) })
+        let s = long.statistic()
+        #expect(s != nil && abs(s!.recent - 0.14) < 1e-6 && abs(s!.reference - 0.105) < 1e-6)
     }
 
     @Test func estimatedQualityDropFiresWithHysteresisOnlyWithEnoughExpectedPositives() {

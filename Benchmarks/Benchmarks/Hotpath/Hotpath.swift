@@ -92,95 +92,43 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     Benchmark("decode + map names + score + encode") { benchmark in
-        let model = trainedModel()
-        var decoder = MessageDecoder(limits: InputLimits())
-        var message = InputMessage()
-        var writer = JSONWriter(capacity: 512)
-        var entries: [Entry] = []
-        entries.reserveCapacity(64)
-        // The daemon's own name mapping (its position cache and last-seen times).
-        var resolver = ClassifierResolver()
-        var now = 0.0
-        let calibration = Calibration(fitted: true, slope: 0.9, intercept: -3.2, averageIntercept: -2.1)
+        var path = ScoringPath(model: trainedModel())
         benchmark.startMeasurement()   // setup above is not measured
         for _ in benchmark.scaledIterations {
-            body.withUnsafeBytes { try? decoder.decode(topic: .pred, body: $0, into: &message) }
-            now += 1e-6
-            _ = resolver.resolve(message.preds, name: { $0.name }, value: { $0.value }, model: model, into: &entries,
-                                 now: now) { _ in }
-            let scored = entries.withUnsafeBufferPointer { model.score($0) }
-            let probability = calibration.probability(score: scored.score, average: scored.average)
-            ScoreMessage(id: message.id, score: scored.score, probability: probability, ts: message.ts ?? 0,
-                         modelVersion: model.version, nPreds: entries.count, fallback: false).encode(into: &writer)
-            blackHole(writer.bytes.count)
+            let scored = path.decodeAndScore(body)
+            blackHole(path.encode(scored))
         }
     }
 
     Benchmark("decode + map names + score + drift + encode") { benchmark in
-        let model = trainedModel()
-        var decoder = MessageDecoder(limits: InputLimits())
-        var message = InputMessage()
-        var writer = JSONWriter(capacity: 512)
-        var entries: [Entry] = []
-        entries.reserveCapacity(64)
-        var resolver = ClassifierResolver()
-        var now = 0.0
-        let calibration = Calibration(fitted: true, slope: 0.9, intercept: -3.2, averageIntercept: -2.1)
+        var path = ScoringPath(model: trainedModel())
         // The label-free drift windows and their check every 250 instances, as the daemon runs them.
         var watch = DriftWatch(windows: DriftWindows())
         var monitor = HealthMonitor(config: HealthConfiguration())
         for _ in 0..<7000 {
-            body.withUnsafeBytes { try? decoder.decode(topic: .pred, body: $0, into: &message) }
-            _ = resolver.resolve(message.preds, name: { $0.name }, value: { $0.value }, model: model, into: &entries,
-                                 now: now) { _ in }
-            let scored = entries.withUnsafeBufferPointer { model.score($0) }
-            if watch.record(entries, score: scored.score, probability: 0.01) {
-                _ = monitor.checkDrift(watch, names: model.registry.names, now: now, wall: 0)
+            let scored = path.decodeAndScore(body)
+            if watch.record(path.entries, score: scored.score, probability: 0.01) {
+                _ = monitor.checkDrift(watch, names: path.model.registry.names, now: path.now, wall: 0)
             }
         }
         benchmark.startMeasurement()   // setup above (windows filled, first checks run) is not measured
         for _ in benchmark.scaledIterations {
-            body.withUnsafeBytes { try? decoder.decode(topic: .pred, body: $0, into: &message) }
-            now += 1e-6
-            _ = resolver.resolve(message.preds, name: { $0.name }, value: { $0.value }, model: model, into: &entries,
-                                 now: now) { _ in }
-            let scored = entries.withUnsafeBufferPointer { model.score($0) }
-            let probability = calibration.probability(score: scored.score, average: scored.average)
-            if watch.record(entries, score: scored.score, probability: probability) {
-                blackHole(monitor.checkDrift(watch, names: model.registry.names, now: now, wall: 0).count)
+            let scored = path.decodeAndScore(body)
+            if watch.record(path.entries, score: scored.score, probability: scored.probability) {
+                blackHole(monitor.checkDrift(watch, names: path.model.registry.names, now: path.now, wall: 0).count)
             }
-            ScoreMessage(id: message.id, score: scored.score, probability: probability, ts: message.ts ?? 0,
-                         modelVersion: model.version, nPreds: entries.count, fallback: false).encode(into: &writer)
-            blackHole(writer.bytes.count)
+            blackHole(path.encode(scored))
         }
     }
 
     Benchmark("decode + map names + score + explain + encode") { benchmark in
-        let model = trainedModel()
-        var decoder = MessageDecoder(limits: InputLimits())
-        var message = InputMessage()
-        var writer = JSONWriter(capacity: 512)
-        var entries: [Entry] = []
-        entries.reserveCapacity(64)
-        // The daemon's own name mapping (its position cache and last-seen times).
-        var resolver = ClassifierResolver()
-        var now = 0.0
-        let calibration = Calibration(fitted: true, slope: 0.9, intercept: -3.2, averageIntercept: -2.1)
+        var path = ScoringPath(model: trainedModel())
         benchmark.startMeasurement()   // setup above is not measured
         for _ in benchmark.scaledIterations {
-            body.withUnsafeBytes { try? decoder.decode(topic: .pred, body: $0, into: &message) }
-            now += 1e-6
-            _ = resolver.resolve(message.preds, name: { $0.name }, value: { $0.value }, model: model, into: &entries,
-                                 now: now) { _ in }
-            let scored = entries.withUnsafeBufferPointer { model.score($0) }
-            let probability = calibration.probability(score: scored.score, average: scored.average)
+            let scored = path.decodeAndScore(body)
             // output.explain: true (allocates: the explanation's arrays).
-            let e = model.explain(entries)
-            ScoreMessage(id: message.id, score: scored.score, probability: probability, ts: message.ts ?? 0,
-                         modelVersion: model.version, nPreds: entries.count, fallback: false,
-                         explain: ScoreExplanation(expert: e.expert, names: e.names, shares: e.shares, filled: e.filled))
-                .encode(into: &writer)
-            blackHole(writer.bytes.count)
+            let e = path.model.explain(path.entries)
+            blackHole(path.encode(scored, explain: ScoreExplanation(expert: e.expert, names: e.names, shares: e.shares, filled: e.filled)))
         }
     }
 
@@ -221,5 +169,40 @@ let benchmarks: @Sendable () -> Void = {
                 blackHole(model.update(batch, measureLoss: measureLoss))
             }
         }
+    }
+}
+
+/// The daemon's scoring path as the scoring benchmarks run it: decode a `pred`, map its
+/// names (the daemon's own resolver, with its position cache and last-seen times),
+/// score, calibrate, encode the `score`. Built once per benchmark, outside the measurement.
+struct ScoringPath {
+    let model: CFEnsemble
+    var decoder = MessageDecoder(limits: InputLimits())
+    var message = InputMessage()
+    var writer = JSONWriter(capacity: 512)
+    var entries: [Entry] = []
+    var resolver = ClassifierResolver()
+    var now = 0.0
+    let calibration = Calibration(fitted: true, slope: 0.9, intercept: -3.2, averageIntercept: -2.1)
+
+    init(model: CFEnsemble) {
+        self.model = model
+        entries.reserveCapacity(64)
+    }
+
+    mutating func decodeAndScore(_ body: [UInt8]) -> (score: Double, probability: Double) {
+        body.withUnsafeBytes { try? decoder.decode(topic: .pred, body: $0, into: &message) }
+        now += 1e-6
+        _ = resolver.resolve(message.preds, name: { $0.name }, value: { $0.value }, model: model, into: &entries,
+                             now: now) { _ in }
+        let scored = entries.withUnsafeBufferPointer { model.score($0) }
+        return (scored.score, calibration.probability(score: scored.score, average: scored.average))
+    }
+
+    /// Encodes the `score` message; returns its length.
+    mutating func encode(_ scored: (score: Double, probability: Double), explain: ScoreExplanation? = nil) -> Int {
+        ScoreMessage(id: message.id, score: scored.score, probability: scored.probability, ts: message.ts ?? 0,
+                     modelVersion: model.version, nPreds: entries.count, fallback: false, explain: explain).encode(into: &writer)
+        return writer.bytes.count
     }
 }
