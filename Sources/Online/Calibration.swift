@@ -5,10 +5,15 @@ import Darwin
 #endif
 
 /// The map from what was published to the `probability` next to it (docs/algorithm.md,
-/// "Calibrated probability"): σ(slope · logit(score) + intercept) once the calibrator has
-/// been fitted, σ(logit(average) + averageIntercept) before, and for an instance whose
-/// published score was the simple average (a fallback). Scorers receive it with the model.
+/// "Calibrated probability"): a mixture, by `weights`, of three forecasts: the map of the
+/// score σ(slope · logit(score) + intercept) once the calibrator has been fitted (before,
+/// and for an instance whose published score was the simple average, a fallback: the
+/// next one); the map of the average σ(logit(average) + averageIntercept); the average
+/// itself. Scorers receive it with the model.
 public struct Calibration: Sendable, Codable, Equatable {
+    /// Equal weights: the mixture before any evidence.
+    public static let uniform = SIMD3<Double>(repeating: 1.0 / 3)
+
     /// Whether the map of the score has been fitted (enough labels of both classes).
     public var fitted: Bool
     public var slope: Double
@@ -17,12 +22,37 @@ public struct Calibration: Sendable, Codable, Equatable {
     /// The shift of the simple average's log-odds that makes its mean over the labelled
     /// instances match the estimated positive rate; 0 before any label.
     public var averageIntercept: Double
+    /// The forecasts' weights (score's map, average's map, average), summing to 1.
+    public var weights: SIMD3<Double>
 
-    public init(fitted: Bool = false, slope: Double = 1, intercept: Double = 0, averageIntercept: Double = 0) {
+    public init(fitted: Bool = false, slope: Double = 1, intercept: Double = 0, averageIntercept: Double = 0,
+                weights: SIMD3<Double> = Calibration.uniform) {
         self.fitted = fitted
         self.slope = slope
         self.intercept = intercept
         self.averageIntercept = averageIntercept
+        self.weights = weights
+    }
+
+    enum CodingKeys: String, CodingKey { case fitted, slope, intercept, averageIntercept, weights }
+
+    /// A map saved before the mixture decodes as the score's map alone (what it was).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        fitted = try c.decode(Bool.self, forKey: .fitted)
+        slope = try c.decode(Double.self, forKey: .slope)
+        intercept = try c.decode(Double.self, forKey: .intercept)
+        averageIntercept = try c.decode(Double.self, forKey: .averageIntercept)
+        weights = try c.decodeIfPresent(SIMD3<Double>.self, forKey: .weights) ?? SIMD3(1, 0, 0)
+    }
+
+    /// The three forecasts for an instance: the score's map, the average's map, the average.
+    @inline(__always)
+    public func forecasts(score: Double, average: Double, modelPublished: Bool = true) -> SIMD3<Double> {
+        let mean = min(1 - 1e-6, max(1e-6, average.isFinite ? average : 0.5))
+        let ofAverage = averageIntercept == 0 ? mean : Self.sigmoid(Self.logit(mean) + averageIntercept)
+        let ofScore = fitted && modelPublished ? Self.sigmoid(slope * Self.logit(score) + intercept) : ofAverage
+        return SIMD3(ofScore, ofAverage, mean)
     }
 
     /// The calibrated probability of an instance the model scored `score` and whose
@@ -30,13 +60,11 @@ public struct Calibration: Sendable, Codable, Equatable {
     /// published was not the model's (a fallback published the average).
     @inline(__always)
     public func probability(score: Double, average: Double, modelPublished: Bool = true) -> Double {
-        let p: Double
-        if fitted && modelPublished {
-            p = Self.sigmoid(slope * Self.logit(score) + intercept)
-        } else {
-            p = Self.sigmoid(Self.logit(average) + averageIntercept)
-        }
-        return p.isFinite ? p : min(1, max(0, average.isFinite ? average : 0.5))
+        // Written as corrections to the average, so that it is the average exactly while
+        // neither map has moved off it (before any label).
+        let f = forecasts(score: score, average: average, modelPublished: modelPublished)
+        let p = f.z + weights.x * (f.x - f.z) + weights.y * (f.y - f.z)
+        return p.isFinite ? min(1, max(0, p)) : min(1, max(0, average.isFinite ? average : 0.5))
     }
 
     /// log(p / (1 − p)) with p clamped to [1e-6, 1 − 1e-6].

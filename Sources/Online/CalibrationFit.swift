@@ -10,6 +10,7 @@ public struct CalibrationFit: Sendable {
     let negatives: (scores: [Float], averages: [Float])
     let positiveLabels: Double
     let negativeLabels: Double
+    let evidence: ForecastEvidence
     let previous: Calibration
     let configuration: ScoreCalibrator.Configuration
 
@@ -18,6 +19,7 @@ public struct CalibrationFit: Sendable {
         let labels = positiveLabels + negativeLabels
         guard labels > 0 else { return Calibration() }
         let rate = positiveLabels / labels
+        out.weights = evidence.weights(positiveRate: rate)
         out.averageIntercept = averageShift(rate: rate, labels: labels)
         let minimum = max(1, configuration.minimumPerClass)
         if positives.scores.count >= minimum, negatives.scores.count >= minimum, positiveLabels > 0, negativeLabels > 0,

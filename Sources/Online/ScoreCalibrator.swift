@@ -26,8 +26,28 @@ public struct ScoreCalibrator: Sendable, Codable, Equatable {
         public var ridge = 1.0
         /// Labels after which an old one counts half in the positive rate (0: never decays).
         public var rateHalfLife = 0.0
+        /// Labels after which an old one's log loss counts half in the forecasts' weights
+        /// (0: never decays). About the buffer's span: the weights judge the maps on the
+        /// traffic they are fitted to.
+        public var evidenceHalfLife = 2048.0
 
         public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case positives, negatives, minimumPerClass, priorLabels, ridge, rateHalfLife, evidenceHalfLife
+        }
+
+        /// A configuration saved before the forecasts' weights had the default half-life.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            positives = try c.decode(Int.self, forKey: .positives)
+            negatives = try c.decode(Int.self, forKey: .negatives)
+            minimumPerClass = try c.decode(Int.self, forKey: .minimumPerClass)
+            priorLabels = try c.decode(Double.self, forKey: .priorLabels)
+            ridge = try c.decode(Double.self, forKey: .ridge)
+            rateHalfLife = try c.decode(Double.self, forKey: .rateHalfLife)
+            evidenceHalfLife = try c.decodeIfPresent(Double.self, forKey: .evidenceHalfLife) ?? 2048
+        }
     }
 
     public let configuration: Configuration
@@ -38,14 +58,32 @@ public struct ScoreCalibrator: Sendable, Codable, Equatable {
     /// log-odds of the score and of the average for recent labelled instances, by class.
     private var positive = Ring()
     private var negative = Ring()
+    /// How well each forecast of the mixture has predicted the labels.
+    public private(set) var evidence: ForecastEvidence
     /// Fits installed so far.
     public private(set) var fits = 0
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
         counts = ClassWeights(halfLife: configuration.rateHalfLife)
+        evidence = ForecastEvidence(halfLife: configuration.evidenceHalfLife)
         positive = Ring(capacity: max(1, configuration.positives))
         negative = Ring(capacity: max(1, configuration.negatives))
+    }
+
+    enum CodingKeys: String, CodingKey { case configuration, calibration, counts, positive, negative, evidence, fits }
+
+    /// A calibrator saved before the mixture starts its evidence afresh.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        configuration = try c.decode(Configuration.self, forKey: .configuration)
+        calibration = try c.decode(Calibration.self, forKey: .calibration)
+        counts = try c.decode(ClassWeights.self, forKey: .counts)
+        positive = try c.decode(Ring.self, forKey: .positive)
+        negative = try c.decode(Ring.self, forKey: .negative)
+        evidence = try c.decodeIfPresent(ForecastEvidence.self, forKey: .evidence)
+            ?? ForecastEvidence(halfLife: configuration.evidenceHalfLife)
+        fits = try c.decode(Int.self, forKey: .fits)
     }
 
     /// Labelled instances in the buffer, by class.
@@ -60,6 +98,8 @@ public struct ScoreCalibrator: Sendable, Codable, Equatable {
     /// A labelled instance, with what was published for it when it was scored.
     public mutating func record(score: Double, average: Double, label: Int8) {
         guard score.isFinite, average.isFinite else { return }
+        // Judged by the maps in use, which have not learnt from this label.
+        evidence.observe(calibration.forecasts(score: score, average: average), label: label)
         counts.observe(label)
         let x = Float(Calibration.logit(score)), a = Float(Calibration.logit(average))
         if label == 1 { positive.append(x, a) } else { negative.append(x, a) }
@@ -69,7 +109,7 @@ public struct ScoreCalibrator: Sendable, Codable, Equatable {
     public func fit() -> CalibrationFit {
         CalibrationFit(positives: positive.ordered(), negatives: negative.ordered(),
                        positiveLabels: counts.positives, negativeLabels: counts.negatives,
-                       previous: calibration, configuration: configuration)
+                       evidence: evidence, previous: calibration, configuration: configuration)
     }
 
     public mutating func install(_ fitted: Calibration) {

@@ -125,6 +125,70 @@ import TestSupport
         #expect(calibrator.fit().run() == Calibration())
     }
 
+    @Test func theMixtureWeightsAreThePosteriorOfTheForecastsLogLoss() throws {
+        var config = ScoreCalibrator.Configuration()
+        config.evidenceHalfLife = 0
+        var calibrator = ScoreCalibrator(configuration: config)
+        // Written here: each label judged by the three forecasts of the map in use.
+        var lossPos = [0.0, 0.0, 0.0], lossNeg = [0.0, 0.0, 0.0], np = 0.0, nn = 0.0
+        for (k, d) in Self.stream(3000, rate: 0.1, seed: 17).enumerated() {
+            let c = calibrator.calibration
+            let mean = min(1 - 1e-6, max(1e-6, d.average))
+            let ofAverage = c.averageIntercept == 0 ? mean : 1 / (1 + exp(-(Self.logit(mean) + c.averageIntercept)))
+            let ofScore = c.fitted ? 1 / (1 + exp(-(c.slope * Self.logit(d.score) + c.intercept))) : ofAverage
+            for (j, p) in [ofScore, ofAverage, mean].enumerated() {
+                if d.label == 1 { lossPos[j] -= log(p) } else { lossNeg[j] -= log(1 - p) }
+            }
+            if d.label == 1 { np += 1 } else { nn += 1 }
+            calibrator.record(score: d.score, average: d.average, label: d.label)
+            if k % 64 == 63 { calibrator.install(calibrator.fit().run()) }
+        }
+        let rate = np / (np + nn)
+        let loss = (0..<3).map { (np + nn) * (rate * lossPos[$0] / np + (1 - rate) * lossNeg[$0] / nn) }
+        let least = loss.min()!
+        let odds = loss.map { exp(least - $0) }
+        let weights = calibrator.fit().run().weights
+        for j in 0..<3 { #expect(abs(weights[j] - odds[j] / odds.reduce(0, +)) < 1e-9, "\(weights) vs \(odds)") }
+        // Here the score carries the information (the average is a noisy copy of it).
+        #expect(weights.x > 0.99)
+    }
+
+    @Test func theMixtureFollowsTheBetterForecast() throws {
+        // The average is the true probability and the score is half noise: the mixture
+        // comes to the average and its log loss to within ln 3 (plus the refits' lag) of
+        // the best forecast's.
+        var g = SeededRandom(seed: 23)
+        var calibrator = ScoreCalibrator()
+        var mixture = 0.0, best = [0.0, 0.0, 0.0]
+        for k in 0..<6000 {
+            let truth = 1 / (1 + exp(-(-2.5 + 1.5 * g.normal())))
+            let label: Int8 = g.uniform() < truth ? 1 : 0
+            let score = 1 / (1 + exp(-(Self.logit(truth) + 2 * g.normal())))
+            let c = calibrator.calibration
+            let p = c.probability(score: score, average: truth)
+            let f = c.forecasts(score: score, average: truth)
+            mixture -= label == 1 ? log(p) : log(1 - p)
+            for j in 0..<3 { best[j] -= label == 1 ? log(f[j]) : log(1 - f[j]) }
+            calibrator.record(score: score, average: truth, label: label)
+            if k % 64 == 63 { calibrator.install(calibrator.fit().run()) }
+        }
+        let w = calibrator.calibration.weights
+        // The average's map is the average itself up to a small shift here: the two share it.
+        #expect(w.y + w.z > 0.95 && w.x < 0.05, "weights \(w)")
+        #expect(mixture <= best.min()! + log(3.0) + 2, "mixture \(mixture) vs best \(best)")
+        #expect(best[2] < best[0], "the average is the better forecast here")
+    }
+
+    @Test func aMapSavedBeforeTheMixtureKeepsItsMeaning() throws {
+        let json = #"{"fitted":true,"slope":1.5,"intercept":-2,"averageIntercept":0.5}"#
+        let old = try JSONDecoder().decode(Calibration.self, from: Data(json.utf8))
+        #expect(old.weights == SIMD3(1, 0, 0))
+        let p = old.probability(score: 0.3, average: 0.8)
+        #expect(abs(p - 1 / (1 + exp(-(1.5 * log(0.3 / 0.7) - 2)))) < 1e-12)
+        let round = try JSONDecoder().decode(Calibration.self, from: JSONEncoder().encode(Calibration(weights: SIMD3(0.2, 0.3, 0.5))))
+        #expect(round.weights == SIMD3(0.2, 0.3, 0.5))
+    }
+
     @Test func theScoresMapWaitsForEnoughOfEachClass() {
         var calibrator = ScoreCalibrator()
         for k in 0..<100 { calibrator.record(score: 0.2, average: 0.2, label: k < 4 ? 1 : 0) }
