@@ -22,19 +22,22 @@ public struct Calibration: Sendable, Codable, Equatable {
     /// The shift of the simple average's log-odds that makes its mean over the labelled
     /// instances match the estimated positive rate; 0 before any label.
     public var averageIntercept: Double
+    /// The slope of the average's map: 1 until both classes have enough labels.
+    public var averageSlope: Double
     /// The forecasts' weights (score's map, average's map, average), summing to 1.
     public var weights: SIMD3<Double>
 
     public init(fitted: Bool = false, slope: Double = 1, intercept: Double = 0, averageIntercept: Double = 0,
-                weights: SIMD3<Double> = Calibration.uniform) {
+                averageSlope: Double = 1, weights: SIMD3<Double> = Calibration.uniform) {
         self.fitted = fitted
         self.slope = slope
         self.intercept = intercept
         self.averageIntercept = averageIntercept
+        self.averageSlope = averageSlope
         self.weights = weights
     }
 
-    enum CodingKeys: String, CodingKey { case fitted, slope, intercept, averageIntercept, weights }
+    enum CodingKeys: String, CodingKey { case fitted, slope, intercept, averageIntercept, averageSlope, weights }
 
     /// A map saved before the mixture decodes as the score's map alone (what it was).
     public init(from decoder: any Decoder) throws {
@@ -43,6 +46,7 @@ public struct Calibration: Sendable, Codable, Equatable {
         slope = try c.decode(Double.self, forKey: .slope)
         intercept = try c.decode(Double.self, forKey: .intercept)
         averageIntercept = try c.decode(Double.self, forKey: .averageIntercept)
+        averageSlope = try c.decodeIfPresent(Double.self, forKey: .averageSlope) ?? 1
         weights = try c.decodeIfPresent(SIMD3<Double>.self, forKey: .weights) ?? SIMD3(1, 0, 0)
     }
 
@@ -50,7 +54,8 @@ public struct Calibration: Sendable, Codable, Equatable {
     @inline(__always)
     public func forecasts(score: Double, average: Double, modelPublished: Bool = true) -> SIMD3<Double> {
         let mean = min(1 - 1e-6, max(1e-6, average.isFinite ? average : 0.5))
-        let ofAverage = averageIntercept == 0 ? mean : Self.sigmoid(Self.logit(mean) + averageIntercept)
+        let ofAverage = averageIntercept == 0 && averageSlope == 1
+            ? mean : Self.sigmoid(averageSlope * Self.logit(mean) + averageIntercept)
         let ofScore = fitted && modelPublished ? Self.sigmoid(slope * Self.logit(score) + intercept) : ofAverage
         return SIMD3(ofScore, ofAverage, mean)
     }

@@ -22,8 +22,16 @@ public struct CalibrationFit: Sendable {
         out.weights = evidence.weights(positiveRate: rate)
         out.averageIntercept = averageShift(rate: rate, labels: labels)
         let minimum = max(1, configuration.minimumPerClass)
-        if positives.scores.count >= minimum, negatives.scores.count >= minimum, positiveLabels > 0, negativeLabels > 0,
-           let (slope, balanced) = platt() {
+        let enough = positives.scores.count >= minimum && negatives.scores.count >= minimum && positiveLabels > 0
+            && negativeLabels > 0
+        if enough, let (slope, balanced) = platt(positives.averages, negatives.averages) {
+            // The average's map gets its own slope once both classes are there, as the
+            // score's does (averages of near-perfect classifiers are far too timid or bold).
+            out.averageSlope = slope
+            out.averageIntercept = solveShift(scores: false, slope: slope, start: balanced + log(rate / (1 - rate)),
+                                              rate: rate, target: rate)
+        }
+        if enough, let (slope, balanced) = platt(positives.scores, negatives.scores) {
             out.fitted = true
             out.slope = slope
             // The balanced fit gives the shape; the level is set so that the labelled
@@ -40,23 +48,23 @@ public struct CalibrationFit: Sendable {
     /// Minimises the class-balanced cross-entropy of σ(a x + b) over the buffer plus
     /// ridge/2 ((a − 1)² + b²), by Newton's method with step halving; nil if it does not
     /// converge (the previous map is kept).
-    func platt() -> (Double, Double)? {
-        let np = Double(positives.scores.count), nn = Double(negatives.scores.count)
+    func platt(_ positive: [Float], _ negative: [Float]) -> (Double, Double)? {
+        let np = Double(positive.count), nn = Double(negative.count)
         let wp = (np + nn) / (2 * np), wn = (np + nn) / (2 * nn)
         let ridge = configuration.ridge
         var a = 1.0, b = 0.0
-        var f = objective(a, b, wp, wn, ridge)
+        var f = objective(positive, negative, a, b, wp, wn, ridge)
         for _ in 0..<100 {
             var ga = ridge * (a - 1), gb = ridge * b
             var haa = ridge, hab = 0.0, hbb = ridge
-            accumulate(positives.scores, label: 1, weight: wp, a, b, &ga, &gb, &haa, &hab, &hbb)
-            accumulate(negatives.scores, label: 0, weight: wn, a, b, &ga, &gb, &haa, &hab, &hbb)
+            accumulate(positive, label: 1, weight: wp, a, b, &ga, &gb, &haa, &hab, &hbb)
+            accumulate(negative, label: 0, weight: wn, a, b, &ga, &gb, &haa, &hab, &hbb)
             let det = haa * hbb - hab * hab
             guard det > 0, det.isFinite else { return nil }
             let da = (hbb * ga - hab * gb) / det, db = (haa * gb - hab * ga) / det
             var step = 1.0, accepted = false
             while step > 1e-8 {
-                let fa = objective(a - step * da, b - step * db, wp, wn, ridge)
+                let fa = objective(positive, negative, a - step * da, b - step * db, wp, wn, ridge)
                 if fa <= f + 1e-12 {
                     a -= step * da; b -= step * db; f = fa
                     accepted = true
@@ -81,11 +89,12 @@ public struct CalibrationFit: Sendable {
         }
     }
 
-    func objective(_ a: Double, _ b: Double, _ wp: Double, _ wn: Double, _ ridge: Double) -> Double {
+    func objective(_ positive: [Float], _ negative: [Float], _ a: Double, _ b: Double, _ wp: Double, _ wn: Double,
+                   _ ridge: Double) -> Double {
         var f = ridge / 2 * ((a - 1) * (a - 1) + b * b)
         // −log σ(z) = softplus(−z); −log(1 − σ(z)) = softplus(z).
-        for xf in positives.scores { f += wp * Self.softplus(-(a * Double(xf) + b)) }
-        for xf in negatives.scores { f += wn * Self.softplus(a * Double(xf) + b) }
+        for xf in positive { f += wp * Self.softplus(-(a * Double(xf) + b)) }
+        for xf in negative { f += wn * Self.softplus(a * Double(xf) + b) }
         return f
     }
 

@@ -134,7 +134,8 @@ import TestSupport
         for (k, d) in Self.stream(3000, rate: 0.1, seed: 17).enumerated() {
             let c = calibrator.calibration
             let mean = min(1 - 1e-6, max(1e-6, d.average))
-            let ofAverage = c.averageIntercept == 0 ? mean : 1 / (1 + exp(-(Self.logit(mean) + c.averageIntercept)))
+            let ofAverage = c.averageIntercept == 0 && c.averageSlope == 1
+                ? mean : 1 / (1 + exp(-(c.averageSlope * Self.logit(mean) + c.averageIntercept)))
             let ofScore = c.fitted ? 1 / (1 + exp(-(c.slope * Self.logit(d.score) + c.intercept))) : ofAverage
             for (j, p) in [ofScore, ofAverage, mean].enumerated() {
                 if d.label == 1 { lossPos[j] -= log(p) } else { lossNeg[j] -= log(1 - p) }
