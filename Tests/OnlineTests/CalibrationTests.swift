@@ -62,6 +62,13 @@ import TestSupport
         let (a, b) = Self.referencePlatt(xs, ys, ridge: 1)
         let rate = Double(ys.filter { $0 == 1 }.count) / Double(ys.count)
         #expect(abs(fitted.slope - a) < 1e-6, "slope \(fitted.slope) vs \(a)")
+        // The average's map: the same fit on the averages' log-odds, its level the rate's.
+        let xa = data.map { Double(Float(Self.logit($0.average))) }
+        let (aa, _) = Self.referencePlatt(xa, ys, ridge: 1)
+        #expect(abs(fitted.averageSlope - aa) < 1e-6, "average slope \(fitted.averageSlope) vs \(aa)")
+        let meanAverage = xa.map { 1 / (1 + exp(-(fitted.averageSlope * $0 + fitted.averageIntercept))) }.reduce(0, +)
+            / Double(xa.count)
+        #expect(abs(meanAverage - Double(ys.filter { $0 == 1 }.count) / Double(ys.count)) < 1e-9)
         // The reference is a minimum of the objective written above.
         let h = 1e-5
         let ga = (Self.referenceObjective(a + h, b, xs, ys, ridge: 1) - Self.referenceObjective(a - h, b, xs, ys, ridge: 1)) / (2 * h)
@@ -77,7 +84,10 @@ import TestSupport
     }
 
     @Test func theAverageShiftMeetsTheShrunkPositiveRate() throws {
-        var calibrator = ScoreCalibrator()
+        // Before the maps are fitted (fewer than min_per_class of a class): the shift alone.
+        var config = ScoreCalibrator.Configuration()
+        config.minimumPerClass = 1000
+        var calibrator = ScoreCalibrator(configuration: config)
         let data = Self.stream(400, rate: 0.1, seed: 5)
         for d in data { calibrator.record(score: d.score, average: d.average, label: d.label) }
         let c = calibrator.fit().run().averageIntercept
