@@ -260,7 +260,8 @@ extension DaemonCore {
         h.cluster = clusterBody()
         let map = calibration, rolling = rollingCalibration()
         h.calibration = CalibrationBody(fitted: map.fitted, slope: map.slope, intercept: map.intercept,
-                                        average_intercept: map.averageIntercept,
+                                        average_intercept: map.averageIntercept, average_slope: map.averageSlope,
+                                        weights: [map.weights.x, map.weights.y, map.weights.z],
                                         positive_rate: role == .scorer ? nil : calibrator.positiveRate,
                                         ece: rolling.published?.ece, brier: rolling.published?.brier, window: rolling.published?.count ?? 0,
                                         ece_now: rolling.current?.ece, ece_noise: rolling.current?.noise)

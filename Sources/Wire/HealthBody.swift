@@ -102,6 +102,10 @@ public struct CalibrationBody: Codable, Sendable, Equatable {
     public var slope: Double
     public var intercept: Double
     public var average_intercept: Double
+    /// The average's map's slope (1 until fitted); absent from earlier daemons.
+    public var average_slope: Double?
+    /// The mixture's weights of the score's map, the average's map and the average.
+    public var weights: [Double]?
     public var positive_rate: Double?
     public var ece: Double?
     public var brier: Double?
@@ -110,12 +114,15 @@ public struct CalibrationBody: Codable, Sendable, Equatable {
     /// The ECE that sampling alone gives calibrated probabilities like the map's.
     public var ece_noise: Double?
 
-    public init(fitted: Bool, slope: Double, intercept: Double, average_intercept: Double, positive_rate: Double?,
+    public init(fitted: Bool, slope: Double, intercept: Double, average_intercept: Double, average_slope: Double? = nil,
+                weights: [Double]? = nil, positive_rate: Double?,
                 ece: Double?, brier: Double?, window: Int, ece_now: Double?, ece_noise: Double?) {
         self.fitted = fitted
         self.slope = slope
         self.intercept = intercept
         self.average_intercept = average_intercept
+        self.average_slope = average_slope
+        self.weights = weights
         self.positive_rate = positive_rate
         self.ece = ece
         self.brier = brier
