@@ -26,15 +26,15 @@ extension DaemonCore {
     func driftBody() -> DriftBody {
         let watch = health.drift, monitor = health.monitor
         let observation = watch.observation(names: model.registry.names)
-        func body(_ d: OutputDrift, _ s: DriftObservation.Stream?) -> DriftBody.Stream {
-            DriftBody.Stream(psi: s?.psi, bound: s.map { monitor.psiBound(noise: $0.noise) },
-                             reference: d.referenceCount, recent: d.recentCount)
+        func body(_ s: DriftObservation.Stream?, reference: Int, recent: Int) -> DriftBody.Stream {
+            DriftBody.Stream(psi: s?.psi, bound: s.map { monitor.psiBound(noise: $0.noise) }, reference: reference, recent: recent)
         }
         var b = DriftBody()
         for (u, c) in observation.classifiers.enumerated() where u < watch.classifiers.count {
-            b.classifiers[c.name] = body(watch.classifiers[u], c.drift)
+            b.classifiers[c.name] = body(c.drift, reference: watch.classifiers.referenceCount(u),
+                                         recent: watch.classifiers.recentCount(u))
         }
-        b.score = body(watch.score, observation.score)
+        b.score = body(observation.score, reference: watch.score.referenceCount, recent: watch.score.recentCount)
         b.predicted_positive_rate = observation.rate?.recent ?? watch.rate.recentRate
         b.reference_positive_rate = observation.rate?.reference
         b.labelled_positive_rate = calibrator.positiveRate

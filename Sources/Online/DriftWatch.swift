@@ -61,8 +61,8 @@ public struct DriftObservation: Sendable {
 /// statistics are computed at checks only.
 public struct DriftWatch: Codable, Sendable, Equatable {
     public let windows: DriftWindows
-    /// By classifier index (the registry's order); grows as classifiers register.
-    public private(set) var classifiers: [OutputDrift] = []
+    /// By classifier index (the registry's order); grows as classifiers report.
+    public private(set) var classifiers: ClassifierDriftTable
     public private(set) var score: OutputDrift
     /// The predicted positive rate's windows; its ring also keeps the last
     /// `windows.estimate` calibrated probabilities and as many before them (the quality
@@ -73,8 +73,23 @@ public struct DriftWatch: Codable, Sendable, Equatable {
 
     public init(windows: DriftWindows) {
         self.windows = windows
-        score = OutputDrift(reference: .trailing, recentSize: windows.recent, referenceSize: windows.reference)
+        classifiers = ClassifierDriftTable(recentSize: windows.recent, referenceSize: windows.reference)
+        score = OutputDrift(recentSize: windows.recent, referenceSize: windows.reference)
         rate = PredictedRate(recentSize: windows.recent, referenceSize: windows.reference, capacity: 2 * windows.estimate)
+    }
+
+    enum CodingKeys: String, CodingKey { case windows, classifiers, score, rate, sinceCheck }
+
+    /// A watch saved with per-classifier windows (an earlier layout) keeps its score and
+    /// rate windows; the classifiers' references fill afresh.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        windows = try c.decode(DriftWindows.self, forKey: .windows)
+        classifiers = (try? c.decode(ClassifierDriftTable.self, forKey: .classifiers))
+            ?? ClassifierDriftTable(recentSize: windows.recent, referenceSize: windows.reference)
+        score = try c.decode(OutputDrift.self, forKey: .score)
+        rate = try c.decode(PredictedRate.self, forKey: .rate)
+        sinceCheck = try c.decode(Int.self, forKey: .sinceCheck)
     }
 
     /// The calibrated probabilities of the last `windows.estimate` scored instances and of
@@ -87,13 +102,11 @@ public struct DriftWatch: Codable, Sendable, Equatable {
     /// published and its probability. Returns true when a drift check is due.
     @discardableResult
     public mutating func record(_ entries: [Entry], score published: Double, probability: Double) -> Bool {
-        for e in entries where Int(e.classifier) >= classifiers.count { grow(to: Int(e.classifier) + 1) }
-        ProbabilityBins.edges.withUnsafeBufferPointer { edges in
-            classifiers.withUnsafeMutableBufferPointer { streams in
-                for e in entries { streams[Int(e.classifier)].record(bin: ProbabilityBins.index(of: Double(e.value), in: edges)) }
-            }
-            score.record(bin: ProbabilityBins.index(of: published, in: edges))
-        }
+        for e in entries where Int(e.classifier) >= classifiers.count { classifiers.grow(to: Int(e.classifier) + 1) }
+        let lookup = ProbabilityBins.lookup
+        entries.withUnsafeBufferPointer { classifiers.record($0, bins: lookup) }
+        // The score's bin from its Float value (the precision classifiers report in).
+        score.record(bin: lookup.index(of: Float(published)))
         rate.record(probability)
         sinceCheck += 1
         if sinceCheck >= windows.checkEvery {
@@ -103,25 +116,18 @@ public struct DriftWatch: Codable, Sendable, Equatable {
         return false
     }
 
-    private mutating func grow(to n: Int) {
-        while classifiers.count < n {
-            classifiers.append(OutputDrift(reference: .pinned, recentSize: windows.recent, referenceSize: windows.reference))
-        }
-    }
-
     /// Every classifier's outputs from now on make its new reference (`pin_reference`).
     public mutating func pin() {
-        for i in classifiers.indices { classifiers[i].pin() }
+        classifiers.pin()
     }
 
     /// The statistics for a check; `names` the registry's, in index order.
     public func observation(names: [String], now: Double = 0, wall: Double = 0) -> DriftObservation {
-        func stream(_ d: OutputDrift) -> DriftObservation.Stream? {
-            d.statistic().map { .init(psi: $0.psi, noise: $0.noise, recent: $0.recent, reference: $0.reference) }
+        func stream(_ s: (psi: Double, noise: Double, recent: Int, reference: Int)?) -> DriftObservation.Stream? {
+            s.map { .init(psi: $0.psi, noise: $0.noise, recent: $0.recent, reference: $0.reference) }
         }
-        let perClassifier = names.enumerated().map { u, name in
-            (name: name, drift: u < classifiers.count ? stream(classifiers[u]) : nil)
-        }
-        return DriftObservation(classifiers: perClassifier, score: stream(score), rate: rate.statistic(), now: now, wall: wall)
+        let perClassifier = names.enumerated().map { u, name in (name: name, drift: stream(classifiers.statistic(u))) }
+        return DriftObservation(classifiers: perClassifier, score: stream(score.statistic()), rate: rate.statistic(),
+                                now: now, wall: wall)
     }
 }

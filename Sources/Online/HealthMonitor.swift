@@ -439,8 +439,8 @@ public struct HealthMonitor: Sendable {
     public mutating func checkDrift(_ watch: DriftWatch, names: [String], now: Double, wall: Double) -> [HealthAlert] {
         if !driftEngaged {
             var beyond = false
-            for d in watch.classifiers {
-                if let s = d.statistic(), s.psi > psiBound(noise: s.noise) { beyond = true; break }
+            for u in 0..<watch.classifiers.count {
+                if let s = watch.classifiers.statistic(u), s.psi > psiBound(noise: s.noise) { beyond = true; break }
             }
             if !beyond, let r = watch.rate.statistic(), rateMoved(recent: r.recent, reference: r.reference, z: r.z) { beyond = true }
             if !beyond { return [] }

@@ -51,11 +51,56 @@ import TestSupport
         #expect(ProbabilityBins.count == 22)
     }
 
+    /// One classifier's windows in a table shared with others.
+    private struct Pinned {
+        var table: ClassifierDriftTable
+        let u: Int
+
+        init(recentSize: Int, referenceSize: Int, classifier u: Int = 0) {
+            table = ClassifierDriftTable(recentSize: recentSize, referenceSize: referenceSize)
+            table.grow(to: u + 1)
+            self.u = u
+        }
+
+        mutating func record(_ p: Double) {
+            let entries = [Entry(classifier: u, value: p)]
+            entries.withUnsafeBufferPointer { table.record($0) }
+        }
+
+        mutating func pin() { table.pin() }
+        func statistic() -> (psi: Double, noise: Double, recent: Int, reference: Int)? { table.statistic(u) }
+    }
+
+    @Test func theFloatLookupBinsAsTheSearchDoes() {
+        // Every bucket's first and last values and their neighbours, the edges' nearest
+        // Floats, and a million values spread over the log-odds and over the bit patterns.
+        var probes: [Float] = [0, 1, 0.5, .leastNonzeroMagnitude, Float(1).nextDown, Float(0.5).nextUp, Float(0.5).nextDown]
+        for k in 0..<0x3F1 {
+            let lo = Float(bitPattern: UInt32(k) << 20), hi = Float(bitPattern: UInt32(k + 1) << 20)
+            for v in [lo, lo.nextUp, hi.nextDown, hi.nextDown.nextDown, 1 - lo, 1 - hi.nextDown, (1 - lo).nextUp,
+                      (1 - lo).nextDown] where v >= 0 && v <= 1 { probes.append(v) }
+        }
+        for e in ProbabilityBins.edges {
+            let f = Float(e)
+            probes += [f, f.nextUp, f.nextDown, f.nextUp.nextUp, f.nextDown.nextDown]
+        }
+        var rng = SeededRandom(seed: 41)
+        for _ in 0..<500_000 {
+            probes.append(Float(1 / (1 + exp(-(24 * rng.uniform() - 12)))))
+            probes.append(Float(bitPattern: UInt32(rng.uniform() * Double(0x3F80_0000))))
+        }
+        var mismatches = 0
+        for p in probes where ProbabilityBins.lookup.index(of: p) != ProbabilityBins.index(of: Double(p)) { mismatches += 1 }
+        #expect(mismatches == 0, "of \(probes.count)")
+        #expect(ProbabilityBins.lookup.index(of: .nan) == ProbabilityBins.index(of: .nan))
+        #expect(ProbabilityBins.lookup.index(of: -0.5) == 0 && ProbabilityBins.lookup.index(of: 2) == 21)
+    }
+
     @Test func pinnedReferenceIsTheFirstValuesAndRecentTheLast() throws {
         let history = values(3000, seed: 2) + values(700, seed: 3, shift: 1.5)
-        var d = OutputDrift(reference: .pinned, recentSize: 500, referenceSize: 1200)
+        var d = Pinned(recentSize: 500, referenceSize: 1200)
         for (i, p) in history.enumerated() {
-            d.record(p)
+            d.record(Double(Float(p)))
             if i + 1 < 1200 { #expect(d.statistic() == nil, "nil until the reference is full") }
         }
         let s = try #require(d.statistic())
@@ -64,9 +109,36 @@ import TestSupport
         #expect(s.recent == 500 && s.reference == 1200)
     }
 
+    @Test func classifiersKeepTheirOwnWindowsInTheSharedTable() throws {
+        // Three classifiers interleaved in messages (the middle one reports every third
+        // message only, one classifier not at all): each against its own history.
+        let histories = [values(4000, seed: 31), values(4000, seed: 32, shift: 0.5), values(4000, seed: 33, shift: -1)]
+        var table = ClassifierDriftTable(recentSize: 300, referenceSize: 700)
+        table.grow(to: 4)
+        var seen: [[Double]] = [[], [], [], []]
+        for i in 0..<4000 {
+            var entries: [Entry] = []
+            for (u, h) in [(0, histories[0]), (1, histories[1]), (3, histories[2])] where u != 1 || i % 3 == 0 {
+                entries.append(Entry(classifier: u, value: h[i]))
+                seen[u].append(Double(Float(h[i])))
+            }
+            entries.withUnsafeBufferPointer { table.record($0) }
+            if i == 1500 { table.pin() }
+        }
+        #expect(table.statistic(2) == nil && table.recorded(2) == 0)
+        for u in [0, 1, 3] {
+            let h = seen[u]
+            let pinnedAt = u == 1 ? 501 : 1501
+            let s = try #require(table.statistic(u), "classifier \(u)")
+            let want = directPSI(recent: h[(h.count - 300)...], reference: h[pinnedAt..<(pinnedAt + 700)])
+            #expect(abs(s.psi - want.psi) < 1e-12, "classifier \(u): \(s.psi) vs \(want.psi)")
+            #expect(table.recorded(u) == h.count - pinnedAt && table.recentCount(u) == 300 && table.referenceCount(u) == 700)
+        }
+    }
+
     @Test func trailingReferenceIsTheWindowBeforeTheRecentOne() throws {
         let history = values(2345, seed: 4) + values(321, seed: 5, shift: -1)
-        var d = OutputDrift(reference: .trailing, recentSize: 400, referenceSize: 1000)
+        var d = OutputDrift(recentSize: 400, referenceSize: 1000)
         for (i, p) in history.enumerated() {
             d.record(p)
             if i + 1 == 1399 { #expect(d.statistic() == nil, "nil until both windows are full") }
@@ -80,7 +152,7 @@ import TestSupport
     }
 
     @Test func pinStartsANewReference() throws {
-        var d = OutputDrift(reference: .pinned, recentSize: 300, referenceSize: 600)
+        var d = Pinned(recentSize: 300, referenceSize: 600, classifier: 2)
         for p in values(2000, seed: 6) { d.record(p) }
         let shifted = values(900, seed: 7, shift: 2)
         for p in shifted[..<300] { d.record(p) }
@@ -98,7 +170,7 @@ import TestSupport
         // Under no change PSI is about χ²(k−1)/n_eff: its mean is the noise figure.
         var total = 0.0, worst = 0.0
         for seed in 0..<40 {
-            var d = OutputDrift(reference: .pinned, recentSize: 1000, referenceSize: 5000)
+            var d = Pinned(recentSize: 1000, referenceSize: 5000)
             for p in values(8000, seed: UInt64(100 + seed)) { d.record(p) }
             let s = try #require(d.statistic())
             total += s.psi / s.noise
@@ -140,13 +212,19 @@ import TestSupport
         }
         #expect(due == 20)
         #expect(watch.classifiers.count == 2)
-        #expect(watch.classifiers[0].recorded == 1000 && watch.classifiers[1].recorded == 500)
+        #expect(watch.classifiers.recorded(0) == 1000 && watch.classifiers.recorded(1) == 500)
         let o = watch.observation(names: ["a", "b", "c"])
         #expect(o.classifiers.map(\.name) == ["a", "b", "c"])
         #expect(o.classifiers[0].drift != nil && o.classifiers[1].drift != nil && o.classifiers[2].drift == nil)
         #expect(o.score != nil && o.rate != nil)
         let data = try JSONEncoder().encode(watch)
         #expect(try JSONDecoder().decode(DriftWatch.self, from: data) == watch, "the windows survive a checkpoint")
+        // A checkpoint with the earlier layout (an array of per-classifier windows) keeps
+        // the score's and the rate's windows; the classifiers' references fill afresh.
+        var object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        object["classifiers"] = [["recentSize": 200, "referenceSize": 400]]
+        let old = try JSONDecoder().decode(DriftWatch.self, from: JSONSerialization.data(withJSONObject: object))
+        #expect(old.classifiers.count == 0 && old.score == watch.score && old.rate == watch.rate)
     }
 }
 
