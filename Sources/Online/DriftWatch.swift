@@ -57,7 +57,7 @@ public struct DriftObservation: Sendable {
 /// The label-free watch over what flows through the daemon: each classifier's outputs
 /// against a pinned reference, the published score against a trailing one, and the
 /// predicted positive rate (docs/alerts.md: classifier_drift, score_drift). Fed once
-/// per scored instance in O(classifiers reported · log bins), allocating nothing; the
+/// per scored instance in O(classifiers reported), allocating nothing; the
 /// statistics are computed at checks only.
 public struct DriftWatch: Codable, Sendable, Equatable {
     public let windows: DriftWindows

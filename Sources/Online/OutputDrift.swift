@@ -5,7 +5,7 @@
 /// (docs/alerts.md, score_drift). The classifiers' windows, against a pinned reference,
 /// are `ClassifierDriftTable`.
 ///
-/// Recording is O(log bins) and allocates nothing: a ring of bin numbers and two count
+/// Recording is O(1) and allocates nothing: a ring of bin numbers and two count
 /// vectors.
 public struct OutputDrift: Codable, Sendable, Equatable {
     public let recentSize: Int
