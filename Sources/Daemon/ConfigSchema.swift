@@ -242,6 +242,7 @@ enum ConfigSchema {
         .double("calibration.ridge", \.calibration.ridge),
         .double("calibration.rate_half_life", \.calibration.rateHalfLife),
         .double("calibration.evidence_half_life", \.calibration.evidenceHalfLife),
+        .int("calibration.mix_until", \.calibration.mixUntil),
         ConfigKey(name: "monitoring.alert_rates", kind: .doubleList,
                   set: { c, v in if case .numbers(let x) = v { c.alertRates = x } },
                   get: { .numbers($0.alertRates) }),

@@ -184,8 +184,8 @@ struct DaemonConfiguration: Sendable, Equatable {
         if driftWindows.estimate < 100 || driftWindows.estimate > 1_000_000 { throw ConfigError("monitoring.estimate_window must be in [100, 1000000]") }
         if calibration.minimumPerClass < 1 { throw ConfigError("calibration.min_per_class must be >= 1") }
         if !(calibration.priorLabels >= 0) || !(calibration.ridge > 0) || !(calibration.rateHalfLife >= 0)
-            || !(calibration.evidenceHalfLife >= 0) {
-            throw ConfigError("calibration.prior_labels, calibration.rate_half_life and calibration.evidence_half_life must be >= 0 and calibration.ridge > 0")
+            || !(calibration.evidenceHalfLife >= 0) || calibration.mixUntil < 0 {
+            throw ConfigError("calibration.prior_labels, calibration.rate_half_life, calibration.evidence_half_life and calibration.mix_until must be >= 0 and calibration.ridge > 0")
         }
         for e in inputEndpoints { try checkEndpoint(e, key: "input.endpoints") }
         try checkEndpoint(outputEndpoint, key: "output.endpoint")

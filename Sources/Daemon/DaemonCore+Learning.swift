@@ -28,7 +28,7 @@ extension DaemonCore {
         // The losses are only for the debug log line: two extra passes over the buffer.
         // The calibrator refits on what it has recorded up to this update (the journal's
         // `update` record marks the same point for a replay).
-        let calibration = calibrator.fit()
+        let calibration = nextCalibrationFit()
         let begun = model.beginUpdate(takeBatch(), measureLoss: logger.logLevel <= .debug)
         journal?.append(.update)
         countUpdate()

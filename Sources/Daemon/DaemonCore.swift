@@ -368,6 +368,9 @@ final class DaemonCore<Sink: OutputSink> {
     /// The calibrator's fit, run by the update worker (or here).
     func installCalibration(_ fitted: Calibration) { calibrator.install(fitted) }
 
+    /// The calibrator's next fit (it first judges the labels since the last one).
+    func nextCalibrationFit() -> CalibrationFit { calibrator.fit() }
+
     // MARK: State changes from outside
 
     /// Installs a model (a rollback, a scorer's new state from its learner).

@@ -5,14 +5,12 @@ import Darwin
 #endif
 
 /// The map from what was published to the `probability` next to it (docs/algorithm.md,
-/// "Calibrated probability"): a mixture, by `weights`, of three forecasts: the map of the
-/// score σ(slope · logit(score) + intercept) once the calibrator has been fitted (before,
+/// "Calibrated probability"): a mixture of three forecasts, weighted by `weights` (the
+/// score's map alone once the calibrator has stopped mixing): the map of the score σ(slope · logit(score) + intercept) once the calibrator has been fitted (before,
 /// and for an instance whose published score was the simple average, a fallback: the
 /// next one); the map of the average σ(logit(average) + averageIntercept); the average
 /// itself. Scorers receive it with the model.
 public struct Calibration: Sendable, Codable, Equatable {
-    /// Equal weights: the mixture before any evidence.
-    public static let uniform = SIMD3<Double>(repeating: 1.0 / 3)
 
     /// Whether the map of the score has been fitted (enough labels of both classes).
     public var fitted: Bool
@@ -28,7 +26,7 @@ public struct Calibration: Sendable, Codable, Equatable {
     public var weights: SIMD3<Double>
 
     public init(fitted: Bool = false, slope: Double = 1, intercept: Double = 0, averageIntercept: Double = 0,
-                averageSlope: Double = 1, weights: SIMD3<Double> = Calibration.uniform) {
+                averageSlope: Double = 1, weights: SIMD3<Double> = SIMD3(1, 0, 0)) {
         self.fitted = fitted
         self.slope = slope
         self.intercept = intercept
@@ -39,7 +37,7 @@ public struct Calibration: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey { case fitted, slope, intercept, averageIntercept, averageSlope, weights }
 
-    /// A map saved before the mixture decodes as the score's map alone (what it was).
+    /// A map saved before the mixture decodes as the score's map (what it was).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         fitted = try c.decode(Bool.self, forKey: .fitted)

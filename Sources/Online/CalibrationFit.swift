@@ -14,12 +14,19 @@ public struct CalibrationFit: Sendable {
     let previous: Calibration
     let configuration: ScoreCalibrator.Configuration
 
+    /// Each forecast's summed loss (`ForecastEvidence.losses`) as this fit weighs them.
+    public var evidenceLosses: SIMD3<Double> {
+        let labels = positiveLabels + negativeLabels
+        return evidence.losses(positiveRate: labels > 0 ? positiveLabels / labels : nil)
+    }
+
     public func run() -> Calibration {
         var out = previous
         let labels = positiveLabels + negativeLabels
         guard labels > 0 else { return Calibration() }
         let rate = positiveLabels / labels
-        out.weights = evidence.weights(positiveRate: rate)
+        let mixing = configuration.mixUntil > 0 && labels < Double(configuration.mixUntil)
+        out.weights = mixing ? evidence.weights(positiveRate: rate) : SIMD3(1, 0, 0)
         out.averageIntercept = averageShift(rate: rate, labels: labels)
         let minimum = max(1, configuration.minimumPerClass)
         let enough = positives.scores.count >= minimum && negatives.scores.count >= minimum && positiveLabels > 0

@@ -5,16 +5,14 @@ import Darwin
 #endif
 
 /// How well each of the calibrator's three candidate forecasts has predicted the labels
-/// so far, and the Bayesian mixture weights that follow (docs/algorithm.md, "Calibrated
-/// probability"). The forecasts are, in this order: the map of the score, the map of the
-/// simple average, and the simple average itself.
+/// so far, and the weights of their mixture (docs/algorithm.md, "Calibrated probability"). The
+/// forecasts are, in this order: the map of the score, the map of the simple average,
+/// and the simple average itself.
 ///
-/// Each label is scored by every forecast before it is learnt from (the maps in use when
-/// it arrives have not seen it). The log losses are summed by class, decayed per label,
-/// and mixed by the estimated positive rate, so that a labelled set enriched in one
-/// class (labels late by class) weighs the forecasts as the traffic would. A forecast's
-/// weight is proportional to exp(−its summed loss): the mixture's total log loss is then
-/// within ln 3 of the best forecast's, whichever it is.
+/// Each label is judged by every forecast of a map that has not learnt from it. The log
+/// losses are summed by class, decayed per label, and mixed by the estimated positive
+/// rate, so that a labelled set enriched in one class (labels late by class) weighs the
+/// forecasts as the traffic would.
 public struct ForecastEvidence: Sendable, Codable, Equatable {
     /// Decayed log loss of each forecast over the positive and the negative labels.
     public private(set) var positiveLoss = SIMD3<Double>()
@@ -56,10 +54,12 @@ public struct ForecastEvidence: Sendable, Codable, Equatable {
         return (positives + negatives) * (rate / positives * positiveLoss + (1 - rate) / negatives * negativeLoss)
     }
 
-    /// The mixture weights: exp(−loss) normalised (uniform before any label).
+    /// The mixture's weights while it mixes (`Configuration.mixUntil`): each
+    /// forecast's exp(−its summed loss), normalised, a Bayesian posterior over the three
+    /// whose total log loss is within ln 3 of the best forecast's, whichever it is.
     public func weights(positiveRate: Double?) -> SIMD3<Double> {
         let l = losses(positiveRate: positiveRate)
-        guard l.x.isFinite, l.y.isFinite, l.z.isFinite else { return Calibration.uniform }
+        guard l.x.isFinite, l.y.isFinite, l.z.isFinite else { return SIMD3(1, 0, 0) }
         let least = l.min()
         let w = SIMD3(exp(least - l.x), exp(least - l.y), exp(least - l.z))
         return w / w.sum()

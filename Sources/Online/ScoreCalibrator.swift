@@ -26,15 +26,21 @@ public struct ScoreCalibrator: Sendable, Codable, Equatable {
         public var ridge = 1.0
         /// Labels after which an old one counts half in the positive rate (0: never decays).
         public var rateHalfLife = 0.0
-        /// Labels after which an old one's log loss counts half in the forecasts' weights
-        /// (0: never decays). About the buffer's span: the weights judge the maps on the
-        /// traffic they are fitted to.
+        /// Labels after which an old one's log loss counts half in the mixture's weights
+        /// (0: never decays). About the buffer's span: the maps are judged on the traffic
+        /// they are fitted to.
         public var evidenceHalfLife = 2048.0
+        /// Labels after which the score's map alone is published (0: from the start). The
+        /// mixture is for a cold start, when the score's map is fitted to few labels; past
+        /// it the published probability is the score's map (calibrated, not the pool's
+        /// under-confident blend, and ranked as the score: the label-free PR-AUC estimate
+        /// needs both).
+        public var mixUntil = 2048
 
         public init() {}
 
         enum CodingKeys: String, CodingKey {
-            case positives, negatives, minimumPerClass, priorLabels, ridge, rateHalfLife, evidenceHalfLife
+            case positives, negatives, minimumPerClass, priorLabels, ridge, rateHalfLife, evidenceHalfLife, mixUntil
         }
 
         /// A configuration saved before the forecasts' weights had the default half-life.
@@ -47,6 +53,7 @@ public struct ScoreCalibrator: Sendable, Codable, Equatable {
             ridge = try c.decode(Double.self, forKey: .ridge)
             rateHalfLife = try c.decode(Double.self, forKey: .rateHalfLife)
             evidenceHalfLife = try c.decodeIfPresent(Double.self, forKey: .evidenceHalfLife) ?? 2048
+            mixUntil = try c.decodeIfPresent(Int.self, forKey: .mixUntil) ?? 2048
         }
     }
 
@@ -58,8 +65,11 @@ public struct ScoreCalibrator: Sendable, Codable, Equatable {
     /// log-odds of the score and of the average for recent labelled instances, by class.
     private var positive = Ring()
     private var negative = Ring()
-    /// How well each forecast of the mixture has predicted the labels.
+    /// How well each forecast has predicted the labels.
     public private(set) var evidence: ForecastEvidence
+    /// Labelled instances recorded since the last fit, to be judged by its map (at most
+    /// the buffer's size: beyond, a label counts in the fit but not in the evidence).
+    private var unjudged = Unjudged()
     /// Fits installed so far.
     public private(set) var fits = 0
 
@@ -71,7 +81,7 @@ public struct ScoreCalibrator: Sendable, Codable, Equatable {
         negative = Ring(capacity: max(1, configuration.negatives))
     }
 
-    enum CodingKeys: String, CodingKey { case configuration, calibration, counts, positive, negative, evidence, fits }
+    enum CodingKeys: String, CodingKey { case configuration, calibration, counts, positive, negative, evidence, unjudged, fits }
 
     /// A calibrator saved before the mixture starts its evidence afresh.
     public init(from decoder: any Decoder) throws {
@@ -83,6 +93,7 @@ public struct ScoreCalibrator: Sendable, Codable, Equatable {
         negative = try c.decode(Ring.self, forKey: .negative)
         evidence = try c.decodeIfPresent(ForecastEvidence.self, forKey: .evidence)
             ?? ForecastEvidence(halfLife: configuration.evidenceHalfLife)
+        unjudged = try c.decodeIfPresent(Unjudged.self, forKey: .unjudged) ?? Unjudged()
         fits = try c.decode(Int.self, forKey: .fits)
     }
 
@@ -98,16 +109,26 @@ public struct ScoreCalibrator: Sendable, Codable, Equatable {
     /// A labelled instance, with what was published for it when it was scored.
     public mutating func record(score: Double, average: Double, label: Int8) {
         guard score.isFinite, average.isFinite else { return }
-        // Judged by the maps in use, which have not learnt from this label.
-        evidence.observe(calibration.forecasts(score: score, average: average), label: label)
+        // Judged at the next fit by the map of the last one, which has not learnt from it.
+        if unjudged.count < configuration.positives + configuration.negatives {
+            unjudged.append(Float(score), Float(average), label)
+        }
         counts.observe(label)
         let x = Float(Calibration.logit(score)), a = Float(Calibration.logit(average))
         if label == 1 { positive.append(x, a) } else { negative.append(x, a) }
     }
 
-    /// The fit over what has been recorded so far, to run anywhere.
-    public func fit() -> CalibrationFit {
-        CalibrationFit(positives: positive.ordered(), negatives: negative.ordered(),
+    /// The fit over what has been recorded so far, to run anywhere. First the labels
+    /// recorded since the last fit are judged by the map in use, the last fit's (the
+    /// caller installs each fit before taking the next: the journal's replay meets the
+    /// same map at the same labels, however late the live install came).
+    public mutating func fit() -> CalibrationFit {
+        for k in 0..<unjudged.count {
+            let f = calibration.forecasts(score: Double(unjudged.scores[k]), average: Double(unjudged.averages[k]))
+            evidence.observe(f, label: unjudged.labels[k])
+        }
+        unjudged.removeAll()
+        return CalibrationFit(positives: positive.ordered(), negatives: negative.ordered(),
                        positiveLabels: counts.positives, negativeLabels: counts.negatives,
                        evidence: evidence, previous: calibration, configuration: configuration)
     }
@@ -115,6 +136,24 @@ public struct ScoreCalibrator: Sendable, Codable, Equatable {
     public mutating func install(_ fitted: Calibration) {
         calibration = fitted
         fits += 1
+    }
+
+    /// Labelled instances waiting for the next fit's judgement.
+    struct Unjudged: Sendable, Codable, Equatable {
+        var scores: [Float] = []
+        var averages: [Float] = []
+        var labels: [Int8] = []
+        var count: Int { labels.count }
+
+        mutating func append(_ score: Float, _ average: Float, _ label: Int8) {
+            scores.append(score); averages.append(average); labels.append(label)
+        }
+
+        mutating func removeAll() {
+            scores.removeAll(keepingCapacity: true)
+            averages.removeAll(keepingCapacity: true)
+            labels.removeAll(keepingCapacity: true)
+        }
     }
 
     /// A ring of (score log-odds, average log-odds) pairs.

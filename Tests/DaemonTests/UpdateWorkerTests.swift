@@ -41,7 +41,7 @@ import Testing
     @Test func aWorkerThatIsNotRunningRunsTheUpdateInPlace() throws {
         let worker = UpdateWorker()
         let (split, job, inPlace) = try begun()
-        worker.submit(UpdateJob(aggregator: job, calibration: ScoreCalibrator().fit()))
+        worker.submit(UpdateJob(aggregator: job, calibration: { var c = ScoreCalibrator(); return c.fit() }()))
         split.finishUpdate(try #require(worker.poll()?.aggregator))
         #expect(split.aggregator == inPlace.aggregator)
         worker.stop()
@@ -51,7 +51,7 @@ import Testing
         let worker = UpdateWorker()
         worker.start()
         let (_, job, _) = try begun()
-        worker.submit(UpdateJob(aggregator: job, calibration: ScoreCalibrator().fit()))
+        worker.submit(UpdateJob(aggregator: job, calibration: { var c = ScoreCalibrator(); return c.fit() }()))
         worker.stop()
         #expect(worker.poll() != nil)
     }

@@ -141,19 +141,32 @@ import Transport
         let map = try #require(try c.learner.status()["calibration"] as? [String: Any])
         #expect(map["fitted"] as? Bool == true)
         let slope = try #require(map["slope"] as? Double), intercept = try #require(map["intercept"] as? Double)
+        let averageSlope = try #require(map["average_slope"] as? Double)
+        let averageIntercept = try #require(map["average_intercept"] as? Double)
+        let mixture = try #require(map["weights"] as? [Double])
+        #expect(mixture.count == 3 && abs(mixture.reduce(0, +) - 1) < 1e-12, "weights \(mixture)")
         for s in c.scorers {
             let m = try s.status()["calibration"] as? [String: Any] ?? [:]
-            #expect(m["slope"] as? Double == slope && m["intercept"] as? Double == intercept, "\(m) vs \(map)")
+            #expect(m["slope"] as? Double == slope && m["intercept"] as? Double == intercept
+                    && m["average_slope"] as? Double == averageSlope && m["average_intercept"] as? Double == averageIntercept
+                    && m["weights"] as? [Double] == mixture, "\(m) vs \(map)")
         }
         // Scores carry the learner's version once the scorers have it.
         try Self.send(push, preds: 0..<30, prefix: "v")
         let after = try DaemonProcess.collect(sub, timeout: 10) { $0.filter { ($0.1["id"] as? String)?.hasPrefix("v") == true }.count >= 30 }
         let mine = after.filter { ($0.1["id"] as? String)?.hasPrefix("v") == true }
         #expect(mine.allSatisfy { $0.1["model_version"] as? Int == learnt })
+        // The published forecast, recomputed from the map and the instance's reported values.
         for (_, body) in mine {
             let score = try #require(body["score"] as? Double), probability = try #require(body["probability"] as? Double)
-            let z = slope * log(score / (1 - score)) + intercept
-            #expect(abs(probability - 1 / (1 + exp(-z))) < 1e-9, "scorer probability \(probability) for score \(score)")
+            let i = try #require(Int(String((body["id"] as? String ?? "").dropFirst())))
+            // The daemon holds reported values as Float.
+            let reported = tenPreds(i, label: i % 5 == 0 ? 1 : 0).values.map { Double(Float($0)) }
+            let average = reported.reduce(0, +) / Double(reported.count)
+            let ofScore = 1 / (1 + exp(-(slope * log(score / (1 - score)) + intercept)))
+            let ofAverage = 1 / (1 + exp(-(averageSlope * log(average / (1 - average)) + averageIntercept)))
+            let expected = mixture[0] * ofScore + mixture[1] * ofAverage + mixture[2] * average
+            #expect(abs(probability - expected) < 1e-9, "scorer probability \(probability) for score \(score), weights \(mixture)")
         }
 
         // Scorer 1 killed mid-stream and restarted: it gets the current model at once.

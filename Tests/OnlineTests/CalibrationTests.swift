@@ -130,7 +130,7 @@ import TestSupport
     }
 
     @Test func beforeAnyLabelTheProbabilityIsTheAverage() {
-        let calibrator = ScoreCalibrator()
+        var calibrator = ScoreCalibrator()
         #expect(abs(calibrator.calibration.probability(score: 0.9, average: 0.3) - 0.3) < 1e-12)
         #expect(calibrator.fit().run() == Calibration())
     }
@@ -138,6 +138,7 @@ import TestSupport
     @Test func theMixtureWeightsAreThePosteriorOfTheForecastsLogLoss() throws {
         var config = ScoreCalibrator.Configuration()
         config.evidenceHalfLife = 0
+        config.mixUntil = .max
         var calibrator = ScoreCalibrator(configuration: config)
         // Written here: each label judged by the three forecasts of the map in use.
         var lossPos = [0.0, 0.0, 0.0], lossNeg = [0.0, 0.0, 0.0], np = 0.0, nn = 0.0
@@ -156,6 +157,8 @@ import TestSupport
         }
         let rate = np / (np + nn)
         let loss = (0..<3).map { (np + nn) * (rate * lossPos[$0] / np + (1 - rate) * lossNeg[$0] / nn) }
+        let evidence = calibrator.fit().evidenceLosses
+        for j in 0..<3 { #expect(abs(evidence[j] - loss[j]) < 1e-6 * loss[j], "\(evidence) vs \(loss)") }
         let least = loss.min()!
         let odds = loss.map { exp(least - $0) }
         let weights = calibrator.fit().run().weights
@@ -164,13 +167,17 @@ import TestSupport
         #expect(weights.x > 0.99)
     }
 
-    @Test func theMixtureFollowsTheBetterForecast() throws {
+    @Test func theMixtureFollowsTheBetterForecastUntilItStopsMixing() throws {
         // The average is the true probability and the score is half noise: the mixture
-        // comes to the average and its log loss to within ln 3 (plus the refits' lag) of
-        // the best forecast's.
+        // comes to the average (its map, or itself) and its log loss to within ln 3 (plus
+        // the refits' lag) of the best forecast's; past mix_until labels the score's map
+        // is published alone.
         var g = SeededRandom(seed: 23)
-        var calibrator = ScoreCalibrator()
-        var mixture = 0.0, best = [0.0, 0.0, 0.0]
+        var config = ScoreCalibrator.Configuration()
+        config.mixUntil = 4000
+        var calibrator = ScoreCalibrator(configuration: config)
+        var published = 0.0, best = [0.0, 0.0, 0.0]
+        var mixed = SIMD3<Double>()
         for k in 0..<6000 {
             let truth = 1 / (1 + exp(-(-2.5 + 1.5 * g.normal())))
             let label: Int8 = g.uniform() < truth ? 1 : 0
@@ -178,16 +185,19 @@ import TestSupport
             let c = calibrator.calibration
             let p = c.probability(score: score, average: truth)
             let f = c.forecasts(score: score, average: truth)
-            mixture -= label == 1 ? log(p) : log(1 - p)
-            for j in 0..<3 { best[j] -= label == 1 ? log(f[j]) : log(1 - f[j]) }
+            if k < 4000 {
+                published -= label == 1 ? log(p) : log(1 - p)
+                for j in 0..<3 { best[j] -= label == 1 ? log(f[j]) : log(1 - f[j]) }
+            }
             calibrator.record(score: score, average: truth, label: label)
             if k % 64 == 63 { calibrator.install(calibrator.fit().run()) }
+            if k == 3900 { mixed = calibrator.calibration.weights }
         }
-        let w = calibrator.calibration.weights
-        // The average's map is the average itself up to a small shift here: the two share it.
-        #expect(w.y + w.z > 0.95 && w.x < 0.05, "weights \(w)")
-        #expect(mixture <= best.min()! + log(3.0) + 2, "mixture \(mixture) vs best \(best)")
+        #expect(mixed.y + mixed.z > 0.95 && mixed.x < 0.05, "weights \(mixed)")
+        #expect(calibrator.calibration.weights == SIMD3(1, 0, 0))
         #expect(best[2] < best[0], "the average is the better forecast here")
+        #expect(published <= best.min()! + log(3.0) + 2, "mixture \(published) vs best \(best)")
+        #expect(best[0] > best.min()! + log(3.0) + 2, "publishing the score's map alone would have cost more")
     }
 
     @Test func aMapSavedBeforeTheMixtureKeepsItsMeaning() throws {
