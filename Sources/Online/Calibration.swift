@@ -63,10 +63,16 @@ public struct Calibration: Sendable, Codable, Equatable {
     /// published was not the model's (a fallback published the average).
     @inline(__always)
     public func probability(score: Double, average: Double, modelPublished: Bool = true) -> Double {
-        // Written as corrections to the average, so that it is the average exactly while
-        // neither map has moved off it (before any label).
-        let f = forecasts(score: score, average: average, modelPublished: modelPublished)
-        let p = f.z + weights.x * (f.x - f.z) + weights.y * (f.y - f.z)
+        let p: Double
+        if fitted && modelPublished && weights == SIMD3(1, 0, 0) {
+            // The steady state (past `mix_until` labels): the score's map alone.
+            p = Self.sigmoid(slope * Self.logit(score) + intercept)
+        } else {
+            // Written as corrections to the average, so that it is the average exactly
+            // while neither map has moved off it (before any label).
+            let f = forecasts(score: score, average: average, modelPublished: modelPublished)
+            p = f.z + weights.x * (f.x - f.z) + weights.y * (f.y - f.z)
+        }
         return p.isFinite ? min(1, max(0, p)) : min(1, max(0, average.isFinite ? average : 0.5))
     }
 
