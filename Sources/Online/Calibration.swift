@@ -6,10 +6,11 @@ import Darwin
 
 /// The map from what was published to the `probability` next to it (docs/algorithm.md,
 /// "Calibrated probability"): a mixture of three forecasts, weighted by `weights` (the
-/// score's map alone once the calibrator has stopped mixing): the map of the score σ(slope · logit(score) + intercept) once the calibrator has been fitted (before,
-/// and for an instance whose published score was the simple average, a fallback: the
-/// next one); the map of the average σ(logit(average) + averageIntercept); the average
-/// itself. Scorers receive it with the model.
+/// score's map alone once the calibrator has stopped mixing): the map of the score
+/// σ(slope · logit(score) + intercept) once the calibrator has been fitted (before, and
+/// for an instance whose published score was the simple average, a fallback: the next
+/// one); the map of the average σ(averageSlope · logit(average) + averageIntercept); the
+/// average itself. Scorers receive it with the model.
 public struct Calibration: Sendable, Codable, Equatable {
 
     /// Whether the map of the score has been fitted (enough labels of both classes).

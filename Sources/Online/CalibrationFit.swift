@@ -11,6 +11,8 @@ public struct CalibrationFit: Sendable {
     let positiveLabels: Double
     let negativeLabels: Double
     let evidence: ForecastEvidence
+    /// Whether the fit publishes the mixture or the score's map alone.
+    let mixing: Bool
     let previous: Calibration
     let configuration: ScoreCalibrator.Configuration
 
@@ -25,7 +27,6 @@ public struct CalibrationFit: Sendable {
         let labels = positiveLabels + negativeLabels
         guard labels > 0 else { return Calibration() }
         let rate = positiveLabels / labels
-        let mixing = configuration.mixUntil > 0 && labels < Double(configuration.mixUntil)
         out.weights = mixing ? evidence.weights(positiveRate: rate) : SIMD3(1, 0, 0)
         out.averageIntercept = averageShift(rate: rate, labels: labels)
         let minimum = max(1, configuration.minimumPerClass)

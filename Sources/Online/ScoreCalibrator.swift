@@ -70,6 +70,8 @@ public struct ScoreCalibrator: Sendable, Codable, Equatable {
     /// Labelled instances recorded since the last fit, to be judged by its map (at most
     /// the buffer's size: beyond, a label counts in the fit but not in the evidence).
     private var unjudged = Unjudged()
+    /// Labels recorded since the start, undecayed (`counts` decays with `rateHalfLife`).
+    public private(set) var recorded = 0
     /// Fits installed so far.
     public private(set) var fits = 0
 
@@ -81,7 +83,7 @@ public struct ScoreCalibrator: Sendable, Codable, Equatable {
         negative = Ring(capacity: max(1, configuration.negatives))
     }
 
-    enum CodingKeys: String, CodingKey { case configuration, calibration, counts, positive, negative, evidence, unjudged, fits }
+    enum CodingKeys: String, CodingKey { case configuration, calibration, counts, positive, negative, evidence, unjudged, recorded, fits }
 
     /// A calibrator saved before the mixture starts its evidence afresh.
     public init(from decoder: any Decoder) throws {
@@ -94,6 +96,8 @@ public struct ScoreCalibrator: Sendable, Codable, Equatable {
         evidence = try c.decodeIfPresent(ForecastEvidence.self, forKey: .evidence)
             ?? ForecastEvidence(halfLife: configuration.evidenceHalfLife)
         unjudged = try c.decodeIfPresent(Unjudged.self, forKey: .unjudged) ?? Unjudged()
+        // Saved before it was kept: the counts, exact unless they decay.
+        recorded = try c.decodeIfPresent(Int.self, forKey: .recorded) ?? Int((counts.positives + counts.negatives).rounded())
         fits = try c.decode(Int.self, forKey: .fits)
     }
 
@@ -106,13 +110,18 @@ public struct ScoreCalibrator: Sendable, Codable, Equatable {
         return n > 0 ? counts.positives / n : nil
     }
 
+    /// Whether the published probability is still the mixture (`Configuration.mixUntil`).
+    public var mixing: Bool { configuration.mixUntil > 0 && recorded < configuration.mixUntil }
+
     /// A labelled instance, with what was published for it when it was scored.
     public mutating func record(score: Double, average: Double, label: Int8) {
         guard score.isFinite, average.isFinite else { return }
-        // Judged at the next fit by the map of the last one, which has not learnt from it.
-        if unjudged.count < configuration.positives + configuration.negatives {
+        // Judged at the next fit by the map of the last one, which has not learnt from it
+        // (only while mixing: past it the evidence weighs nothing).
+        if mixing && unjudged.count < configuration.positives + configuration.negatives {
             unjudged.append(Float(score), Float(average), label)
         }
+        recorded += 1
         counts.observe(label)
         let x = Float(Calibration.logit(score)), a = Float(Calibration.logit(average))
         if label == 1 { positive.append(x, a) } else { negative.append(x, a) }
@@ -130,7 +139,7 @@ public struct ScoreCalibrator: Sendable, Codable, Equatable {
         unjudged.removeAll()
         return CalibrationFit(positives: positive.ordered(), negatives: negative.ordered(),
                        positiveLabels: counts.positives, negativeLabels: counts.negatives,
-                       evidence: evidence, previous: calibration, configuration: configuration)
+                       evidence: evidence, mixing: mixing, previous: calibration, configuration: configuration)
     }
 
     public mutating func install(_ fitted: Calibration) {

@@ -104,7 +104,8 @@ public struct CalibrationBody: Codable, Sendable, Equatable {
     public var average_intercept: Double
     /// The average's map's slope (1 until fitted); absent from earlier daemons.
     public var average_slope: Double?
-    /// The mixture's weights (score's map, average's map, average), summing to 1; (1, 0, 0) past `calibration.mix_until` labels.
+    /// The mixture's weights (score's map, average's map, average), summing to 1;
+    /// (1, 0, 0) past `calibration.mix_until` labels.
     public var weights: [Double]?
     public var positive_rate: Double?
     public var ece: Double?

@@ -200,6 +200,33 @@ import TestSupport
         #expect(best[0] > best.min()! + log(3.0) + 2, "publishing the score's map alone would have cost more")
     }
 
+    @Test func mixingStopsAfterMixUntilLabelsEvenWhenTheRateDecays() throws {
+        // rate_half_life 200: the decayed label counts level off near 290, far below
+        // mix_until; the labels recorded still reach it. The average is the truth and the
+        // score half noise, so the mixture is far from the score's map alone.
+        var config = ScoreCalibrator.Configuration()
+        config.rateHalfLife = 200
+        config.mixUntil = 1000
+        var calibrator = ScoreCalibrator(configuration: config)
+        var g = SeededRandom(seed: 29)
+        var mixedAt999 = SIMD3<Double>()
+        for k in 0..<1600 {
+            let truth = 1 / (1 + exp(-(-2.5 + 1.5 * g.normal())))
+            let label: Int8 = g.uniform() < truth ? 1 : 0
+            let score = 1 / (1 + exp(-(Self.logit(truth) + 2 * g.normal())))
+            calibrator.record(score: score, average: truth, label: label)
+            if k % 64 == 63 || k == 998 { calibrator.install(calibrator.fit().run()) }
+            if k == 998 { mixedAt999 = calibrator.calibration.weights }
+        }
+        #expect(calibrator.counts.positives + calibrator.counts.negatives < 400)
+        #expect(calibrator.recorded == 1600 && !calibrator.mixing)
+        #expect(mixedAt999.x < 0.5, "still mixing at 999 labels: \(mixedAt999)")
+        #expect(calibrator.calibration.weights == SIMD3(1, 0, 0))
+        // A checkpoint keeps the count.
+        let back = try JSONDecoder().decode(ScoreCalibrator.self, from: JSONEncoder().encode(calibrator))
+        #expect(back == calibrator && back.recorded == 1600)
+    }
+
     @Test func aMapSavedBeforeTheMixtureKeepsItsMeaning() throws {
         let json = #"{"fitted":true,"slope":1.5,"intercept":-2,"averageIntercept":0.5}"#
         let old = try JSONDecoder().decode(Calibration.self, from: Data(json.utf8))
