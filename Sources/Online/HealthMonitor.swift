@@ -394,8 +394,11 @@ public struct HealthMonitor: Sendable {
         wall = o.wall
         for (name, d) in o.classifiers {
             guard let d else { continue }
-            let bound = psiBound(noise: d.noise)
-            step("classifier_drift:\(name)", holds: d.psi > bound,
+            let bound = psiBound(noise: d.noise), key = "classifier_drift:\(name)"
+            // The texts are built on a transition only: while a drift condition is
+            // engaged this runs every `drift_check_every` instances on the scoring path.
+            guard let t = advance(key, holds: d.psi > bound) else { continue }
+            publish(t, key,
                  reason: "classifier \(name)'s outputs moved: population stability index \(fmt(d.psi)) between its last \(d.recent) outputs and its reference of \(d.reference), above \(fmt(bound))",
                  cleared: "classifier \(name)'s outputs are back near its reference: population stability index \(fmt(d.psi)), within \(fmt(bound))",
                  metrics: ["psi": d.psi, "psi_noise": d.noise, "psi_bound": bound], classifier: name, into: &out)
@@ -403,12 +406,12 @@ public struct HealthMonitor: Sendable {
         // score_drift judges the predicted positive rate: a calibrated probability keeps
         // its mean through model updates, where the score's distribution moves with every
         // one (its PSI is reported beside it, in the alert's metrics and in health).
-        if let r = o.rate {
+        if let r = o.rate, let t = advance("score_drift", holds: rateMoved(recent: r.recent, reference: r.reference, z: r.z)) {
             var metrics = ["predicted_positive_rate": r.recent, "reference_positive_rate": r.reference, "rate_z": r.z]
             if let d = o.score { metrics["score_psi"] = d.psi }
             let ratio = r.reference > 0 ? r.recent / r.reference : 1
             metrics["rate_ratio"] = ratio
-            step("score_drift", holds: rateMoved(recent: r.recent, reference: r.reference, z: r.z),
+            publish(t, "score_drift",
                  reason: "the predicted positive rate moved: \(fmtRate(r.recent)) over the recent window, \(fmt(ratio)) times the \(fmtRate(r.reference)) of the window before it (z \(fmt(r.z)))",
                  cleared: "the predicted positive rate \(fmtRate(r.recent)) is back within \(fmt(config.rateShiftRatio)) times the \(fmtRate(r.reference)) of the window before it",
                  metrics: metrics, into: &out)
@@ -457,10 +460,13 @@ public struct HealthMonitor: Sendable {
         return "\(r)"
     }
 
-    private mutating func step(_ key: String, holds: Bool, reason: String, cleared: String, metrics: [String: Double],
-                               classifier: String? = nil, into out: inout [HealthAlert]) {
+    /// What one check did to a condition.
+    private enum Transition { case fired, resolved }
+
+    /// One check of a condition with its hysteresis; returns whether it fired or resolved.
+    private mutating func advance(_ key: String, holds: Bool) -> Transition? {
         var c = conditions[key] ?? Condition()
-        let name = Self.parse(key)!.name
+        var transition: Transition?
         if holds {
             c.hits += 1
             c.clears = 0
@@ -468,18 +474,38 @@ public struct HealthMonitor: Sendable {
                 c.firing = true
                 c.firedAt = now
                 c.firedWall = wall
-                c.reason = reason
-                out.append(HealthAlert(name: name, state: "firing", reason: reason, metrics: metrics, classifier: classifier))
+                transition = .fired
             }
         } else {
             c.clears += 1
             c.hits = 0
             if c.firing && c.clears >= config.resolveAfter && now - c.firedAt >= config.minFiringSeconds {
                 c.firing = false
-                out.append(HealthAlert(name: name, state: "resolved", reason: cleared, metrics: metrics, classifier: classifier))
+                transition = .resolved
             }
         }
         conditions[key] = c
+        return transition
+    }
+
+    /// The alert of a transition (a firing one keeps its reason).
+    private mutating func publish(_ t: Transition, _ key: String, reason: String, cleared: String, metrics: [String: Double],
+                                  classifier: String? = nil, into out: inout [HealthAlert]) {
+        let name = Self.parse(key)!.name
+        switch t {
+        case .fired:
+            conditions[key]?.reason = reason
+            out.append(HealthAlert(name: name, state: "firing", reason: reason, metrics: metrics, classifier: classifier))
+        case .resolved:
+            out.append(HealthAlert(name: name, state: "resolved", reason: cleared, metrics: metrics, classifier: classifier))
+        }
+    }
+
+    private mutating func step(_ key: String, holds: Bool, reason: String, cleared: String, metrics: [String: Double],
+                               classifier: String? = nil, into out: inout [HealthAlert]) {
+        if let t = advance(key, holds: holds) {
+            publish(t, key, reason: reason, cleared: cleared, metrics: metrics, classifier: classifier, into: &out)
+        }
     }
 
     private func fmt(_ v: Double) -> String {

@@ -108,9 +108,11 @@ let benchmarks: @Sendable () -> Void = {
         // The label-free drift windows and their check every 250 instances, as the daemon runs them.
         var watch = DriftWatch(windows: DriftWindows())
         var monitor = HealthMonitor(config: HealthConfiguration())
+        // The warm-up records the probabilities the measurement will (a different rate
+        // would engage score_drift and measure a firing alert's checks instead).
         for _ in 0..<7000 {
             let scored = path.decodeAndScore(body)
-            if watch.record(path.entries, score: scored.score, probability: 0.01) {
+            if watch.record(path.entries, score: scored.score, probability: scored.probability) {
                 _ = monitor.checkDrift(watch, names: path.model.registry.names, now: path.now, wall: 0)
             }
         }
@@ -122,6 +124,32 @@ let benchmarks: @Sendable () -> Void = {
             }
             blackHole(path.encode(scored))
         }
+    }
+
+    Benchmark("decode + map names + score + drift (firing) + encode") { benchmark in
+        var path = ScoringPath(model: trainedModel())
+        // As above, with score_drift firing: the warm-up records a predicted rate an eighth
+        // of the measured one, then 2,000 instances at the measured rate (the alert fires
+        // and stays engaged), so every check evaluates the conditions (hysteresis) instead
+        // of skipping them. Alerts' texts are built on a transition only.
+        var watch = DriftWatch(windows: DriftWindows())
+        var monitor = HealthMonitor(config: HealthConfiguration())
+        for i in 0..<9000 {
+            let scored = path.decodeAndScore(body)
+            if watch.record(path.entries, score: scored.score, probability: i < 7000 ? scored.probability / 8 : scored.probability) {
+                _ = monitor.checkDrift(watch, names: path.model.registry.names, now: path.now, wall: 0)
+            }
+        }
+        precondition(monitor.driftEngaged, "score_drift engaged")
+        benchmark.startMeasurement()   // setup above is not measured
+        for _ in benchmark.scaledIterations {
+            let scored = path.decodeAndScore(body)
+            if watch.record(path.entries, score: scored.score, probability: scored.probability) {
+                blackHole(monitor.checkDrift(watch, names: path.model.registry.names, now: path.now, wall: 0).count)
+            }
+            blackHole(path.encode(scored))
+        }
+        precondition(monitor.driftEngaged, "score_drift engaged")
     }
 
     Benchmark("decode + map names + score + explain + encode") { benchmark in
