@@ -48,7 +48,8 @@ struct CheckpointError: Error, CustomStringConvertible {
 /// file is written and fsynced, renamed over the old one, and the directory fsynced,
 /// so a crash leaves either the old or the new checkpoint, never a torn one.
 ///
-/// File format: one header line `cfensembled-checkpoint 1 <length> <fnv1a64-hex>`
+/// File format: one header line `cfensembled-checkpoint 2 <length> <fnv1a64-hex>`
+/// (padded with spaces to `headerWidth` bytes)
 /// then a `length`-byte payload: a u32 length and the JSON `Head` (model, counters,
 /// quality window), a u64 count, then each pending instance in little-endian binary
 /// (id, arrival f64, score f32, average f32, probability f32 (format 2 on), u16 entry
@@ -83,30 +84,37 @@ struct CheckpointStore {
         guard access(directory, W_OK) == 0 else { throw CheckpointError("state directory \(directory) is not writable") }
     }
 
-    /// Writes the checkpoint durably; returns its size in bytes.
+    /// Width of the header line as written (padded with spaces; readers split it on
+    /// spaces): room for the largest length and hash, reserved before the payload is
+    /// streamed and filled in after it.
+    static let headerWidth = 80
+
+    /// Writes the checkpoint durably; returns its size in bytes. The payload is encoded
+    /// and written a chunk at a time (`ChecksummedFileWriter`), its header last.
     @discardableResult
     func write(_ checkpoint: Checkpoint) throws(CheckpointError) -> Int {
-        let payload = try Self.encode(checkpoint)
-        var file = Data("\(Self.magic) \(Self.formatVersion) \(payload.count) \(String(Self.fnv1a(payload), radix: 16))\n".utf8)
-        file.append(contentsOf: payload)
         let tmp = path + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw CheckpointError("cannot create \(tmp): \(String(cString: strerror(errno)))") }
-        var ok = file.withUnsafeBytes { raw -> Bool in
-            var off = 0
-            while off < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + off, raw.count - off)
-                if n < 0 { if errno == EINTR { continue }; return false }
-                off += n
-            }
-            return true
+        var size = 0
+        var ok: Bool
+        var failure = ""
+        do {
+            var file = try ChecksummedFileWriter(fd: fd, headerWidth: Self.headerWidth)
+            try Self.encode(checkpoint, into: &file)
+            try file.finish { length, hash in "\(Self.magic) \(Self.formatVersion) \(length) \(String(hash, radix: 16))" }
+            size = Self.headerWidth + file.length
+            ok = true
+        } catch {
+            failure = error.description
+            ok = false
         }
         ok = ok && fsync(fd) == 0
         let err = errno
         close(fd)
         guard ok else {
             unlink(tmp)
-            throw CheckpointError("cannot write \(tmp): \(String(cString: strerror(err)))")
+            throw CheckpointError("cannot write \(tmp): \(failure.isEmpty ? String(cString: strerror(err)) : failure)")
         }
         // Shift older generations down (each rename is atomic; a crash in between leaves
         // every generation readable under some name), then publish the new one.
@@ -123,7 +131,7 @@ struct CheckpointStore {
         }
         let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 { fsync(dfd); close(dfd) }
-        return file.count
+        return size
     }
 
     /// Reads the newest generation that is intact; `rejected` lists the newer ones that
@@ -170,7 +178,8 @@ struct CheckpointStore {
         return try Self.decode(Array(payload), path: path, version: version)
     }
 
-    static func encode(_ checkpoint: Checkpoint) throws(CheckpointError) -> [UInt8] {
+    /// Encodes the payload into `file`'s buffer, handing it a chunk at a time.
+    static func encode(_ checkpoint: Checkpoint, into file: inout ChecksummedFileWriter) throws(CheckpointError) {
         let head: Data
         do {
             let encoder = JSONEncoder()
@@ -179,24 +188,29 @@ struct CheckpointStore {
         } catch {
             throw CheckpointError("cannot encode checkpoint: \(error)")
         }
-        var w = ByteWriter(capacity: head.count + 16 + checkpoint.pendingCount * 64)
-        w.append(UInt32(head.count))
-        w.append(raw: Array(head))
-        w.append(UInt64(checkpoint.pendingCount))
-        func append(_ id: String, _ instance: PendingInstance) {
-            w.append(id)
-            w.append(instance.arrival)
-            w.append(instance.score)
-            w.append(instance.average)
-            w.append(instance.probability)
-            w.append(entries: instance.entries)
+        file.buffer.append(UInt32(head.count))
+        file.buffer.append(raw: Array(head))
+        file.buffer.append(UInt64(checkpoint.pendingCount))
+        func append(_ id: String, _ instance: PendingInstance) throws(CheckpointError) {
+            file.buffer.append(id)
+            file.buffer.append(instance.arrival)
+            file.buffer.append(instance.score)
+            file.buffer.append(instance.average)
+            file.buffer.append(instance.probability)
+            file.buffer.append(entries: instance.entries)
+            try file.flushIfFull()
         }
-        if let frozen = checkpoint.frozen {
-            frozen.forEach(append)
-        } else {
-            for record in checkpoint.pending { append(record.id, record.instance) }
+        do {
+            if let frozen = checkpoint.frozen {
+                try frozen.forEach(append)
+            } else {
+                for record in checkpoint.pending { try append(record.id, record.instance) }
+            }
+        } catch let e as CheckpointError {
+            throw e
+        } catch {
+            throw CheckpointError("cannot write checkpoint: \(error)")
         }
-        return w.bytes
     }
 
     static func decode(_ payload: [UInt8], path: String, version: Int = formatVersion) throws(CheckpointError) -> Checkpoint {
@@ -233,8 +247,17 @@ struct CheckpointStore {
         }
     }
 
+    static let fnvOffset: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    /// FNV-1a of `bytes`, continuing from `h` (a hash of what came before them).
+    static func fnv1a(_ bytes: [UInt8], from h: UInt64) -> UInt64 {
+        var h = h
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return h
+    }
+
     static func fnv1a<D: DataProtocol>(_ data: D) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var h: UInt64 = fnvOffset
         for region in data.regions {
             for b in region { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         }

@@ -18,6 +18,8 @@ COUNT=${COUNT:-240000}      # 12 s at 20k/s
 INTERVAL=${INTERVAL:-4}
 ROUNDS=${ROUNDS:-2}
 TRIGGER=${TRIGGER:-timer}
+# A Python with pyzmq (for TRIGGER=command): the quality benchmark's (bench/quality/setup.sh).
+PY=${PY:-bench/quality/.venv/bin/python}
 [ "$BIN" = .build/release ] && swift build -c release >/dev/null
 # The load generator and the status client always come from this tree's release build.
 LOADGEN=.build/release/cfe-loadgen CFE=.build/release/cfe
@@ -38,8 +40,10 @@ run() {  # run NAME INTERVAL
   "$LOADGEN" load --input "ipc://$dir/in" --output "ipc://$dir/out" --count "$PENDING" --tag m --name fill >/dev/null
   local asker=""
   if [ "$TRIGGER" = command ] && [ "$interval" != 0 ]; then
-    python3 -c '
-import json, sys, time, zmq
+    # One long-lived client (starting a process per request would itself take CPU from
+    # the daemon); each request is answered once its checkpoint is on disk.
+    "$PY" -c '
+import sys, time, zmq
 ctx = zmq.Context()
 while True:
     time.sleep(float(sys.argv[2]))
@@ -57,7 +61,7 @@ r = json.loads(sys.stdin.read())
 ms = [int(m) for m in re.findall(r"ms=(\d+)", open(sys.argv[1]).read())]
 r["checkpoints"] = len(ms); r["checkpoint_ms"] = ms
 print(json.dumps(r))' "$dir/log"
-  [ -n "$asker" ] && { kill $asker; wait $asker 2>/dev/null || true; }
+  if [ -n "$asker" ]; then kill $asker 2>/dev/null || true; wait $asker 2>/dev/null || true; fi
   kill -TERM $pid; wait $pid 2>/dev/null || true
   rm -rf "$dir"
 }
