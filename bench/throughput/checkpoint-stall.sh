@@ -20,6 +20,8 @@ ROUNDS=${ROUNDS:-2}
 TRIGGER=${TRIGGER:-timer}
 # A Python with pyzmq (for TRIGGER=command): the quality benchmark's (bench/quality/setup.sh).
 PY=${PY:-bench/quality/.venv/bin/python}
+# More daemon options for every run, e.g. EXTRA="--set state.journal=false".
+EXTRA=${EXTRA:-}
 [ "$BIN" = .build/release ] && swift build -c release >/dev/null
 # The load generator and the status client always come from this tree's release build.
 LOADGEN=.build/release/cfe-loadgen CFE=.build/release/cfe
@@ -34,7 +36,7 @@ run() {  # run NAME INTERVAL
   mkdir -p "$dir"
   "$BIN/cfensembled" --input "@ipc://$dir/in" --output "@ipc://$dir/out" --input-type sub --state-dir "$dir/state" \
     --log-level info --set metrics.listen=off --set "state.max_pending=$((PENDING + COUNT))" \
-    --set "state.checkpoint_interval_s=$timer" 2> "$dir/log" &
+    --set "state.checkpoint_interval_s=$timer" $EXTRA 2> "$dir/log" &
   local pid=$!
   wait_control "$CFE" "$dir/state"
   "$LOADGEN" load --input "ipc://$dir/in" --output "ipc://$dir/out" --count "$PENDING" --tag m --name fill >/dev/null
