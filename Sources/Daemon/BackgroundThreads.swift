@@ -5,9 +5,9 @@ import Foundation
 ///
 /// - start: the ZAP handler first (it must answer before any CURVE socket accepts a
 ///   peer; the sockets are bound already, and refuse every handshake until it runs),
-///   then the checkpoint writer, then the journal's syncer, then the update worker;
+///   then the checkpoint writer, then the journal's writer and syncer, then the update worker;
 /// - stop, after the final checkpoint is written (it waits for a running update): the
-///   update worker and the checkpoint writer (nothing is left for them), the journal (a last write and fdatasync, then its syncer), then the
+///   update worker and the checkpoint writer (nothing is left for them), the journal (its last writes and fdatasync, then its syncer and writer), then the
 ///   event loop's sockets close, and the ZAP handler last, so that every handshake up to
 ///   the last socket's close is checked against the allow-list.
 ///
@@ -17,6 +17,7 @@ final class BackgroundThreads {
     enum Step: String, Sendable {
         case zapStarted = "ZAP handler started"
         case writerStarted = "checkpoint writer started"
+        case journalWriterStarted = "journal writer started"
         case syncerStarted = "journal syncer started"
         case updaterStarted = "update worker started"
         case updaterStopped = "update worker stopped"
@@ -43,6 +44,7 @@ final class BackgroundThreads {
     func start() {
         if let zap { zap.start(); steps.append(.zapStarted) }
         if let writer { writer.start(); steps.append(.writerStarted) }
+        if let journal { journal.writer.start(); steps.append(.journalWriterStarted) }
         if let syncer = journal?.syncer { syncer.start(); steps.append(.syncerStarted) }
         if let updater { updater.start(); steps.append(.updaterStarted) }
     }

@@ -55,11 +55,15 @@ final class Journal {
     let directory: String
     /// The file being appended to.
     private(set) var number: UInt64
+    private var currentPath = ""
     private var fd: Int32 = -1
-    /// Records waiting to be written: one allocation for the daemon's life, filled in
-    /// place, so that journalling a pred allocates nothing.
+    /// Records waiting to be written: a buffer of the writer's (allocated once for the
+    /// daemon's life), filled in place, so that journalling a pred allocates nothing.
     private let capacity = 1 << 20
-    private let storage: UnsafeMutableRawPointer
+    private var storage: UnsafeMutableRawPointer
+    /// Writes the filled buffers on its own thread once started (`BackgroundThreads`);
+    /// until then on the caller's.
+    let writer: JournalWriter
     private var used = 0
     /// Bytes appended to the current file (written or buffered).
     private(set) var bytes = 0
@@ -86,27 +90,31 @@ final class Journal {
     init(directory: String, syncInterval: Double = 0) throws(CheckpointError) {
         self.directory = directory
         number = (Self.files(in: directory).last?.number ?? 0) + 1
-        storage = .allocate(byteCount: capacity, alignment: 8)
+        writer = JournalWriter(bufferSize: capacity)
+        storage = writer.first
         syncer = syncInterval > 0 ? JournalSyncer(interval: syncInterval) : nil
         try open()
     }
 
     deinit {
         close()
-        storage.deallocate()
     }
 
     /// Writes what is buffered, syncs it (if syncing) and closes the file. The syncer
     /// stops even when the file is already gone (a rotation that could not open the next).
     func close() {
         if fd >= 0 { flush() }
+        // Everything handed over reaches the file before the last sync.
+        writer.drain()
         syncer?.stop()
-        if fd >= 0 { Foundation.close(fd) }
+        if fd >= 0 { writer.close(fd, path: currentPath) }
+        writer.stop()
         fd = -1
     }
 
     private func open() throws(CheckpointError) {
         let p = Self.path(directory, number)
+        currentPath = p
         fd = Foundation.open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw CheckpointError("cannot create \(p): \(String(cString: strerror(errno)))") }
         bytes = 0
@@ -255,19 +263,12 @@ final class Journal {
         return UInt32(truncatingIfNeeded: h ^ (h >> 32))
     }
 
-    /// Writes what is buffered (no fsync).
+    /// Hands what is buffered to the writer (no fsync), and learns whether an earlier
+    /// write failed.
     func flush() {
+        if failure == nil, let f = writer.takeFailure() { failure = f }
         guard used > 0, failure == nil else { return }
-        var off = 0
-        while off < used {
-            let n = Foundation.write(fd, storage + off, used - off)
-            if n < 0 {
-                if errno == EINTR { continue }
-                failure = "cannot write \(Self.path(directory, number)): \(String(cString: strerror(errno)))"
-                break
-            }
-            off += n
-        }
+        storage = writer.submit(storage, count: used, fd: fd, path: currentPath)
         used = 0
     }
 
@@ -275,16 +276,19 @@ final class Journal {
     /// at this moment records (replay starts there).
     func rotate() throws(CheckpointError) -> UInt64 {
         flush()
+        // After a failure, what reached the file is known once the writer has done.
+        if failure != nil { writer.drain() }
         var st = stat()
-        if fd >= 0, fstat(fd, &st) == 0, st.st_size == 0 {
+        if bytes == 0 || failure != nil, fd >= 0, fstat(fd, &st) == 0, st.st_size == 0 {
             // Nothing reached this file since it was started (or every write failed since,
             // e.g. on a full disk): the checkpoint starts from it, so a run of checkpoints,
             // failing or not, leaves no trail of empty files.
             failure = nil
             bytes = 0
+            writer.retry(fd)
             return number
         }
-        Foundation.close(fd)
+        writer.close(fd, path: currentPath)
         fd = -1
         number += 1
         failure = nil
@@ -292,9 +296,10 @@ final class Journal {
         return number
     }
 
-    /// Deletes the files numbered below `n` (covered by a durable checkpoint).
+    /// Deletes the files numbered below `n` (covered by a durable checkpoint), on the
+    /// writer's thread once it runs.
     func removeFiles(before n: UInt64) {
-        for f in Self.files(in: directory) where f.number < n { unlink(f.path) }
+        for f in Self.files(in: directory) where f.number < n { writer.remove(f.path) }
     }
 
     // MARK: Replay

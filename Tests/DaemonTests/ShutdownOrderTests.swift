@@ -39,7 +39,7 @@ import Transport
         #expect(done.wait(timeout: .now() + 30) == .success, "the loop did not stop")
         #expect(clean, "the final checkpoint was not written")
         #expect(loop.threads.steps == [
-            .zapStarted, .writerStarted, .syncerStarted, .updaterStarted,
+            .zapStarted, .writerStarted, .journalWriterStarted, .syncerStarted, .updaterStarted,
             .updaterStopped, .writerStopped, .journalClosed, .socketsClosed, .zapStopped,
         ])
         #expect(FileManager.default.fileExists(atPath: dir + "/state/checkpoint.cfe"))

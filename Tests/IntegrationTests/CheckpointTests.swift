@@ -131,6 +131,50 @@ import Testing
         #expect(try Journal(directory: s.directory).number == second + 1)
     }
 
+    /// With its writer thread started (as the daemon runs it), the journal's records reach
+    /// their files in order across rotations and many buffer hand-overs (more than the
+    /// writer's buffers hold at once), and everything is on disk once it is closed.
+    /// (Removing what a checkpoint covers is queued on the same thread.)
+    @Test func theWriterThreadWritesEveryRecordInOrder() throws {
+        let s = try store()
+        defer { try? FileManager.default.removeItem(atPath: s.directory) }
+        let j = try Journal(directory: s.directory)
+        j.writer.start()
+        var written: [[Journal.Record]] = [[]]
+        for i in 0..<60_000 {
+            let r = Journal.Record.pending(id: "txn-\(i)", PendingInstance(
+                entries: (0..<(i % 7 + 1)).map { Entry(classifier: $0, value: Double(i % 101) / 101) },
+                arrival: 1764300000 + Double(i), score: 0.5, average: 0.25))
+            j.append(r)
+            written[written.count - 1].append(r)
+            if i % 5_000 == 4_999 { j.flush() }
+            if i == 25_000 || i == 50_000 {
+                _ = try j.rotate()
+                written.append([])
+            }
+        }
+        let numbers = [j.number - 2, j.number - 1, j.number]
+        j.close()
+        #expect(Journal.files(in: s.directory).map(\.number) == numbers)
+        for (n, records) in zip(numbers, written) {
+            let back = Journal.read(Journal.path(s.directory, n))
+            #expect(back.problem == nil && back.records == records, "file \(n): \(back.records.count) of \(records.count)")
+        }
+        // The files a checkpoint covers are deleted on the writer's thread, after the
+        // writes queued before.
+        let k = try Journal(directory: s.directory)
+        k.writer.start()
+        k.append(.update)
+        _ = try k.rotate()
+        k.append(.update)
+        k.flush()
+        k.removeFiles(before: k.number)
+        let last = k.number
+        k.close()
+        #expect(Journal.files(in: s.directory).map(\.number) == [last])
+        #expect(Journal.read(Journal.path(s.directory, last)).records == [.update])
+    }
+
     /// The reader streams a file larger than its window: every record, in order, across
     /// window boundaries; and a length field beyond any record is damage, not a wait.
     @Test func journalReaderStreamsPastItsWindow() throws {

@@ -288,6 +288,8 @@ import Testing
         let n = 15_000   // about 1.5 MB of journal
         for i in 0..<n { try push.send(strings: ["pred", predBody("f\(i)", tenPreds(i, label: 0))]) }
         try d.waitForStatus("scored", atLeast: n)
+        // The checkpoint's writer runs at the lowest priority: under load it takes a while.
+        #expect(d.waitForLog("checkpoint written", timeout: 60), "\(d.log)")
         Thread.sleep(forTimeInterval: 0.5)
         let written = d.log.components(separatedBy: "checkpoint written").count - 1
         #expect(written == 1, "\(d.log)")
