@@ -96,25 +96,18 @@ struct CheckpointStore {
         let tmp = path + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw CheckpointError("cannot create \(tmp): \(String(cString: strerror(errno)))") }
-        var size = 0
-        var ok: Bool
-        var failure = ""
-        do {
+        let size: Int
+        do throws(CheckpointError) {
             var file = try ChecksummedFileWriter(fd: fd, headerWidth: Self.headerWidth)
             try Self.encode(checkpoint, into: &file)
             try file.finish { length, hash in "\(Self.magic) \(Self.formatVersion) \(length) \(String(hash, radix: 16))" }
+            guard fsync(fd) == 0 else { throw CheckpointError(String(cString: strerror(errno))) }
             size = Self.headerWidth + file.length
-            ok = true
+            close(fd)
         } catch {
-            failure = error.description
-            ok = false
-        }
-        ok = ok && fsync(fd) == 0
-        let err = errno
-        close(fd)
-        guard ok else {
+            close(fd)
             unlink(tmp)
-            throw CheckpointError("cannot write \(tmp): \(failure.isEmpty ? String(cString: strerror(err)) : failure)")
+            throw CheckpointError("cannot write \(tmp): \(error.description)")
         }
         // Shift older generations down (each rename is atomic; a crash in between leaves
         // every generation readable under some name), then publish the new one.
@@ -249,15 +242,9 @@ struct CheckpointStore {
 
     static let fnvOffset: UInt64 = 0xcbf2_9ce4_8422_2325
 
-    /// FNV-1a of `bytes`, continuing from `h` (a hash of what came before them).
-    static func fnv1a(_ bytes: [UInt8], from h: UInt64) -> UInt64 {
+    /// FNV-1a of `data`, continuing from `h` (the hash of what came before it).
+    static func fnv1a<D: DataProtocol>(_ data: D, from h: UInt64 = fnvOffset) -> UInt64 {
         var h = h
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return h
-    }
-
-    static func fnv1a<D: DataProtocol>(_ data: D) -> UInt64 {
-        var h: UInt64 = fnvOffset
         for region in data.regions {
             for b in region { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         }

@@ -33,10 +33,14 @@ struct ChecksummedFileWriter {
     }
 
     mutating func flush() throws(CheckpointError) {
-        let bytes = buffer.bytes
-        hash = CheckpointStore.fnv1a(bytes, from: hash)
-        try Self.writeAll(fd, bytes, at: nil)
-        length += bytes.count
+        // Read in place: a copy of the bytes held across `reset` would make it allocate
+        // a new buffer for every chunk.
+        let (h, written) = buffer.bytes.withUnsafeBytes { raw in
+            (CheckpointStore.fnv1a(raw, from: hash), Self.writeAll(fd, raw, at: nil))
+        }
+        guard written else { throw Self.writeError() }
+        hash = h
+        length += buffer.count
         buffer.reset()
     }
 
@@ -48,20 +52,23 @@ struct ChecksummedFileWriter {
         guard line.count < headerWidth else { throw CheckpointError("checkpoint header longer than \(headerWidth) bytes") }
         line += [UInt8](repeating: 0x20, count: headerWidth - 1 - line.count)
         line.append(0x0A)
-        try Self.writeAll(fd, line, at: 0)
+        guard line.withUnsafeBytes({ Self.writeAll(fd, $0, at: 0) }) else { throw Self.writeError() }
     }
 
-    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], at offset: off_t?) throws(CheckpointError) {
-        let ok = bytes.withUnsafeBytes { raw -> Bool in
-            var off = 0
-            while off < raw.count {
-                let n = offset.map { pwrite(fd, raw.baseAddress! + off, raw.count - off, $0 + off_t(off)) }
-                    ?? write(fd, raw.baseAddress! + off, raw.count - off)
-                if n < 0 { if errno == EINTR { continue }; return false }
-                off += n
-            }
-            return true
+    /// Writes all of `raw` (at `offset`, or where the file stands); false on an error
+    /// (`errno` says which).
+    private static func writeAll(_ fd: Int32, _ raw: UnsafeRawBufferPointer, at offset: off_t?) -> Bool {
+        var off = 0
+        while off < raw.count {
+            let n = offset.map { pwrite(fd, raw.baseAddress! + off, raw.count - off, $0 + off_t(off)) }
+                ?? write(fd, raw.baseAddress! + off, raw.count - off)
+            if n < 0 { if errno == EINTR { continue }; return false }
+            off += n
         }
-        guard ok else { throw CheckpointError("cannot write: \(String(cString: strerror(errno)))") }
+        return true
+    }
+
+    private static func writeError() -> CheckpointError {
+        CheckpointError("cannot write: \(String(cString: strerror(errno)))")
     }
 }

@@ -26,7 +26,6 @@ final class JournalWriter: @unchecked Sendable {
         }
     }
 
-    let bufferSize: Int
     private let condition = NSCondition()
     // Guarded by `condition`.
     private var queue: [Job] = []
@@ -41,7 +40,6 @@ final class JournalWriter: @unchecked Sendable {
 
     /// `buffers` buffers of `bufferSize` bytes (one of them is the journal's to fill).
     init(bufferSize: Int, buffers: Int = 4) {
-        self.bufferSize = bufferSize
         all = (0..<max(2, buffers)).map { _ in UnsafeMutableRawPointer.allocate(byteCount: bufferSize, alignment: 8) }
         free = Array(all.dropFirst())
         queue.reserveCapacity(all.count + 8)
@@ -66,13 +64,7 @@ final class JournalWriter: @unchecked Sendable {
     func submit(_ buffer: UnsafeMutableRawPointer, count: Int, fd: Int32, path: String) -> UnsafeMutableRawPointer {
         condition.lock()
         defer { condition.unlock() }
-        let job = Job(fd: fd, path: path, kind: .write(buffer, count: count))
-        guard started, !finished else {
-            record(job, error: job.skipped(after: failedFD) ? nil : Self.run(job))
-            return buffer
-        }
-        queue.append(job)
-        condition.broadcast()
+        guard enqueue(Job(fd: fd, path: path, kind: .write(buffer, count: count))) else { return buffer }
         while free.isEmpty { condition.wait() }
         return free.removeLast()
     }
@@ -81,13 +73,7 @@ final class JournalWriter: @unchecked Sendable {
     func close(_ fd: Int32, path: String) {
         condition.lock()
         defer { condition.unlock() }
-        let job = Job(fd: fd, path: path, kind: .close)
-        guard started, !finished else {
-            record(job, error: Self.run(job))
-            return
-        }
-        queue.append(job)
-        condition.broadcast()
+        _ = enqueue(Job(fd: fd, path: path, kind: .close))
     }
 
     /// Deletes the file at `path` after what is queued (journal files a durable
@@ -95,13 +81,19 @@ final class JournalWriter: @unchecked Sendable {
     func remove(_ path: String) {
         condition.lock()
         defer { condition.unlock() }
-        let job = Job(fd: -1, path: path, kind: .remove)
+        _ = enqueue(Job(fd: -1, path: path, kind: .remove))
+    }
+
+    /// Under the lock: queues `job` for the thread and returns true, or, while the thread
+    /// does not run, runs it here and returns false.
+    private func enqueue(_ job: Job) -> Bool {
         guard started, !finished else {
-            record(job, error: Self.run(job))
-            return
+            record(job, error: job.skipped(after: failedFD) ? nil : Self.run(job))
+            return false
         }
         queue.append(job)
         condition.broadcast()
+        return true
     }
 
     /// Blocks until everything handed over is written (shutdown, and a rotation after a

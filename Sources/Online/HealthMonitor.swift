@@ -419,7 +419,7 @@ public struct HealthMonitor: Sendable {
 
     /// The alert of a transition (a firing one keeps its reason).
     mutating func publish(_ t: Transition, _ key: String, reason: String, cleared: String, metrics: [String: Double],
-                                  classifier: String? = nil, into out: inout [HealthAlert]) {
+                          classifier: String? = nil, into out: inout [HealthAlert]) {
         let name = Self.parse(key)!.name
         switch t {
         case .fired:

@@ -105,51 +105,37 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark("decode + map names + score + drift + encode") { benchmark in
         var path = ScoringPath(model: trainedModel())
-        // The label-free drift windows and their check every 250 instances, as the daemon runs them.
-        var watch = DriftWatch(windows: DriftWindows())
-        var monitor = HealthMonitor(config: HealthConfiguration())
+        var drift = DriftChecks()
         // The warm-up records the probabilities the measurement will (a different rate
         // would engage score_drift and measure a firing alert's checks instead).
-        for _ in 0..<7000 {
-            let scored = path.decodeAndScore(body)
-            if watch.record(path.entries, score: scored.score, probability: scored.probability) {
-                _ = monitor.checkDrift(watch, names: path.model.registry.names, now: path.now, wall: 0)
-            }
-        }
+        for _ in 0..<7000 { drift.record(path, path.decodeAndScore(body)) }
         benchmark.startMeasurement()   // setup above (windows filled, first checks run) is not measured
         for _ in benchmark.scaledIterations {
             let scored = path.decodeAndScore(body)
-            if watch.record(path.entries, score: scored.score, probability: scored.probability) {
-                blackHole(monitor.checkDrift(watch, names: path.model.registry.names, now: path.now, wall: 0).count)
-            }
+            drift.record(path, scored)
             blackHole(path.encode(scored))
         }
     }
 
     Benchmark("decode + map names + score + drift (firing) + encode") { benchmark in
         var path = ScoringPath(model: trainedModel())
+        var drift = DriftChecks()
         // As above, with score_drift firing: the warm-up records a predicted rate an eighth
         // of the measured one, then 2,000 instances at the measured rate (the alert fires
         // and stays engaged), so every check evaluates the conditions (hysteresis) instead
         // of skipping them. Alerts' texts are built on a transition only.
-        var watch = DriftWatch(windows: DriftWindows())
-        var monitor = HealthMonitor(config: HealthConfiguration())
         for i in 0..<9000 {
             let scored = path.decodeAndScore(body)
-            if watch.record(path.entries, score: scored.score, probability: i < 7000 ? scored.probability / 8 : scored.probability) {
-                _ = monitor.checkDrift(watch, names: path.model.registry.names, now: path.now, wall: 0)
-            }
+            drift.record(path, scored, recorded: i < 7000 ? scored.probability / 8 : scored.probability)
         }
-        precondition(monitor.driftEngaged, "score_drift engaged")
+        precondition(drift.monitor.driftEngaged, "score_drift engaged")
         benchmark.startMeasurement()   // setup above is not measured
         for _ in benchmark.scaledIterations {
             let scored = path.decodeAndScore(body)
-            if watch.record(path.entries, score: scored.score, probability: scored.probability) {
-                blackHole(monitor.checkDrift(watch, names: path.model.registry.names, now: path.now, wall: 0).count)
-            }
+            drift.record(path, scored)
             blackHole(path.encode(scored))
         }
-        precondition(monitor.driftEngaged, "score_drift engaged")
+        precondition(drift.monitor.driftEngaged, "score_drift engaged")
     }
 
     Benchmark("decode + map names + score + explain + encode") { benchmark in
@@ -199,6 +185,21 @@ let benchmarks: @Sendable () -> Void = {
             for _ in benchmark.scaledIterations {
                 blackHole(model.update(batch, measureLoss: measureLoss))
             }
+        }
+    }
+}
+
+/// The label-free drift windows and their check every 250 instances, as the daemon runs
+/// them beside the scoring path.
+struct DriftChecks {
+    var watch = DriftWatch(windows: DriftWindows())
+    var monitor = HealthMonitor(config: HealthConfiguration())
+
+    /// Records one scored instance (with `recorded` as its probability, if given) and
+    /// runs the drift check when it is due.
+    mutating func record(_ path: ScoringPath, _ scored: (score: Double, probability: Double), recorded: Double? = nil) {
+        if watch.record(path.entries, score: scored.score, probability: recorded ?? scored.probability) {
+            blackHole(monitor.checkDrift(watch, names: path.model.registry.names, now: path.now, wall: 0).count)
         }
     }
 }
