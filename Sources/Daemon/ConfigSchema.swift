@@ -185,6 +185,8 @@ enum ConfigSchema {
         .int("input.rcvhwm", \.inputReceiveHWM),
         .int("input.max_connections", \.inputMaxConnections),
         .int("input.max_message_bytes", \.maxMessageBytes),
+        .int("input.max_batch", \.maxBatchEntries),
+        .int("input.max_batch_bytes", \.maxBatchBytes),
         .int("input.join_window_ms", \.joinWindowMs),
         .int("input.max_joining", \.maxJoining),
         .string("output.endpoint", \.outputEndpoint),

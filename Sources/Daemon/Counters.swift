@@ -1,8 +1,11 @@
 /// Loss accounting: where every received message went. Persisted in checkpoints so
 /// totals survive restarts.
 struct Counters: Codable, Equatable, Sendable {
-    /// Messages read from input sockets.
+    /// Input received: every message counts one, except a batch, which counts one per
+    /// entry (a batch rejected whole counts one).
     var received: UInt64 = 0
+    /// `pred_batch` and `label_batch` messages whose entries were read.
+    var batches: UInt64 = 0
     /// `score` messages published.
     var scored: UInt64 = 0
     /// Labels matched to a pending instance (or carried with their own preds) and learnt from.
@@ -56,5 +59,6 @@ struct Counters: Codable, Equatable, Sendable {
         labelsForwarded = try get(.labelsForwarded)
         forwardDropped = try get(.forwardDropped)
         pings = try get(.pings)
+        batches = try get(.batches)
     }
 }

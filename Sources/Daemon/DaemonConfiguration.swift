@@ -21,6 +21,10 @@ struct DaemonConfiguration: Sendable, Equatable {
     /// Connections one bound input endpoint holds; each one beyond is closed at once.
     var inputMaxConnections = 4096
     var maxMessageBytes = 65_536
+    /// Entries one `pred_batch` or `label_batch` message may carry (the rest are rejected).
+    var maxBatchEntries = 1024
+    /// Largest batch body accepted.
+    var maxBatchBytes = 1 << 20
     var joinWindowMs = 0
     var maxJoining = 100_000
 
@@ -127,6 +131,10 @@ struct DaemonConfiguration: Sendable, Equatable {
     }
 
     /// The control endpoint with `$STATE_DIR` substituted.
+    /// The largest input body of any kind (single or batch): what one received message
+    /// can make the daemon hold.
+    var maxInputBodyBytes: Int { max(maxMessageBytes, maxBatchBytes) }
+
     var resolvedControlEndpoint: String {
         controlEndpoint.replacingOccurrences(of: "$STATE_DIR", with: stateDir)
     }
@@ -140,6 +148,8 @@ struct DaemonConfiguration: Sendable, Equatable {
         }
         if inputEndpoints.isEmpty { throw ConfigError("input.endpoints: at least one endpoint is required") }
         if maxMessageBytes < 256 || maxMessageBytes > 64 << 20 { throw ConfigError("input.max_message_bytes must be in 256...67108864") }
+        if maxBatchEntries < 1 || maxBatchEntries > 65_536 { throw ConfigError("input.max_batch must be in 1...65536") }
+        if maxBatchBytes < 256 || maxBatchBytes > 64 << 20 { throw ConfigError("input.max_batch_bytes must be in 256...67108864") }
         if joinWindowMs < 0 { throw ConfigError("input.join_window_ms must be >= 0") }
         if maxJoining < 1 { throw ConfigError("input.max_joining must be >= 1") }
         if inputReceiveHWM < 0 { throw ConfigError("input.rcvhwm must be >= 0 (0: no limit)") }

@@ -256,6 +256,7 @@ extension DaemonCore {
         h.accounting.labels_unmatched = counters.unmatchedLabels
         h.accounting.rejected = counters.rejectedTotal
         h.accounting.pings = counters.pings
+        h.accounting.batches = counters.batches
         h.accounting.balanced = counters.balanced(waiting: earlyLabels.count)
         h.cluster = clusterBody()
         let map = calibration, rolling = rollingCalibration()

@@ -260,11 +260,17 @@ final class DaemonCore<Sink: OutputSink> {
                            kind: "duplicate", topic: topic, id: message.id))
     }
 
-    /// A message that was not accepted: counted by reason and reported on the `error`
-    /// topic, at most `output.error_rate_per_s` a second.
-    func reject(_ error: DecodeError) {
-        counters.rejected[error.kind, default: 0] &+= 1
-        metrics.rejected(reason: error.kind)
+    /// A message (or `count` entries of a batch) that was not accepted: counted by reason
+    /// and reported on the `error` topic, at most `output.error_rate_per_s` a second. While
+    /// a batch entry is handled, the error names the batch topic and the entry.
+    func reject(_ error: DecodeError, count: Int = 1) {
+        var error = error
+        if let b = batchEntry {
+            error.topic = b.topic.rawValue
+            error.entry = b.index
+        }
+        counters.rejected[error.kind, default: 0] &+= UInt64(count)
+        metrics.rejected(reason: error.kind, count: count)
         logger.debug("rejected input", metadata: ["reason": "\(error.reason)", "id": "\(error.id ?? "-")"])
         guard errorBucket.take(now: clock.monotonic()) else {
             counters.errorsSuppressed &+= 1
@@ -272,8 +278,26 @@ final class DaemonCore<Sink: OutputSink> {
             return
         }
         metrics.publishedError.increment()
-        sink.publish(.error, WireJSON.encode(ErrorBody(ts: clock.wall(), topic: error.topic, id: error.id, reason: error.reason)))
+        let reason = error.entry.map { "items[\($0)]: " + error.reason } ?? error.reason
+        sink.publish(.error, WireJSON.encode(ErrorBody(ts: clock.wall(), topic: error.topic, id: error.id, reason: reason,
+                                                       entry: error.entry)))
     }
+
+    // MARK: Batches
+
+    /// The batch entry being handled (its rejections name it).
+    var batchEntry: (topic: BatchTopic, index: Int)?
+
+    /// A batch message was split into `entries` instances: it was counted once as
+    /// received, each entry counts as one.
+    func receivedBatch(entries: Int) {
+        counters.received &+= UInt64(max(entries, 1) - 1)
+        counters.batches &+= 1
+    }
+
+    /// Scores published until `endBatch` leave in one `score_batch` message.
+    func beginBatch() { sink.beginBatch() }
+    func endBatch() { sink.endBatch() }
 
     // MARK: Scoring
 

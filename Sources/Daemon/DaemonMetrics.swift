@@ -9,6 +9,9 @@ final class DaemonMetrics: @unchecked Sendable {
     let receivedLabel = Counter(label: "cfensembled_messages_received_total", dimensions: [("topic", "label")])
     let receivedOther = Counter(label: "cfensembled_messages_received_total", dimensions: [("topic", "other")])
     let receivedPing = Counter(label: "cfensembled_messages_received_total", dimensions: [("topic", "ping")])
+    /// Batch messages (their entries count under `pred` and `label`).
+    let receivedPredBatch = Counter(label: "cfensembled_messages_received_total", dimensions: [("topic", "pred_batch")])
+    let receivedLabelBatch = Counter(label: "cfensembled_messages_received_total", dimensions: [("topic", "label_batch")])
     let scored = Counter(label: "cfensembled_scores_published_total", dimensions: [("fallback", "false")])
     let scoredFallback = Counter(label: "cfensembled_scores_published_total", dimensions: [("fallback", "true")])
     let publishedScore = Counter(label: "cfensembled_messages_published_total", dimensions: [("topic", "score")])
@@ -115,11 +118,11 @@ final class DaemonMetrics: @unchecked Sendable {
         connectionsRefused[role]!.increment()
     }
 
-    func rejected(reason: String) {
+    func rejected(reason: String, count: Int = 1) {
         if rejected[reason] == nil {
             rejected[reason] = Counter(label: "cfensembled_messages_rejected_total", dimensions: [("reason", reason)])
         }
-        rejected[reason]!.increment()
+        rejected[reason]!.increment(by: Int64(count))
     }
 
     private var operatingGauges: [String: (threshold: Gauge, precision: Gauge, recall: Gauge)] = [:]

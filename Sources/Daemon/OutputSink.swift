@@ -14,6 +14,11 @@ protocol OutputSink {
     mutating func score(_ message: ScoreMessage)
     /// An `alert`, `health` or `error` body, already encoded.
     mutating func publish(_ topic: OutputTopic, _ body: [UInt8])
+    /// From here to `endBatch`, scores are gathered into one `score_batch` message
+    /// (the core is processing a batch of input).
+    mutating func beginBatch()
+    /// Publishes the gathered scores, in the order scored, if there are any.
+    mutating func endBatch()
 }
 
 /// The output PUB socket: two frames per message, never blocking (a slow subscriber
@@ -22,6 +27,9 @@ struct PublisherSink: OutputSink {
     let socket: ZMQSocket
     let logger: Logger
     private var writer = JSONWriter(capacity: 512)
+    /// The `score_batch` body being gathered, and how many scores it holds (nil: no batch).
+    private var batch = JSONWriter(capacity: 64 << 10)
+    private var batched: Int?
 
     init(socket: ZMQSocket, logger: Logger) {
         self.socket = socket
@@ -29,8 +37,26 @@ struct PublisherSink: OutputSink {
     }
 
     mutating func score(_ message: ScoreMessage) {
+        if let n = batched {
+            batch.raw(n == 0 ? "{\"items\":[" : ",")
+            message.append(to: &batch)
+            batched = n + 1
+            return
+        }
         message.encode(into: &writer)
         send("score", writer.bytes)
+    }
+
+    mutating func beginBatch() {
+        batch.reset()
+        batched = 0
+    }
+
+    mutating func endBatch() {
+        defer { batched = nil }
+        guard let n = batched, n > 0 else { return }
+        batch.raw("]}")
+        send("score_batch", batch.bytes)
     }
 
     mutating func publish(_ topic: OutputTopic, _ body: [UInt8]) {

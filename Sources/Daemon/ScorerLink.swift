@@ -38,17 +38,18 @@ final class ScorerLink {
     /// Passes the instance on to the learner, which keeps it pending and learns from it
     /// when its label arrives. The body goes as received; the trailer adds what was
     /// computed here.
-    func forwardScored<S>(_ scored: ScoredInstance, message: InputMessage, frames: MultipartMessage, core: DaemonCore<S>) {
+    /// `body`: the pred's body as received (a single message's, or its entry in a batch).
+    func forwardScored<S>(_ scored: ScoredInstance, message: InputMessage, body: UnsafeRawBufferPointer, core: DaemonCore<S>) {
         ScoredTrailer.write(score: scored.score, average: scored.average, arrival: core.clock.steady(), into: &trailer)
-        let sent = forward(topic: ScoredTrailer.topic, message: message, frames: frames, last: false)
+        let sent = forward(topic: ScoredTrailer.topic, message: message, body: body, last: false)
             && (try? trailer.withUnsafeBytes { try forwardOut.send($0) }) == true
         if sent { metrics.forwardedScored.increment() } else { core.forwardDropped(kind: "scored instance") }
     }
 
     /// A label goes to the learner, which holds its instance.
-    func forwardLabel<S>(_ message: InputMessage, frames: MultipartMessage, core: DaemonCore<S>) {
+    func forwardLabel<S>(_ message: InputMessage, body: UnsafeRawBufferPointer, core: DaemonCore<S>) {
         let id = message.id
-        if forward(topic: "label", message: message, frames: frames, last: true) {
+        if forward(topic: "label", message: message, body: body, last: true) {
             core.labelForwarded()
         } else {
             core.forwardDropped(kind: "label")
@@ -59,14 +60,14 @@ final class ScorerLink {
 
     /// Sends the topic and the received body frame; false when the queue is full. Once the
     /// first frame is accepted the rest of the message is too (ZeroMQ multipart is atomic).
-    private func forward(topic: StaticString, message: InputMessage, frames: MultipartMessage, last: Bool) -> Bool {
+    private func forward(topic: StaticString, message: InputMessage, body: UnsafeRawBufferPointer, last: Bool) -> Bool {
         do {
             let first = topic.withUTF8Buffer { t in
                 Result { () throws(ZMQError) -> Bool in try forwardOut.send(UnsafeRawBufferPointer(t), more: true, dontWait: true) }
             }
             guard try first.get() else { return false }
-            if frames.lengths[1] <= Self.rawForwardLimit {
-                _ = try frames.withFrame(1) { body in try forwardOut.send(body, more: !last) }
+            if body.count <= Self.rawForwardLimit {
+                _ = try forwardOut.send(body, more: !last)
             } else {
                 encodeCompact(message)
                 _ = try compact.bytes.withUnsafeBytes { body in try forwardOut.send(body, more: !last) }

@@ -89,9 +89,10 @@ struct SocketSetup {
             }
             try attach(socket, text, role: "input") { s throws(ZMQError) in
                 try s.setReceiveHighWaterMark(Int32(clamping: config.inputReceiveHWM))
-                // Bodies up to max_message_bytes are received and rejected with a reason if
-                // too large; libzmq itself drops peers that send far larger ones.
-                try s.setMaxMessageSize(Int64(config.maxMessageBytes) * 16)
+                // Bodies up to max_message_bytes (max_batch_bytes for a batch) are received
+                // and rejected with a reason if too large; libzmq itself drops peers that
+                // send far larger ones.
+                try s.setMaxMessageSize(Int64(config.maxInputBodyBytes) * 16)
                 if s.kind == .sub { try s.subscribe("") }
             }
             sockets.inputs.append(socket)

@@ -50,12 +50,15 @@ public struct DecodeError: Error, Equatable, Sendable, CustomStringConvertible {
     public var id: String?
     /// A short, stable category for counters (`json`, `field`, `topic`, `frames`, `size`, `limit`).
     public var kind: String
+    /// The entry's position in its batch (`pred_batch`, `label_batch`), from 0.
+    public var entry: Int?
 
-    public init(_ reason: String, kind: String, topic: String? = nil, id: String? = nil) {
+    public init(_ reason: String, kind: String, topic: String? = nil, id: String? = nil, entry: Int? = nil) {
         self.reason = reason
         self.kind = kind
         self.topic = topic
         self.id = id
+        self.entry = entry
     }
 
     public var description: String { reason }

@@ -26,6 +26,11 @@ public struct ScoreMessage: Sendable, Equatable {
     /// Writes the JSON body into `writer` (which is reset first).
     public func encode(into writer: inout JSONWriter) {
         writer.reset()
+        append(to: &writer)
+    }
+
+    /// Appends the JSON body to what `writer` holds (an entry of a `score_batch`).
+    public func append(to writer: inout JSONWriter) {
         writer.raw("{\"id\":")
         writer.string(id)
         writer.raw(",\"score\":")

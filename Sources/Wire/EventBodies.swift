@@ -24,17 +24,21 @@ public struct AlertBody: Codable, Sendable, Equatable {
     }
 }
 
-/// The `error` body: one rejected input message.
+/// The `error` body: one rejected input message, or one rejected entry of a batch.
 public struct ErrorBody: Codable, Sendable, Equatable {
     public var ts: Double
     public var topic: String?
     public var id: String?
     public var reason: String
+    /// The entry's position in its batch, from 0 (absent for single messages and for a
+    /// batch rejected as a whole).
+    public var entry: Int?
 
-    public init(ts: Double, topic: String?, id: String?, reason: String) {
+    public init(ts: Double, topic: String?, id: String?, reason: String, entry: Int? = nil) {
         self.ts = ts
         self.topic = topic
         self.id = id
         self.reason = reason
+        self.entry = entry
     }
 }

@@ -42,6 +42,9 @@ public struct HealthBody: Codable, Sendable, Equatable {
         public var rejected: UInt64 = 0
         /// `ping` messages (v1 addition: absent from earlier daemons).
         public var pings: UInt64?
+        /// `pred_batch` and `label_batch` messages read (v1 addition): their entries are
+        /// counted in `received` and the buckets one by one.
+        public var batches: UInt64?
         public var balanced = true
 
         public init() {}

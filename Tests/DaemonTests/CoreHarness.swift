@@ -9,9 +9,20 @@ import Wire
 struct RecordingSink: OutputSink {
     var scores: [ScoreMessage] = []
     var events: [(topic: OutputTopic, body: [UInt8])] = []
+    /// The `score_batch` messages: the scores each held, in order.
+    var scoreBatches: [[ScoreMessage]] = []
+    private var gathering: [ScoreMessage]?
 
-    mutating func score(_ message: ScoreMessage) { scores.append(message) }
+    mutating func score(_ message: ScoreMessage) {
+        scores.append(message)
+        gathering?.append(message)
+    }
     mutating func publish(_ topic: OutputTopic, _ body: [UInt8]) { events.append((topic, body)) }
+    mutating func beginBatch() { gathering = [] }
+    mutating func endBatch() {
+        if let g = gathering, !g.isEmpty { scoreBatches.append(g) }
+        gathering = nil
+    }
 
     var alerts: [AlertBody] {
         events.filter { $0.topic == .alert }.compactMap { try? WireJSON.decode(AlertBody.self, from: $0.body) }
@@ -92,6 +103,18 @@ final class CoreHarness {
     func label(_ id: String, _ label: Int8) {
         core.received()
         _ = core.label(InputMessage(topic: .label, id: id, label: label))
+    }
+
+    /// A `pred_batch` or `label_batch` message, read as the daemon's input reader does.
+    func batch(_ topic: BatchTopic, _ body: String) {
+        core.received()
+        var reader = BatchReader(maxEntries: config.maxBatchEntries, maxBytes: config.maxBatchBytes)
+        var decoder = MessageDecoder(limits: InputLimits(maxIdBytes: 256, maxPreds: config.model.maxClassifiers, maxDepth: 16))
+        var message = InputMessage()
+        let bytes = Array(body.utf8)
+        bytes.withUnsafeBytes { raw in
+            reader.read(topic, body: raw, length: bytes.count, truncated: false, decoder: &decoder, message: &message, core: core)
+        }
     }
 
     /// Moves the clock and runs what is due (as the event loop does after each poll).

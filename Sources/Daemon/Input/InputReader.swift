@@ -4,11 +4,13 @@ import Online
 import Transport
 
 /// Reads input messages from a socket into one reused buffer, decodes and validates them
-/// (rejecting with a reason what does not pass), and hands them to the core. A scorer's
-/// preds and labels then go on to its learner with the bytes as received.
+/// (rejecting with a reason what does not pass), and hands them to the core; batches go
+/// through the `BatchReader`, entry by entry. A scorer's preds and labels then go on to
+/// its learner with the bytes as received.
 struct InputReader {
     private var decoder: MessageDecoder
     private var message = InputMessage()
+    private var batches: BatchReader
     /// The received frames; the third holds a scorer's `scored` trailer (learner's
     /// forward input).
     private(set) var frames: MultipartMessage
@@ -17,8 +19,9 @@ struct InputReader {
 
     init(config: DaemonConfiguration, logger: Logger) {
         decoder = MessageDecoder(limits: InputLimits(maxIdBytes: 256, maxPreds: config.model.maxClassifiers, maxDepth: 16))
-        frames = MultipartMessage(capacities: [64, config.maxMessageBytes, ScoredTrailer.size + 8])
+        frames = MultipartMessage(capacities: [64, config.maxInputBodyBytes, ScoredTrailer.size + 8])
         maxMessageBytes = config.maxMessageBytes
+        batches = BatchReader(maxEntries: config.maxBatchEntries, maxBytes: config.maxBatchBytes)
         self.logger = logger
     }
 
@@ -55,13 +58,17 @@ struct InputReader {
                 core.ping()
                 return
             }
+            if !frames.isTruncated(0), let batch = frames.withFrame(0, { BatchTopic.recognise($0) }) {
+                handleBatch(batch, core: core, scorer: scorer)
+                return
+            }
             core.metrics.receivedOther.increment()
             let shown = frames.withFrame(0) { MessageDecoder.describeTopic($0) }
-            core.reject(DecodeError("unknown topic '\(shown)' (expected pred, label or ping)", kind: "topic"))
+            core.reject(DecodeError("unknown topic '\(shown)' (expected pred, label, pred_batch, label_batch or ping)", kind: "topic"))
             return
         }
         if topic == .pred { core.metrics.receivedPred.increment() } else { core.metrics.receivedLabel.increment() }
-        if frames.isTruncated(1) {
+        if frames.isTruncated(1) || frames.lengths[1] > maxMessageBytes {
             core.reject(DecodeError("body of \(frames.lengths[1]) bytes exceeds input.max_message_bytes (\(maxMessageBytes))",
                                     kind: "size", topic: topic.rawValue))
             return
@@ -78,10 +85,22 @@ struct InputReader {
         switch topic {
         case .pred:
             let scored = core.pred(message)
-            if let scored, let scorer { scorer.forwardScored(scored, message: message, frames: frames, core: core) }
+            if let scored, let scorer {
+                frames.withFrame(1) { body in scorer.forwardScored(scored, message: message, body: body, core: core) }
+            }
             core.metrics.scoringDuration.recordNanoseconds(Clock.nanoseconds() - started)
         case .label:
-            if core.label(message) == .forward, let scorer { scorer.forwardLabel(message, frames: frames, core: core) }
+            if core.label(message) == .forward, let scorer {
+                frames.withFrame(1) { body in scorer.forwardLabel(message, body: body, core: core) }
+            }
+        }
+    }
+
+    private mutating func handleBatch<S>(_ topic: BatchTopic, core: DaemonCore<S>, scorer: ScorerLink?) {
+        let length = frames.lengths[1], truncated = frames.isTruncated(1)
+        frames.withFrame(1) { body in
+            batches.read(topic, body: body, length: length, truncated: truncated, decoder: &decoder, message: &message,
+                         core: core, scorer: scorer)
         }
     }
 
