@@ -90,6 +90,38 @@ import Transport
         for i in ids { try push.send(strings: ["label", #"{"id":"\#(prefix)\#(i)","label":\#(i % 5 == 0 ? 1 : 0)}"#]) }
     }
 
+    /// Batches sent to the scorers: each entry is forwarded to the learner as its own
+    /// instance, batched labels reach it, and it learns all of them.
+    @Test func batchesAcrossTheCluster() throws {
+        let c = try Cluster(scorers: 2)
+        let sub = try c.consumer()
+        let push = try c.producer()
+        let n = 640
+        for b in 0..<(n / 64) {
+            try push.send(strings: ["pred_batch", batchBody((b * 64..<(b + 1) * 64).map {
+                predBody("q\($0)", tenPreds($0, label: $0 % 5 == 0 ? 1 : 0)) })])
+        }
+        var ids: [String] = []
+        _ = try DaemonProcess.collect(sub, timeout: 20) { got in
+            ids = got.filter { $0.0 == "score_batch" }.flatMap { ($0.1["items"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String } }
+            return ids.count >= n
+        }
+        #expect(Set(ids).count == n && ids.count == n, "scored \(ids.count), distinct \(Set(ids).count)")
+        #expect(try c.wait(10) { try c.learnerNumber("pending") == c.probes + n })
+        for b in 0..<(n / 64) {
+            try push.send(strings: ["label_batch", batchBody((b * 64..<(b + 1) * 64).map {
+                #"{"id":"q\#($0)","label":\#($0 % 5 == 0 ? 1 : 0)}"# })])
+        }
+        #expect(try c.wait(15) { try c.learnerNumber("labelled") == n }, "learner labelled: \((try? c.learnerNumber("labelled")) ?? -1)")
+        #expect(try c.learnerNumber("unmatched_labels") == 0)
+        for s in c.scorers {
+            let accounting = try s.status()["accounting"] as? [String: Any] ?? [:]
+            #expect(accounting["balanced"] as? Bool == true && accounting["batches"] as? Int ?? 0 >= 2, "\(accounting)")
+        }
+        for s in c.scorers { #expect(try s.stop() == 0) }
+        #expect(try c.learner.stop() == 0)
+    }
+
     /// Every pred is scored exactly once across three scorers; labels sent to the scorers
     /// reach the learner with their instance's predictions; all scorers then hold the
     /// learner's model version and weights; a scorer killed with SIGKILL and restarted
