@@ -55,7 +55,7 @@ import Transport
             environment: environment, timeout: 150)
         #expect(status == 0, "\(out)")
         #expect(out.contains("OK") && !out.contains("skipped"), "\(out)")
-        #expect(out.contains("Ran 7 tests"), "\(out)")
+        #expect(out.contains("Ran 8 tests"), "\(out)")
         for d in [sub, pull, secure] { #expect(try d.stop() == 0) }
     }
 }

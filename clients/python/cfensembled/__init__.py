@@ -1,6 +1,7 @@
 """Python client for cfensembled.
 
-- :class:`Producer` sends ``pred`` and ``label`` messages (PUB or PUSH);
+- :class:`Producer` sends ``pred`` and ``label`` messages (PUB or PUSH), one at a time
+  or in batches (``send_preds``, ``send_labels``);
 - :class:`Subscriber` reads the daemon's output as typed :class:`Score`,
   :class:`Alert`, :class:`Health` and :class:`Error` messages, as an iterator or with
   a callback;
@@ -11,12 +12,12 @@ The wire contract is the daemon's docs/protocol.md.
 """
 from .control import CommandRefused, ControlClient, DaemonUnavailable
 from .curve import CurveKeys
-from .messages import Alert, Error, Health, Message, Score, parse
+from .messages import Alert, Error, Health, Message, Score, parse, parse_batch
 from .producer import Producer
 from .subscriber import Subscriber
 
 __all__ = [
     "Alert", "CommandRefused", "ControlClient", "CurveKeys", "DaemonUnavailable", "Error", "Health", "Message",
-    "Producer", "Score", "Subscriber", "parse",
+    "Producer", "Score", "Subscriber", "parse", "parse_batch",
 ]
 __version__ = "0.1.0"

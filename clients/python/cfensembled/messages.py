@@ -98,14 +98,28 @@ class Error:
     topic_of_input: Optional[str] = None
     id: Optional[str] = None
     topic: str = "error"
+    #: The entry's position in its batch (``pred_batch``, ``label_batch``), from 0.
+    entry: Optional[int] = None
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "Error":
-        return cls(ts=float(d["ts"]), reason=d["reason"], topic_of_input=d.get("topic"), id=d.get("id"))
+        entry = d.get("entry")
+        return cls(ts=float(d["ts"]), reason=d["reason"], topic_of_input=d.get("topic"), id=d.get("id"),
+                   entry=None if entry is None else int(entry))
 
 
 Message = Union[Score, Alert, Health, Error]
 _TYPES = {"score": Score, "alert": Alert, "health": Health, "error": Error}
+
+
+def parse_batch(body: Union[bytes, str]) -> List[Score]:
+    """Decodes a ``score_batch`` body into its scores, in the order published.
+
+    Raises ``ValueError`` for a body that is not the documented JSON."""
+    try:
+        return [Score.from_json(item) for item in json.loads(body)["items"]]
+    except (KeyError, TypeError, json.JSONDecodeError) as e:
+        raise ValueError(f"malformed score_batch body: {e}") from e
 
 
 def parse(topic: Union[bytes, str], body: Union[bytes, str]) -> Message:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Dict, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import zmq
 
@@ -13,6 +13,14 @@ from .curve import CurveKeys
 # The daemon counts a ``ping`` (its accounting's ``pings``) and does nothing else with
 # it: it proves that the connection delivers, without an error or a change of the model.
 _PING = b"{}"
+
+
+def _pred_body(item: Mapping[str, Any]) -> Dict[str, Any]:
+    body: Dict[str, Any] = {"id": item["id"], "preds": dict(item["preds"])}
+    for key in ("ts", "label"):
+        if item.get(key) is not None:
+            body[key] = item[key] if key == "ts" else int(item[key])
+    return body
 
 
 class Producer:
@@ -57,6 +65,41 @@ class Producer:
         if preds is not None:
             body["preds"] = dict(preds)
         self.send_raw("label", json.dumps(body, separators=(",", ":")).encode())
+
+    def send_preds(self, items: Iterable[Mapping[str, Any]], *, max_batch: int = 1024) -> int:
+        """Many instances in ``pred_batch`` messages of up to ``max_batch`` entries (the
+        daemon's ``input.max_batch``); returns how many messages were sent.
+
+        Each item is a pred body: ``{"id": ..., "preds": {...}}``, with ``ts`` and
+        ``label`` optional. Their scores come back in one ``score_batch`` per message, in
+        the same order (a :class:`Subscriber` yields them one by one). A bad entry is
+        rejected alone, with an ``error`` naming its position (``Error.entry``)."""
+        return self._send_batches("pred_batch", (_pred_body(item) for item in items), max_batch)
+
+    def send_labels(self, items: Iterable[Union[Tuple[str, int], Mapping[str, Any]]], *, max_batch: int = 1024) -> int:
+        """Many labels in ``label_batch`` messages: ``(id, label)`` pairs or label bodies;
+        returns how many messages were sent."""
+        def body(item: Union[Tuple[str, int], Mapping[str, Any]]) -> Dict[str, Any]:
+            if isinstance(item, tuple):
+                return {"id": item[0], "label": int(item[1])}
+            return dict(item)
+        return self._send_batches("label_batch", (body(item) for item in items), max_batch)
+
+    def _send_batches(self, topic: str, bodies: Iterable[Dict[str, Any]], max_batch: int) -> int:
+        if max_batch < 1:
+            raise ValueError("max_batch must be >= 1")
+        sent = 0
+        chunk: List[str] = []
+        for body in bodies:
+            chunk.append(json.dumps(body, separators=(",", ":")))
+            if len(chunk) == max_batch:
+                self.send_raw(topic, ('{"items":[' + ",".join(chunk) + "]}").encode())
+                sent += 1
+                chunk = []
+        if chunk:
+            self.send_raw(topic, ('{"items":[' + ",".join(chunk) + "]}").encode())
+            sent += 1
+        return sent
 
     def send_ping(self) -> None:
         """A readiness check: the daemon counts it in ``accounting.pings`` and nothing else."""

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable, Iterator, Optional
+from collections import deque
+from typing import Callable, Deque, Iterable, Iterator, Optional
 
 import zmq
 
 from .curve import CurveKeys
-from .messages import Message, parse
+from .messages import Message, parse, parse_batch
 
 TOPICS = ("score", "alert", "health", "error")
 
@@ -17,6 +18,8 @@ class Subscriber:
 
     Iterate over it for typed messages (:class:`Score`, :class:`Alert`, :class:`Health`,
     :class:`Error`), call :meth:`recv` with a timeout, or :meth:`run` with a callback.
+    The ``score`` topic includes ``score_batch``: the scores of a batch of preds arrive
+    one :class:`Score` at a time, in the order published.
     A subscriber that falls behind loses messages at ``rcvhwm`` (0: no limit); the
     daemon never waits for it.
     """
@@ -38,17 +41,23 @@ class Subscriber:
             curve.apply(self._socket)
         self._socket.connect(endpoint)
         self.skipped = 0
+        self._batched: Deque[Message] = deque()
 
     def recv(self, timeout: Optional[float] = None) -> Optional[Message]:
         """The next message, or None if none arrives within ``timeout`` seconds (None: wait)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            if self._batched:
+                return self._batched.popleft()
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not self._socket.poll(None if wait is None else int(wait * 1000)):
                 return None
             frames = self._socket.recv_multipart()
             if len(frames) == 2:
                 try:
+                    if frames[0] == b"score_batch":
+                        self._batched.extend(parse_batch(frames[1]))
+                        continue
                     return parse(frames[0], frames[1])
                 except ValueError:
                     pass

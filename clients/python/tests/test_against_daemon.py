@@ -140,6 +140,35 @@ class PushInput(unittest.TestCase):
         self.assertIn("calibration", health.raw)
         self.assertIn("operating_points", health.raw)
 
+    def test_batches_of_preds_and_labels(self):
+        control = ControlClient(env("CFE_PULL_CONTROL"))
+        sub = Subscriber(env("CFE_PULL_OUTPUT"), topics=["score", "error"])
+        producer = Producer(env("CFE_PULL_INPUT"), mode="push")
+        time.sleep(0.3)  # the subscriber's own connection
+        before = control.status()
+        items = [{"id": f"py-batch-{i}", "preds": {"xgb": 0.9 if i % 4 == 0 else 0.2, "rf": 0.5}, "ts": 1_800_000_000 + i}
+                 for i in range(100)]
+        items[5]["preds"] = {"xgb": 7}
+        self.assertEqual(producer.send_preds(items, max_batch=40), 3)
+        got = collect(sub, lambda ms: sum(isinstance(m, Score) and m.id.startswith("py-batch-") for m in ms) >= 99
+                      and any(isinstance(m, Error) for m in ms))
+        order = [m.id for m in got if isinstance(m, Score) and m.id.startswith("py-batch-")]
+        self.assertEqual(order, [f"py-batch-{i}" for i in range(100) if i != 5])
+        error = next(m for m in got if isinstance(m, Error))
+        self.assertEqual((error.topic_of_input, error.entry, error.id), ("pred_batch", 5, "py-batch-5"))
+        self.assertEqual(producer.send_labels([(f"py-batch-{i}", int(i % 4 == 0)) for i in range(100)], max_batch=64), 2)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            status = control.status()
+            if status["accounting"]["labels_learnt"] >= before["accounting"]["labels_learnt"] + 99:
+                break
+            time.sleep(0.05)
+        self.assertEqual(status["accounting"]["labels_learnt"] - before["accounting"]["labels_learnt"], 99)
+        self.assertEqual(status["accounting"]["batches"] - before["accounting"].get("batches", 0), 5)
+        self.assertTrue(status["accounting"]["balanced"])
+        producer.close()
+        sub.close()
+
     def test_learning_errors_health_and_control_callback_style(self):
         control = ControlClient(env("CFE_PULL_CONTROL"))
         sub = Subscriber(env("CFE_PULL_OUTPUT"))
