@@ -48,6 +48,16 @@ struct CFEnsembledCommand: AsyncParsableCommand {
     @Option(name: .customLong("check-config"), help: "Validate FILE, print the effective configuration and exit.")
     var checkConfig: String?
 
+    @Option(name: .customLong("cost-floor"),
+            help: "Measure the per-instance cost without sockets: N synthetic instances through the daemon's own path (decode to encode) on one thread, in a temporary state directory; print one JSON line and exit.")
+    var costFloor: Int?
+
+    @Option(name: .customLong("cost-floor-batch"), help: "Instances per message for --cost-floor (1: pred messages; more: pred_batch).")
+    var costFloorBatch: Int = 1
+
+    @Option(name: .customLong("cost-floor-classifiers"), help: "Classifiers per instance for --cost-floor.")
+    var costFloorClassifiers: Int = 10
+
     func run() async throws {
         var flags: [(String, String)] = []
         if !inputs.isEmpty { flags.append(("input.endpoints", inputs.joined(separator: ","))) }
@@ -90,6 +100,24 @@ struct CFEnsembledCommand: AsyncParsableCommand {
         #if os(Linux)
         _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD, <malloc.h> */, 128 * 1024)
         #endif
+
+        if let costFloor {
+            guard costFloor >= 1, (1...65_536).contains(costFloorBatch), (1...64).contains(costFloorClassifiers) else {
+                Self.fail("--cost-floor needs N >= 1, --cost-floor-batch in 1...65536 and --cost-floor-classifiers in 1...64", code: 64)
+            }
+            var quiet = Logger(label: "cfensembled")
+            quiet.logLevel = .error
+            do {
+                let result = try CostFloor(config: effective, logger: quiet)
+                    .run(count: costFloor, batch: costFloorBatch, classifiers: costFloorClassifiers)
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            } catch {
+                Self.fail("cost floor: \(error)", code: 1)
+            }
+            return
+        }
 
         let level = effective.logLevelValue ?? .info
         LoggingSystem.bootstrap { label in

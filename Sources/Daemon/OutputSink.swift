@@ -22,16 +22,17 @@ protocol OutputSink {
 }
 
 /// The output PUB socket: two frames per message, never blocking (a slow subscriber
-/// loses messages at its high-water mark, the daemon never waits for it).
+/// loses messages at its high-water mark, the daemon never waits for it). Without a
+/// socket it encodes everything and sends nothing (`--cost-floor`).
 struct PublisherSink: OutputSink {
-    let socket: ZMQSocket
+    let socket: ZMQSocket?
     let logger: Logger
     private var writer = JSONWriter(capacity: 512)
     /// The `score_batch` body being gathered, and how many scores it holds (nil: no batch).
     private var batch = JSONWriter(capacity: 64 << 10)
     private var batched: Int?
 
-    init(socket: ZMQSocket, logger: Logger) {
+    init(socket: ZMQSocket?, logger: Logger) {
         self.socket = socket
         self.logger = logger
     }
@@ -69,6 +70,7 @@ struct PublisherSink: OutputSink {
     }
 
     private func send(_ topic: StaticString, _ body: [UInt8]) {
+        guard let socket else { return }
         do {
             let sentTopic = topic.withUTF8Buffer { t in
                 Result { () throws(ZMQError) -> Bool in try socket.send(UnsafeRawBufferPointer(t), more: true, dontWait: true) }

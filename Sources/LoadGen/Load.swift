@@ -6,7 +6,9 @@ import Transport
 /// The load generator: sends `pred` messages with unique ids (10 classifiers by default)
 /// and times each one until its answer (a `score` from the daemon, the same `pred`
 /// from the relay) comes back. Throughput mode keeps a bounded window in flight;
-/// paced mode sends at a fixed rate for latency.
+/// paced mode sends at a fixed rate for latency. With `--batch N`, instances go N to a
+/// `pred_batch` (labels N to a `label_batch`) and each is timed until its entry in the
+/// answer (`score_batch` from the daemon, the batch itself from the relay).
 struct Load: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Drive a relay or the daemon and print one JSON line of results.")
 
@@ -22,14 +24,17 @@ struct Load: ParsableCommand {
     @Option(help: "Topic of the answers: score (daemon) or pred (relay).")
     var expect: String = "score"
 
-    @Option(help: "Messages to send.")
+    @Option(help: "Instances to send.")
     var count: Int = 200_000
 
-    @Option(help: "Most messages in flight (throughput mode).")
+    @Option(help: "Most instances in flight (throughput mode).")
     var window: Int = 1000
 
-    @Option(help: "Messages per second (0: throughput mode).")
+    @Option(help: "Instances per second (0: throughput mode).")
     var rate: Double = 0
+
+    @Option(help: "Instances per message: 1 sends pred (and label) messages, more sends pred_batch (and label_batch).")
+    var batch: Int = 1
 
     @Option(help: "Classifiers per message.")
     var classifiers: Int = 10
@@ -46,6 +51,7 @@ struct Load: ParsableCommand {
     func run() throws {
         guard classifiers >= 1 && classifiers <= 64 else { throw ValidationError("--classifiers must be in 1...64") }
         guard tag.utf8.count == 1 else { throw ValidationError("--tag is one character") }
+        guard batch >= 1 && batch <= 65_536 else { throw ValidationError("--batch must be in 1...65536") }
         let context = try ZMQContext()
         let pub = try ZMQSocket(context: context, kind: push ? .push : .pub)
         let sub = try ZMQSocket(context: context, kind: .sub)
@@ -67,7 +73,12 @@ struct Load: ParsableCommand {
         zmq_msg_init(&msg)
         defer { zmq_msg_close(&msg) }
         var item = zmq_pollitem_t(socket: sub.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
-        let topic = Array("pred".utf8), labelTopic = Array("label".utf8)
+        let batched = batch > 1
+        let topic = Array((batched ? "pred_batch" : "pred").utf8), labelTopic = Array((batched ? "label_batch" : "label").utf8)
+        var batchBody: [UInt8] = [], labelBatchBody: [UInt8] = []
+        batchBody.reserveCapacity(batch * 200 + 64)
+        labelBatchBody.reserveCapacity(batch * 40 + 64)
+        var nextLabel = 0
         var sent = 0, received = 0, labelsSent = 0
         var labelDebt = 0.0
         let start = now()
@@ -80,12 +91,17 @@ struct Load: ParsableCommand {
                 // Frame 1 is the topic; frame 2 the body holding "id":"pRNNNNNNNNNN".
                 guard zmq_msg_more(&msg) != 0, zmq_msg_recv(&msg, sub.handle, 0) >= 0 else { continue }
                 let t = now()
-                if let i = BodyTemplates.index(in: zmq_msg_data(&msg), count: zmq_msg_size(&msg), runTag: bodies.runTag),
-                   i < count, !seen[i] {
+                func answered(_ i: Int) {
+                    guard i < count, !seen[i] else { return }
                     seen[i] = true
                     latencies.append(t - sendAt[i])
                     received += 1
                     lastProgress = t
+                }
+                if batched {
+                    BodyTemplates.indexes(in: zmq_msg_data(&msg), count: zmq_msg_size(&msg), runTag: bodies.runTag, answered)
+                } else if let i = BodyTemplates.index(in: zmq_msg_data(&msg), count: zmq_msg_size(&msg), runTag: bodies.runTag) {
+                    answered(i)
                 }
                 while zmq_msg_more(&msg) != 0 { zmq_msg_recv(&msg, sub.handle, 0) }
             }
@@ -99,6 +115,27 @@ struct Load: ParsableCommand {
                     if Double(t - start) < Double(sent) * 1e9 / rate { break }
                 } else if sent - received >= window {
                     break
+                }
+                if batched {
+                    let n = min(batch, count - sent)
+                    bodies.batch(sent..<(sent + n), into: &batchBody)
+                    let at = now()
+                    let ok = batchBody.withUnsafeBytes { send(pub, topic, $0) }
+                    if !ok { break }
+                    for i in sent..<(sent + n) { sendAt[i] = at }
+                    sent += n
+                    if labels > 0 {
+                        labelDebt += labels * Double(n)
+                        let lag = paced ? 1000 : window
+                        while labelDebt >= Double(batch), nextLabel + batch <= sent - lag {
+                            bodies.batch(nextLabel..<(nextLabel + batch), labels: true, into: &labelBatchBody)
+                            _ = labelBatchBody.withUnsafeBytes { send(pub, labelTopic, $0) }
+                            nextLabel += batch
+                            labelsSent += batch
+                            labelDebt -= Double(batch)
+                        }
+                    }
+                    continue
                 }
                 let ok = bodies.pred(sent) { body in
                     sendAt[sent] = now()
@@ -139,7 +176,7 @@ struct Load: ParsableCommand {
             latencies.isEmpty ? 0 : Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) / 1000
         }
         let result = """
-        {"name":"\(name)","mode":"\(paced ? "paced" : "window")","rate":\(rate),"window":\(window),"sent":\(sent),\
+        {"name":"\(name)","mode":"\(paced ? "paced" : "window")","rate":\(rate),"window":\(window),"batch":\(batch),"sent":\(sent),\
         "received":\(received),"lost":\(sent - received),"labels_sent":\(labelsSent),"seconds":\(elapsed),\
         "msgs_per_s":\(Double(received) / max(elapsed, 1e-9)),"p50_us":\(pct(0.5)),"p99_us":\(pct(0.99)),"p999_us":\(pct(0.999)),"max_us":\(Double(latencies.last ?? 0) / 1000)}
         """

@@ -17,6 +17,22 @@ public struct MultipartMessage {
         lengths = [Int](repeating: 0, count: capacities.count)
     }
 
+    /// Holds a two-frame message as if it had been received (what receiving copies in,
+    /// without a socket: the daemon's `--cost-floor`, tests).
+    public mutating func fill(topic: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer) {
+        frameCount = 2
+        put(0, topic)
+        put(1, body)
+    }
+
+    private mutating func put(_ i: Int, _ part: UnsafeRawBufferPointer) {
+        guard i < frames.count else { return }
+        lengths[i] = part.count
+        let n = min(part.count, frames[i].count)
+        guard n > 0, let from = part.baseAddress else { return }
+        frames[i].withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: from, byteCount: n) }
+    }
+
     /// Whether frame `i` was larger than its buffer.
     public func isTruncated(_ i: Int) -> Bool { lengths[i] > frames[i].count }
 

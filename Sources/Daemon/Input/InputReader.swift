@@ -46,6 +46,14 @@ struct InputReader {
         }
     }
 
+    /// Handles a two-frame message as if it had been received (`--cost-floor`: the whole
+    /// per-message path without the socket).
+    mutating func process<S>(topic: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer, core: DaemonCore<S>) {
+        frames.fill(topic: topic, body: body)
+        core.received()
+        handle(core: core, scorer: nil, started: Clock.nanoseconds())
+    }
+
     private mutating func handle<S>(core: DaemonCore<S>, scorer: ScorerLink?, started: Int64) {
         guard frames.frameCount == 2 else {
             core.metrics.receivedOther.increment()
