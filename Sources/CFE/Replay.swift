@@ -24,8 +24,11 @@ struct Replay: ParsableCommand {
     @Option(help: "Socket type: auto (pub for a daemon with a SUB input, push for PULL), push or pub.")
     var type: String = "auto"
 
-    @Option(help: "Messages per second (0: as fast as possible).")
+    @Option(help: "Messages per second (0: as fast as possible); with --batch, instances per second.")
     var rate: Double = 0
+
+    @Option(help: "Send up to N consecutive preds (or labels) in one pred_batch (label_batch) message (1: one message each).")
+    var batch: Int = 1
 
     /// The control socket: where to find the daemon's input, and its received count.
     @OptionGroup var client: ControlClient
@@ -48,6 +51,7 @@ struct Replay: ParsableCommand {
 
     private func replay() throws {
         guard ["auto", "push", "pub"].contains(type) else { throw ValidationError("--type must be auto, push or pub") }
+        guard (1...65_536).contains(batch) else { throw ValidationError("--batch must be in 1...65536") }
         if noVerify && (input == nil || type == "auto") { throw ValidationError("--no-verify needs --input and --type push or pub") }
         guard let data = FileManager.default.contents(atPath: file) else {
             throw CFEFailure(code: CFEFailure.badInput, description: "cannot read \(file)")
@@ -106,15 +110,16 @@ struct Replay: ParsableCommand {
 
         var progress = Progress(total: messages.count, enabled: !quiet)
         let start = Date()
-        for (i, m) in messages.enumerated() {
+        for group in Self.groups(messages, batch: batch) {
+            let i = group.range.lowerBound
             if rate > 0 {
                 let wait = start.addingTimeInterval(Double(i) / rate).timeIntervalSinceNow
                 if wait > 0 { Thread.sleep(forTimeInterval: wait) }
             }
-            guard try socket.send(frames: [Array(m.topic.utf8), m.body]) else {
+            guard try socket.send(frames: [Array(group.topic.utf8), group.body]) else {
                 throw CFEFailure(code: CFEFailure.unavailable, description: "no peer at \(target.address) took message \(i + 1) within 5 s")
             }
-            progress.update(i + 1)
+            progress.update(group.range.upperBound)
         }
         progress.finish()
         socket.close(linger: 10_000)   // let the queue drain before exiting
@@ -141,6 +146,40 @@ struct Replay: ParsableCommand {
             throw CFEFailure(code: CFEFailure.refused, description: line + " (the daemon's error events give each one's reason and id)")
         }
         if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+    }
+
+    /// What one send carries: a message as read, or up to `batch` consecutive preds (or
+    /// labels) as one batch. Messages of other topics go alone and end a batch, so the
+    /// order of the file is kept.
+    struct Group {
+        var topic: String
+        var body: [UInt8]
+        var range: Range<Int>
+    }
+
+    static func groups(_ messages: [Message], batch: Int) -> [Group] {
+        guard batch > 1 else { return messages.enumerated().map { Group(topic: $1.topic, body: $1.body, range: $0..<($0 + 1)) } }
+        var out: [Group] = []
+        var k = 0
+        while k < messages.count {
+            let topic = messages[k].topic
+            guard topic == "pred" || topic == "label" else {
+                out.append(Group(topic: topic, body: messages[k].body, range: k..<(k + 1)))
+                k += 1
+                continue
+            }
+            var end = k
+            while end < messages.count && end - k < batch && messages[end].topic == topic { end += 1 }
+            var body = Array(#"{"items":["#.utf8)
+            for j in k..<end {
+                if j > k { body.append(UInt8(ascii: ",")) }
+                body += messages[j].body
+            }
+            body += Array("]}".utf8)
+            out.append(Group(topic: topic + "_batch", body: body, range: k..<end))
+            k = end
+        }
+        return out
     }
 
     /// What the daemon did with what it received between two health views.

@@ -107,6 +107,26 @@ import Testing
     /// input. It finds the input in the daemon's status, waits for the subscription, and
     /// checks that every message arrived. Without a daemon, or aimed where nothing
     /// listens, it fails with a reason and its own exit status, never a usage text.
+    /// `--batch N`: consecutive preds (and labels) go N to a message; a bad line is
+    /// rejected alone and makes the replay fail, naming the reason.
+    @Test func replayInBatches() throws {
+        let d = try DaemonProcess()
+        try d.start(["--set", "learning.batch_size=25"])
+        let jsonl = d.directory.appendingPathComponent("batched.jsonl").path
+        var lines: [String] = []
+        for i in 0..<100 { lines.append(#"{"id":"r\#(i)","preds":{"a":0.\#(i % 9 + 1),"b":0.5}}"#) }
+        lines[40] = #"{"id":"r40","preds":{"a":2}}"#
+        for i in 0..<100 { lines.append(#"{"topic":"label","id":"r\#(i)","label":\#(i % 2)}"#) }
+        try lines.joined(separator: "\n").write(toFile: jsonl, atomically: true, encoding: .utf8)
+        let (status, out) = try cfe(["replay", jsonl, "--state-dir", d.stateDir, "--batch", "32", "--quiet"])
+        #expect(status != 0, "a rejected line fails the replay: \(out)")
+        #expect(out.contains("200 messages sent to") && out.contains("99 preds scored, 99 labels learnt, 1 labels unmatched, 1 rejected (field 1)"),
+                "\(out)")
+        let accounting = try #require(try d.status()["accounting"] as? [String: Any])
+        #expect(accounting["batches"] as? Int == 8 && accounting["balanced"] as? Bool == true, "\(accounting)")
+        #expect(try d.stop() == 0)
+    }
+
     @Test func replayDefaultsReachTheDefaultDaemonAndFailuresAreClear() throws {
         let d = try DaemonProcess()
         try d.start([], inputType: "sub")
