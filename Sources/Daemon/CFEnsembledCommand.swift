@@ -58,6 +58,9 @@ struct CFEnsembledCommand: AsyncParsableCommand {
     @Option(name: .customLong("cost-floor-classifiers"), help: "Classifiers per instance for --cost-floor.")
     var costFloorClassifiers: Int = 10
 
+    @Option(name: .customLong("cost-floor-labels"), help: "Labels per instance for --cost-floor (0 to 1), for instances 1,000 earlier: learning on the same thread.")
+    var costFloorLabels: Double = 0
+
     func run() async throws {
         var flags: [(String, String)] = []
         if !inputs.isEmpty { flags.append(("input.endpoints", inputs.joined(separator: ","))) }
@@ -102,14 +105,15 @@ struct CFEnsembledCommand: AsyncParsableCommand {
         #endif
 
         if let costFloor {
-            guard costFloor >= 1, (1...65_536).contains(costFloorBatch), (1...64).contains(costFloorClassifiers) else {
-                Self.fail("--cost-floor needs N >= 1, --cost-floor-batch in 1...65536 and --cost-floor-classifiers in 1...64", code: 64)
+            guard costFloor >= 1, (1...65_536).contains(costFloorBatch), (1...64).contains(costFloorClassifiers),
+                  costFloorLabels >= 0 && costFloorLabels <= 1 else {
+                Self.fail("--cost-floor needs N >= 1, --cost-floor-batch in 1...65536, --cost-floor-classifiers in 1...64 and --cost-floor-labels in [0, 1]", code: 64)
             }
             var quiet = Logger(label: "cfensembled")
             quiet.logLevel = .error
             do {
                 let result = try CostFloor(config: effective, logger: quiet)
-                    .run(count: costFloor, batch: costFloorBatch, classifiers: costFloorClassifiers)
+                    .run(count: costFloor, batch: costFloorBatch, classifiers: costFloorClassifiers, labels: costFloorLabels)
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
                 print(String(decoding: try encoder.encode(result), as: UTF8.self))

@@ -53,7 +53,8 @@ extension DaemonCore {
         }
         let windows = health.drift.estimateWindows()
         var b = EstimateBody(window: config.driftWindows.estimate)
-        if let e = ExpectedQuality.averagePrecision(windows.recent) {
+        let recent = ExpectedQuality.ranked(windows.recent)
+        if let e = ExpectedQuality.averagePrecision(ranked: recent) {
             b.pr_auc = e.ap
             b.expected_positives = e.positives
         }
@@ -61,7 +62,7 @@ extension DaemonCore {
             b.pr_auc_before = e.ap
             b.expected_positives_before = e.positives
         }
-        let points = ExpectedQuality.operatingPoints(windows.recent, rates: config.alertRates)
+        let points = ExpectedQuality.operatingPoints(ranked: recent, rates: config.alertRates)
         b.operating_points = zip(config.alertRates, points).map { .init(alert_rate: $0, precision: $1?.precision, recall: $1?.recall) }
         b.labelled_pr_auc = ExpectedQuality.averagePrecision(quality.recordedProbabilities)?.ap
         estimateCache = (scored, b)

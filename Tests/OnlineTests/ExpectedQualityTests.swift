@@ -55,6 +55,21 @@ import TestSupport
         #expect(ExpectedQuality.averagePrecision([Float]()) == nil && ExpectedQuality.averagePrecision([0, 0]) == nil)
     }
 
+    /// The radix ranking against the comparison sort, on values the windows can hold and
+    /// some they should not (NaN, infinities, -0, out of [0, 1], many ties).
+    @Test(arguments: [0, 1, 2, 257, 5000])
+    func rankingIsTheComparisonSortOfTheClampedValues(n: Int) {
+        var g = SeededRandom(seed: UInt64(n) + 3)
+        let odd: [Float] = [.nan, .infinity, -.infinity, -0.0, 0, 1, 1.5, -0.25, 0.5, 0.5, .leastNonzeroMagnitude]
+        let p: [Float] = (0..<n).map { i in i % 7 == 0 ? odd[i % odd.count] : Float(g.uniform()) * (i % 3 == 0 ? 0.01 : 1) }
+        let expected = p.filter(\.isFinite).map { min(1, max(0, $0)) }.sorted(by: >)
+        let got = ExpectedQuality.ranked(p)
+        #expect(got.map(\.bitPattern) == expected.map { $0 == 0 ? 0 : $0.bitPattern })
+        let direct = ExpectedQuality.averagePrecision(p)
+        let viaRanked = ExpectedQuality.averagePrecision(ranked: got)
+        #expect(direct?.ap == viaRanked?.ap && direct?.positives == viaRanked?.positives)
+    }
+
     @Test func windowsOfPredictedRateAreTheLastValuesOldestFirst() {
         var r = PredictedRate(recentSize: 3, referenceSize: 4)
         for v in 1...9 { r.record(Double(v) / 100) }

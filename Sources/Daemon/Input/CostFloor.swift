@@ -19,14 +19,20 @@ struct CostFloor {
         var name = "floor"
         var batch: Int
         var classifiers: Int
+        /// Labels sent per instance (for instances 1,000 earlier).
+        var labels: Double
+        var labels_learnt: UInt64
+        var model_updates: UInt64
         var instances: Int
         var seconds: Double
         var instances_per_s: Double
         var ns_per_instance: Double
     }
 
-    /// `count` instances (after 20,000 not timed), `batch` to a message (1: `pred` messages).
-    func run(count: Int, batch: Int, classifiers: Int) throws -> Result {
+    /// `count` instances (after 20,000 not timed), `batch` to a message (1: `pred` messages),
+    /// and `labels` labels per instance for instances 1,000 earlier (model updates run on
+    /// this thread: the one-core figure).
+    func run(count: Int, batch: Int, classifiers: Int, labels: Double = 0) throws -> Result {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cfensembled-floor-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -48,6 +54,11 @@ struct CostFloor {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(config.maxBatchBytes)
         let topic = Array((batch > 1 ? "pred_batch" : "pred").utf8)
+        let labelTopic = Array((batch > 1 ? "label_batch" : "label").utf8)
+        var labelBuffer: [UInt8] = []
+        labelBuffer.reserveCapacity(batch * 40 + 64)
+        let lag = 1000
+        var labelDebt = 0.0, nextLabel = 0
         let flushEvery = Int64(config.journalFlushMs * 1e6)
         var lastFlush = Clock.nanoseconds()
 
@@ -64,6 +75,21 @@ struct CostFloor {
                     }
                 }
                 i += n
+                if labels > 0 {
+                    labelDebt += labels * Double(n)
+                    while labelDebt >= Double(n), nextLabel + n <= i - lag {
+                        labelTopic.withUnsafeBytes { t in
+                            if batch > 1 {
+                                bodies.batch(nextLabel..<(nextLabel + n), labels: true, into: &labelBuffer)
+                                labelBuffer.withUnsafeBytes { reader.process(topic: t, body: $0, core: core) }
+                            } else {
+                                bodies.label(nextLabel) { reader.process(topic: t, body: $0, core: core) }
+                            }
+                        }
+                        nextLabel += n
+                        labelDebt -= Double(n)
+                    }
+                }
                 // The event loop flushes the journal on a timer.
                 let now = Clock.nanoseconds()
                 if now - lastFlush >= flushEvery {
@@ -80,7 +106,8 @@ struct CostFloor {
         guard core.counters.scored == UInt64(warm + count) else {
             throw CostFloorError("scored \(core.counters.scored) of \(warm + count) instances (rejected: \(core.counters.rejected))")
         }
-        return Result(batch: batch, classifiers: classifiers, instances: count, seconds: seconds,
+        return Result(batch: batch, classifiers: classifiers, labels: labels, labels_learnt: core.counters.labelled,
+                      model_updates: core.counters.updates, instances: count, seconds: seconds,
                       instances_per_s: Double(count) / seconds, ns_per_instance: seconds * 1e9 / Double(count))
     }
 }
