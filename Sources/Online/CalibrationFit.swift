@@ -32,14 +32,21 @@ public struct CalibrationFit: Sendable {
         let minimum = max(1, configuration.minimumPerClass)
         let enough = positives.scores.count >= minimum && negatives.scores.count >= minimum && positiveLabels > 0
             && negativeLabels > 0
-        if enough, let (slope, balanced) = platt(positives.averages, negatives.averages) {
+        // Each fit starts where the previous one ended (the buffers change by a
+        // mini-batch between fits): Newton's method then needs two or three steps
+        // instead of six or more. The objective is strictly convex (ridge), so the
+        // optimum does not depend on the start.
+        let prior = log(rate / (1 - rate))
+        let averageStart = previous.fitted ? (previous.averageSlope, previous.averageIntercept - prior) : (1.0, 0.0)
+        if enough, let (slope, balanced) = platt(positives.averages, negatives.averages, from: averageStart) {
             // The average's map gets its own slope once both classes are there, as the
             // score's does (averages of near-perfect classifiers are far too timid or bold).
             out.averageSlope = slope
             out.averageIntercept = solveShift(scores: false, slope: slope, start: balanced + log(rate / (1 - rate)),
                                               rate: rate, target: rate)
         }
-        if enough, let (slope, balanced) = platt(positives.scores, negatives.scores) {
+        let scoreStart = previous.fitted ? (previous.slope, previous.intercept - prior) : (1.0, 0.0)
+        if enough, let (slope, balanced) = platt(positives.scores, negatives.scores, from: scoreStart) {
             out.fitted = true
             out.slope = slope
             // The balanced fit gives the shape; the level is set so that the labelled
@@ -54,13 +61,13 @@ public struct CalibrationFit: Sendable {
     // MARK: The score's map
 
     /// Minimises the class-balanced cross-entropy of σ(a x + b) over the buffer plus
-    /// ridge/2 ((a − 1)² + b²), by Newton's method with step halving; nil if it does not
-    /// converge (the previous map is kept).
-    func platt(_ positive: [Float], _ negative: [Float]) -> (Double, Double)? {
+    /// ridge/2 ((a − 1)² + b²), by Newton's method with step halving from `start`; nil
+    /// if it does not converge (the previous map is kept).
+    func platt(_ positive: [Float], _ negative: [Float], from start: (Double, Double) = (1, 0)) -> (Double, Double)? {
         let np = Double(positive.count), nn = Double(negative.count)
         let wp = (np + nn) / (2 * np), wn = (np + nn) / (2 * nn)
         let ridge = configuration.ridge
-        var a = 1.0, b = 0.0
+        var a = start.0.isFinite ? start.0 : 1, b = start.1.isFinite ? start.1 : 0
         var f = objective(positive, negative, a, b, wp, wn, ridge)
         for _ in 0..<100 {
             var ga = ridge * (a - 1), gb = ridge * b

@@ -10,7 +10,7 @@
 public enum ExpectedQuality {
     /// The expected average precision of `probabilities`, and the expected positives
     /// among them; nil when there are none (or they expect no positive).
-    public static func averagePrecision(_ probabilities: some Collection<Float>) -> (ap: Double, positives: Double)? {
+    public static func averagePrecision(_ probabilities: [Float]) -> (ap: Double, positives: Double)? {
         averagePrecision(ranked: ranked(probabilities))
     }
 
@@ -75,7 +75,9 @@ extension ExpectedQuality {
     /// on the 5,000-value windows the health checks rank after every model update. Equal
     /// values are interchangeable in every sum taken over the ranking, so the result is
     /// the same as a comparison sort's.
-    public static func ranked(_ probabilities: some Collection<Float>) -> [Float] {
+    /// (Arrays, not any collection: a generic called from another module runs
+    /// unspecialised, several times slower.)
+    public static func ranked(_ probabilities: [Float]) -> [Float] {
         var keys: [UInt32] = []
         keys.reserveCapacity(probabilities.count)
         for p in probabilities where p.isFinite {
@@ -85,7 +87,8 @@ extension ExpectedQuality {
         let n = keys.count
         guard n > 1 else { return keys.map { Float(bitPattern: $0) } }
         var other = [UInt32](repeating: 0, count: n)
-        var counts = [Int](repeating: 0, count: 256)
+        let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: 256)
+        defer { counts.deallocate() }
         keys.withUnsafeMutableBufferPointer { a in
             other.withUnsafeMutableBufferPointer { b in
                 var from = a, to = b

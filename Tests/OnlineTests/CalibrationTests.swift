@@ -83,6 +83,29 @@ import TestSupport
         #expect(abs(shifted - rate) > 1e-3)
     }
 
+    /// A fit that starts from the previous one (as every fit after the first does) finds
+    /// the same optimum as the independent fit of all the buffered instances.
+    @Test func aWarmStartedFitFindsTheSameOptimum() throws {
+        var calibrator = ScoreCalibrator()
+        let data = Self.stream(1800, rate: 0.08, seed: 11)
+        for d in data.prefix(1500) { calibrator.record(score: d.score, average: d.average, label: d.label) }
+        calibrator.install(calibrator.fit().run())
+        for d in data.dropFirst(1500) { calibrator.record(score: d.score, average: d.average, label: d.label) }
+        let fit = calibrator.fit()
+        #expect(fit.previous.fitted, "the second fit starts from the first")
+        let fitted = fit.run()
+        let xs = data.map { Double(Float(Self.logit($0.score))) }, ys = data.map(\.label)
+        let (a, _) = Self.referencePlatt(xs, ys, ridge: 1)
+        #expect(abs(fitted.slope - a) < 1e-6, "slope \(fitted.slope) vs \(a)")
+        let xa = data.map { Double(Float(Self.logit($0.average))) }
+        let (aa, _) = Self.referencePlatt(xa, ys, ridge: 1)
+        #expect(abs(fitted.averageSlope - aa) < 1e-6, "average slope \(fitted.averageSlope) vs \(aa)")
+        // From a start far from the optimum too.
+        let far = fit.platt(xs.indices.filter { ys[$0] == 1 }.map { Float(xs[$0]) },
+                            xs.indices.filter { ys[$0] == 0 }.map { Float(xs[$0]) }, from: (25, -30))
+        #expect(far.map { abs($0.0 - a) < 1e-6 } == true, "from far: \(String(describing: far)) vs \(a)")
+    }
+
     @Test func theAverageShiftMeetsTheShrunkPositiveRate() throws {
         // Before the maps are fitted (fewer than min_per_class of a class): the shift alone.
         var config = ScoreCalibrator.Configuration()
