@@ -76,18 +76,24 @@ final class CheckpointWriter: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Puts this thread below the event loop (nice 19, on Linux a thread's own): a write
-    /// of a large pending table takes a core for most of a second, and on two cores the
-    /// scheduler gave it its share at the expense of scoring (p99 several times that of
-    /// the same load without checkpoints). At the lowest priority it runs on idle CPU;
-    /// on a saturated machine a checkpoint takes longer instead.
+    /// Puts this thread below the event loop: a write of a large pending table takes a
+    /// core for most of a second, and on two cores the scheduler gave it its share at the
+    /// expense of scoring (p99 several times that of the same load without
+    /// checkpoints). On Linux the thread runs under SCHED_IDLE (it gets a CPU only when
+    /// no other task wants one, and any waking task preempts it at once), at nice 19
+    /// where that is refused; on a saturated machine a checkpoint takes longer instead.
     private func lowerPriority() {
         #if os(Linux)
-        // On Linux the nice value is per thread and `who` 0 is the calling thread. Not
-        // fatal when refused: the write then competes with scoring as before.
+        // On Linux the policy and the nice value are per thread, and 0 is the calling
+        // thread. Not fatal when refused: the write then competes with scoring as before.
         _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
+        var param = sched_param(sched_priority: 0)
+        _ = sched_setscheduler(0, Self.schedIdle, &param)
         #endif
     }
+
+    /// Linux's SCHED_IDLE (<sched.h> declares it only with _GNU_SOURCE).
+    static let schedIdle: Int32 = 5
 
     /// Lets a write in progress finish, then ends the thread.
     func stop() {

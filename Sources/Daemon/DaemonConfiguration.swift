@@ -135,6 +135,10 @@ struct DaemonConfiguration: Sendable, Equatable {
     /// can make the daemon hold.
     var maxInputBodyBytes: Int { max(maxMessageBytes, maxBatchBytes) }
 
+    /// Bodies up to the limits are received and rejected with a reason when too large;
+    /// libzmq itself disconnects a peer that sends more than this in one message.
+    var zmqMaxMessageBytes: Int64 { max(Int64(maxMessageBytes) * 16, Int64(maxBatchBytes) * 4) }
+
     var resolvedControlEndpoint: String {
         controlEndpoint.replacingOccurrences(of: "$STATE_DIR", with: stateDir)
     }

@@ -57,6 +57,8 @@ final class DaemonCore<Sink: OutputSink> {
     var health: HealthSupervisor
     private var entries: [Entry] = []
     private var errorBucket: TokenBucket
+    /// The batch entry being handled (its rejections name it: DaemonCore+Batch.swift).
+    var batchEntry: (topic: BatchTopic, index: Int)?
     /// Labelled instances recorded in `quality`, and its PR-AUCs as last computed
     /// (DaemonCore+Quality.swift).
     var qualityRecorded: UInt64 = 0
@@ -245,6 +247,8 @@ final class DaemonCore<Sink: OutputSink> {
 
     /// Counts the message received (every one is, before it is decoded).
     func received() { counters.received &+= 1 }
+    func countReceived(extra: UInt64) { counters.received &+= extra }
+    func countBatch() { counters.batches &+= 1 }
 
     /// A `ping`: counted as such (a producer's readiness check), nothing else.
     func ping() {
@@ -283,21 +287,6 @@ final class DaemonCore<Sink: OutputSink> {
                                                        entry: error.entry)))
     }
 
-    // MARK: Batches
-
-    /// The batch entry being handled (its rejections name it).
-    var batchEntry: (topic: BatchTopic, index: Int)?
-
-    /// A batch message was split into `entries` instances: it was counted once as
-    /// received, each entry counts as one.
-    func receivedBatch(entries: Int) {
-        counters.received &+= UInt64(max(entries, 1) - 1)
-        counters.batches &+= 1
-    }
-
-    /// Scores published until `endBatch` leave in one `score_batch` message.
-    func beginBatch() { sink.beginBatch() }
-    func endBatch() { sink.endBatch() }
 
     // MARK: Scoring
 

@@ -92,7 +92,7 @@ struct SocketSetup {
                 // Bodies up to max_message_bytes (max_batch_bytes for a batch) are received
                 // and rejected with a reason if too large; libzmq itself drops peers that
                 // send far larger ones.
-                try s.setMaxMessageSize(Int64(config.maxInputBodyBytes) * 16)
+                try s.setMaxMessageSize(config.zmqMaxMessageBytes)
                 if s.kind == .sub { try s.subscribe("") }
             }
             sockets.inputs.append(socket)

@@ -61,8 +61,8 @@ import Testing
         #expect(!writer.submit { cp })
     }
 
-    /// The writer's thread runs at the lowest priority (nice 19; on Linux a thread's
-    /// own), so that a large write takes idle CPU rather than the event loop's.
+    /// The writer's thread runs at the lowest priority (SCHED_IDLE, and nice 19; on Linux
+    /// a thread's own), so that a large write takes idle CPU rather than the event loop's.
     @Test func theWriterThreadRunsBelowTheEventLoop() throws {
         #if os(Linux)
         let s = try store()
@@ -72,16 +72,20 @@ import Testing
         defer { writer.stop() }
         let seen = NSLock()
         nonisolated(unsafe) var nice: Int32 = -100
+        nonisolated(unsafe) var policy: Int32 = -100
         let callers = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        let callersPolicy = sched_getscheduler(0)
         let cp = sample()
         #expect(writer.submit {
-            let n = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
-            seen.withLock { nice = n }
+            let n = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0), p = sched_getscheduler(0)
+            seen.withLock { nice = n; policy = p }
             return cp
         })
         writer.waitIdle()
         #expect(seen.withLock { nice } == 19)
+        #expect(seen.withLock { policy } == CheckpointWriter.schedIdle)
         #expect(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) == callers, "the caller's thread keeps its own")
+        #expect(sched_getscheduler(0) == callersPolicy)
         #endif
     }
 

@@ -204,7 +204,7 @@ import Transport
             try push.send(frames: g)
             try push.send(strings: ["pred", predBody("ok\(k)", ["a": 0.3, "b": 0.6])])
         }
-        // The 5 MB body exceeds ZMQ_MAXMSGSIZE (16 x input.max_message_bytes): libzmq drops it
+        // The 5 MB body exceeds ZMQ_MAXMSGSIZE (4 x input.max_batch_bytes): libzmq drops it
         // and disconnects that peer before the daemon sees it; the peer reconnects and its next
         // valid message is scored. Every other kind is received and rejected with a reason.
         let rejectedByDaemon = garbage.count - 1
