@@ -21,6 +21,15 @@ struct ByteWriter {
         bytes.append(contentsOf: utf8)
     }
     mutating func append(raw: [UInt8]) { bytes.append(contentsOf: raw) }
+    /// The same layout from a stored row's columns.
+    mutating func append(classifiers: UnsafeBufferPointer<UInt16>, values: UnsafeBufferPointer<Float>) {
+        append(UInt16(classifiers.count))
+        for k in classifiers.indices {
+            append(classifiers[k])
+            append(values[k])
+        }
+    }
+
     /// A u16 count, then each entry's u16 classifier and f32 probability.
     mutating func append(entries: [Entry]) {
         append(UInt16(entries.count))

@@ -195,7 +195,16 @@ struct CheckpointStore {
         }
         do {
             if let frozen = checkpoint.frozen {
-                try frozen.forEach(append)
+                // The same bytes as `append` writes for the instance the row holds.
+                try frozen.forEachRow { (row: borrowing PendingStore.Row) throws(CheckpointError) in
+                    file.buffer.append(row.id)
+                    file.buffer.append(row.arrival)
+                    file.buffer.append(row.score)
+                    file.buffer.append(row.average)
+                    file.buffer.append(row.probability)
+                    file.buffer.append(classifiers: row.classifiers, values: row.values)
+                    try file.flushIfFull()
+                }
             } else {
                 for record in checkpoint.pending { try append(record.id, record.instance) }
             }

@@ -76,12 +76,12 @@ struct PagedColumn<Element>: Sendable, RandomAccessCollection where Element: Sen
     }
 
     /// The elements of `row`.
-    func withRow<R>(_ row: Int, _ body: (UnsafeBufferPointer<Element>) -> R) -> R {
+    func withRow<R>(_ row: Int, _ body: (UnsafeBufferPointer<Element>) throws -> R) rethrows -> R {
         assert(row >= 0 && row < count, "PagedColumn index out of range")
         let p = start &+ row
         let base = (p & mask) &* stride
-        return pages[p &>> shift].withUnsafeBufferPointer { page in
-            body(UnsafeBufferPointer(rebasing: page[base..<(base + stride)]))
+        return try pages[p &>> shift].withUnsafeBufferPointer { page in
+            try body(UnsafeBufferPointer(rebasing: page[base..<(base + stride)]))
         }
     }
 

@@ -203,6 +203,50 @@ public struct PendingStore: Sendable {
                 try body(store.ids[row], store.instance(row))
             }
         }
+
+        /// Each of them, oldest first, as stored: the row's columns lent to `body` for the
+        /// call, nothing built (a checkpoint of a million instances built a million
+        /// entry arrays on the writer's thread).
+        public func forEachRow(_ body: (borrowing Row) throws -> Void) rethrows {
+            for o in store.order {
+                guard let row = store.live(o) else { continue }
+                try store.withRow(row, body)
+            }
+        }
+    }
+
+    /// One stored instance's columns (`Frozen.forEachRow`); the buffers are valid during
+    /// the call only.
+    public struct Row: ~Copyable {
+        public let id: String
+        public let arrival: Double
+        public let score: Float
+        public let average: Float
+        public let probability: Float
+        /// Classifier indices and probabilities, in the order they were stored.
+        public let classifiers: UnsafeBufferPointer<UInt16>
+        public let values: UnsafeBufferPointer<Float>
+    }
+
+    private func withRow(_ row: Int, _ body: (borrowing Row) throws -> Void) rethrows {
+        let id = ids[row], at = arrival[row]
+        let score = scores[row, 0], average = scores[row, 1], probability = scores[row, 2]
+        if let spilled = overflow[Int32(row)] {
+            let c = spilled.map(\.classifier), v = spilled.map(\.value)
+            try c.withUnsafeBufferPointer { c in
+                try v.withUnsafeBufferPointer { v in
+                    try body(Row(id: id, arrival: at, score: score, average: average, probability: probability, classifiers: c, values: v))
+                }
+            }
+            return
+        }
+        let n = Int(counts[row])
+        try classifiers.withRow(row) { c in
+            try values.withRow(row) { v in
+                try body(Row(id: id, arrival: at, score: score, average: average, probability: probability,
+                             classifiers: UnsafeBufferPointer(rebasing: c[0..<n]), values: UnsafeBufferPointer(rebasing: v[0..<n])))
+            }
+        }
     }
 
     /// Restores counters after a checkpoint; instances are re-inserted with `insert`.

@@ -357,6 +357,48 @@ import Testing
         #expect(try s.read()?.pending.map(\.instance) == cp.pending.map(\.instance))
     }
 
+    /// A checkpoint written from the frozen store (rows lent as stored, as the daemon
+    /// writes it) holds byte for byte the pending section written from the same
+    /// instances as records,
+    /// and reads back as the store held them: an instance with more entries than a row
+    /// holds inline, a taken one and a probability among them.
+    @Test func aCheckpointOfTheFrozenStoreIsTheSameFileAsOfItsRecords() throws {
+        let s = try store()
+        defer { try? FileManager.default.removeItem(atPath: s.directory) }
+        var pending = PendingStore(capacity: 1000, ttl: 1e9)
+        for i in 0..<300 {
+            let n = i == 7 ? 20 : i % 4 + 1
+            pending.insert(id: "r\(i)", PendingInstance(entries: (0..<n).map { Entry(classifier: $0, value: Double(i % 89) / 89) },
+                                                        arrival: 1764300000 + Double(i), score: Double(i) / 300, average: 0.25,
+                                                        probability: 0.01 * Double(i % 7)))
+        }
+        _ = pending.take("r3")
+        _ = pending.take("r150")
+        var frozen = sample()
+        frozen.pending = []
+        frozen.frozen = pending.frozen()
+        try s.write(frozen)
+        let fromRows = try Data(contentsOf: URL(fileURLWithPath: s.path))
+        var records = sample()
+        records.pending = pending.snapshot().map { Checkpoint.PendingRecord(id: $0.id, instance: $0.instance) }
+        try s.write(records)
+        let fromRecords = try Data(contentsOf: URL(fileURLWithPath: s.path))
+        // The pending section: after the header line, the head's length and the head (JSON,
+        // whose dictionaries need not come out in the same order twice).
+        func pendingSection(_ file: Data) -> Data {
+            let start = CheckpointStore.headerWidth
+            let headLength = file[start..<(start + 4)].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+            return file[(start + 4 + headLength)...]
+        }
+        #expect(pendingSection(fromRows) == pendingSection(fromRecords))
+        #expect(pendingSection(fromRows).count > 298 * 40)
+        let back = try #require(try s.read())
+        #expect(back.pending.count == 298)
+        #expect(back.pending.map(\.id) == records.pending.map(\.id))
+        #expect(back.pending.map(\.instance) == records.pending.map(\.instance))
+        #expect(back.pending.first { $0.id == "r7" }?.instance.entries.count == 20)
+    }
+
     @Test func detectsCorruptionAndTruncation() throws {
         let s = try store()
         defer { try? FileManager.default.removeItem(atPath: s.directory) }
