@@ -230,16 +230,17 @@ final class DaemonCore<Sink: OutputSink> {
     }
 
     /// Scorer: a label reached the learner's queue, or did not (learner down or slow).
-    func labelForwarded() {
-        counters.labelsForwarded &+= 1
-        metrics.forwardedLabel.increment()
+    func labelForwarded(count: Int = 1) {
+        counters.labelsForwarded &+= UInt64(count)
+        metrics.forwardedLabel.increment(by: Int64(count))
     }
 
-    func forwardDropped(kind: String) {
-        counters.forwardDropped &+= 1
-        metrics.forwardDropped.increment()
+    func forwardDropped(kind: String, count: Int = 1) {
+        let before = counters.forwardDropped
+        counters.forwardDropped &+= UInt64(count)
+        metrics.forwardDropped.increment(by: Int64(count))
         let n = counters.forwardDropped
-        if n <= 10 || n % 10_000 == 0 {
+        if before < 10 || n / 10_000 != before / 10_000 {
             logger.warning("\(kind) not forwarded to the learner: its queue is full (learner down or slow)",
                            metadata: ["forward_dropped_total": "\(n)"])
         }

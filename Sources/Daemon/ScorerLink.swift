@@ -22,6 +22,13 @@ final class ScorerLink {
     static let rawForwardLimit = 2048
     private var compact = JSONWriter(capacity: 4096)
     private var applySeconds = 0.0
+    /// A batch's forwards, gathered while the batch is read (`beginBatch` to `endBatch`):
+    /// its scored entries as one `scored_batch`, its labels as one `label_batch`.
+    private var scoredBody = JSONWriter(capacity: 64 << 10)
+    private var scoredTrailers: [UInt8] = []
+    private var scoredCount = 0
+    private var labelBody = JSONWriter(capacity: 16 << 10)
+    private var labelCount = 0
 
     init(modelIn: ZMQSocket, snapshotClient: ZMQSocket, forwardOut: ZMQSocket, config: DaemonConfiguration,
          logger: Logger, metrics: DaemonMetrics) {
@@ -55,6 +62,85 @@ final class ScorerLink {
             core.forwardDropped(kind: "label")
             core.reject(DecodeError("label not passed on: the learner's queue is full (cluster.forward_sndhwm); is the learner running?",
                                     kind: "forward", topic: "label", id: id))
+        }
+    }
+
+    // MARK: Batches
+
+    /// Starts gathering a batch's forwards (the learner gets one message for its scored
+    /// entries and one for its labels, not one per entry).
+    func beginBatch() {
+        scoredBody.reset()
+        scoredBody.raw("{\"items\":[")
+        scoredTrailers.removeAll(keepingCapacity: true)
+        scoredCount = 0
+        labelBody.reset()
+        labelBody.raw("{\"items\":[")
+        labelCount = 0
+    }
+
+    /// An entry the core scored: its body (as received, or compact when long) and trailer.
+    func addScored<S>(_ scored: ScoredInstance, message: InputMessage, body: UnsafeRawBufferPointer, core: DaemonCore<S>) {
+        if scoredCount > 0 { scoredBody.raw(",") }
+        appendEntry(message, body: body, to: &scoredBody)
+        ScoredTrailer.append(score: scored.score, average: scored.average, arrival: core.clock.steady(), to: &scoredTrailers)
+        scoredCount += 1
+    }
+
+    /// A label entry to pass on.
+    func addLabel(_ message: InputMessage, body: UnsafeRawBufferPointer) {
+        if labelCount > 0 { labelBody.raw(",") }
+        appendEntry(message, body: body, to: &labelBody)
+        labelCount += 1
+    }
+
+    /// Sends what the batch gathered; counts what the learner's queue took or dropped.
+    func endBatch<S>(core: DaemonCore<S>) {
+        if scoredCount > 0 {
+            scoredBody.raw("]}")
+            if send(ScoredTrailer.batchTopic, scoredBody.bytes, trailer: scoredTrailers) {
+                metrics.forwardedScored.increment(by: Int64(scoredCount))
+            } else {
+                core.forwardDropped(kind: "scored instances", count: scoredCount)
+            }
+            scoredCount = 0
+        }
+        if labelCount > 0 {
+            labelBody.raw("]}")
+            if send("label_batch", labelBody.bytes, trailer: nil) {
+                core.labelForwarded(count: labelCount)
+            } else {
+                core.forwardDropped(kind: "labels", count: labelCount)
+                core.reject(DecodeError("\(labelCount) labels of a label_batch not passed on: the learner's queue is full (cluster.forward_sndhwm); is the learner running?",
+                                        kind: "forward", topic: "label_batch"), count: labelCount)
+            }
+            labelCount = 0
+        }
+    }
+
+    private func appendEntry(_ message: InputMessage, body: UnsafeRawBufferPointer, to writer: inout JSONWriter) {
+        if body.count <= Self.rawForwardLimit {
+            writer.raw(bytes: body)
+        } else {
+            encodeCompact(message)
+            writer.raw(compact)
+        }
+    }
+
+    /// Sends topic, body and (for scored instances) the trailer frame; false when the
+    /// queue is full.
+    private func send(_ topic: StaticString, _ body: [UInt8], trailer: [UInt8]?) -> Bool {
+        do {
+            let first = topic.withUTF8Buffer { t in
+                Result { () throws(ZMQError) -> Bool in try forwardOut.send(UnsafeRawBufferPointer(t), more: true, dontWait: true) }
+            }
+            guard try first.get() else { return false }
+            _ = try body.withUnsafeBytes { try forwardOut.send($0, more: trailer != nil) }
+            if let trailer { _ = try trailer.withUnsafeBytes { try forwardOut.send($0) } }
+            return true
+        } catch {
+            logger.error("forward to the learner failed: \(error)")
+            return false
         }
     }
 

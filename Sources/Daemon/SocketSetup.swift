@@ -272,7 +272,8 @@ struct SocketSetup {
             }
             try attach(pull, config.forwardEndpoint, role: "forward", defaultMode: mode) { s throws(ZMQError) in
                 try s.setReceiveHighWaterMark(Int32(clamping: config.inputReceiveHWM))
-                try s.setMaxMessageSize(maxBytes)
+                // Batches of scored instances are as large as the batches scorers receive.
+                try s.setMaxMessageSize(max(maxBytes, config.zmqMaxMessageBytes))
             }
             sockets.modelOut = pub; sockets.snapshotServer = router; sockets.forwardIn = pull
         } else {

@@ -12,6 +12,12 @@ public struct JSONWriter {
         s.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
+    /// Bytes that are already JSON (a body as received).
+    public mutating func raw(bytes other: UnsafeRawBufferPointer) { bytes.append(contentsOf: other) }
+
+    /// Bytes already written by another writer.
+    public mutating func raw(_ other: JSONWriter) { bytes.append(contentsOf: other.bytes) }
+
     /// A JSON string, escaped as RFC 8259 requires.
     public mutating func string(_ s: String) {
         bytes.append(UInt8(ascii: "\""))

@@ -7,10 +7,25 @@
 public enum ScoredTrailer {
     public static let size = 24
     public static let topic: StaticString = "scored"
+    /// Many scored instances from one batch: a `pred_batch` body of their entries, and
+    /// a frame of one trailer per entry, in the same order.
+    public static let batchTopic: StaticString = "scored_batch"
 
     /// Whether a topic frame is `scored`.
     public static func isTopic(_ frame: UnsafeRawBufferPointer) -> Bool {
         frame.elementsEqual(UnsafeRawBufferPointer(start: topic.utf8Start, count: topic.utf8CodeUnitCount))
+    }
+
+    /// Whether a topic frame is `scored_batch`.
+    public static func isBatchTopic(_ frame: UnsafeRawBufferPointer) -> Bool {
+        frame.elementsEqual(UnsafeRawBufferPointer(start: batchTopic.utf8Start, count: batchTopic.utf8CodeUnitCount))
+    }
+
+    /// Appends one trailer to `bytes` (a `scored_batch`'s trailer frame).
+    public static func append(score: Double, average: Double, arrival: Double, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: score.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: average.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: arrival.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
     public static func write(score: Double, average: Double, arrival: Double, into bytes: inout [UInt8]) {

@@ -145,4 +145,36 @@ private func pred(_ id: String, _ a: Double, label: Int? = nil) -> String {
         let body = after.core.healthBody()
         #expect(body.received == 100 && body.accounting.balanced, "\(body.accounting)")
     }
+
+    /// A learner reads a scorer's `scored_batch`: each entry pending with the score its
+    /// trailer carries; a trailer frame that does not match the entries rejects the
+    /// message, and a bad trailer rejects its entry alone.
+    @Test func aLearnerTakesAScorersBatchOfScoredInstances() throws {
+        let h = CoreHarness(role: .learner)
+        var reader = BatchReader(maxEntries: 1024, maxBytes: 1 << 20)
+        var decoder = MessageDecoder()
+        var message = InputMessage()
+        func send(_ entries: [String], _ trailers: [(Double, Double)]) {
+            h.core.received()
+            var t: [UInt8] = []
+            for (score, average) in trailers { ScoredTrailer.append(score: score, average: average, arrival: 5, to: &t) }
+            let body = Array(items(entries).utf8)
+            body.withUnsafeBytes { b in
+                t.withUnsafeBytes { tb in
+                    reader.readScored(body: b, trailers: tb, truncated: false, decoder: &decoder, message: &message, core: h.core)
+                }
+            }
+        }
+        send([pred("s0", 0.1), pred("s1", 0.9), pred("s2", 0.5)], [(0.2, 0.3), (0.8, 0.7), (7, 0.5)])
+        #expect(h.core.pending.count == 2, "the third trailer's score is not a probability")
+        #expect(h.sink.errors.last?.entry == 2 && h.sink.errors.last?.id == "s2")
+        send([pred("s3", 0.1)], [(0.2, 0.3), (0.4, 0.5)])
+        #expect(h.core.pending.count == 2)
+        #expect(h.sink.errors.last?.reason.contains("1 entries and 48 trailer bytes") == true)
+        h.label("s1", 1)
+        let body = h.core.healthBody()
+        #expect(body.received == 5 && body.rejected_by_reason == ["frames": 2], "\(body.rejected_by_reason)")
+        #expect(body.accounting.balanced, "\(body.accounting)")
+        #expect(h.sink.scores.isEmpty, "a learner publishes no scores for scored instances")
+    }
 }

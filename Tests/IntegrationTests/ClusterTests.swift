@@ -114,10 +114,17 @@ import Transport
         }
         #expect(try c.wait(15) { try c.learnerNumber("labelled") == n }, "learner labelled: \((try? c.learnerNumber("labelled")) ?? -1)")
         #expect(try c.learnerNumber("unmatched_labels") == 0)
+        var forwardedLabels = 0
         for s in c.scorers {
             let accounting = try s.status()["accounting"] as? [String: Any] ?? [:]
             #expect(accounting["balanced"] as? Bool == true && accounting["batches"] as? Int ?? 0 >= 2, "\(accounting)")
+            forwardedLabels += accounting["labels_forwarded"] as? Int ?? 0
         }
+        #expect(forwardedLabels == n)
+        // The scorers passed each batch's instances and labels on as one message each.
+        let learner = try #require(try c.learner.status()["accounting"] as? [String: Any])
+        #expect(learner["batches"] as? Int == 2 * n / 64, "\(learner)")
+        #expect(learner["balanced"] as? Bool == true)
         for s in c.scorers { #expect(try s.stop() == 0) }
         #expect(try c.learner.stop() == 0)
     }

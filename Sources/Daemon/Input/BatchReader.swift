@@ -19,8 +19,8 @@ struct BatchReader {
     }
 
     /// Reads `body` (`truncated`: it was longer than the receive buffer, `length` bytes).
-    /// A scorer passes each entry's instance or label on to its learner, as for single
-    /// messages.
+    /// A scorer passes the entries' instances and labels on to its learner, gathered into
+    /// one `scored_batch` and one `label_batch`.
     mutating func read<S>(_ topic: BatchTopic, body: UnsafeRawBufferPointer, length: Int, truncated: Bool,
                           decoder: inout MessageDecoder, message: inout InputMessage, core: DaemonCore<S>,
                           scorer: ScorerLink? = nil) {
@@ -42,7 +42,11 @@ struct BatchReader {
         let counter = entryTopic == .pred ? core.metrics.receivedPred : core.metrics.receivedLabel
         counter.increment(by: Int64(entries.count + splitter.beyond))
         core.beginBatch()
-        defer { core.endBatch() }
+        scorer?.beginBatch()
+        defer {
+            core.endBatch()
+            scorer?.endBatch(core: core)
+        }
         for (k, range) in entries.enumerated() {
             let entry = UnsafeRawBufferPointer(rebasing: body[range])
             do {
@@ -60,16 +64,57 @@ struct BatchReader {
             case .pred:
                 let started = Clock.nanoseconds()
                 let scored = core.pred(message)
-                if let scored, let scorer { scorer.forwardScored(scored, message: message, body: entry, core: core) }
+                if let scored, let scorer { scorer.addScored(scored, message: message, body: entry, core: core) }
                 core.metrics.scoringDuration.recordNanoseconds(Clock.nanoseconds() - started)
             case .label:
-                if core.label(message) == .forward, let scorer { scorer.forwardLabel(message, body: entry, core: core) }
+                if core.label(message) == .forward, let scorer { scorer.addLabel(message, body: entry) }
             }
         }
         if splitter.beyond > 0 {
             let first = entries.count
             core.reject(DecodeError("items[\(first)...]: \(splitter.beyond) entries beyond input.max_batch (\(splitter.maxEntries)) were not read",
                                     kind: "limit", topic: topic.rawValue, entry: first), count: splitter.beyond)
+        }
+    }
+
+    /// Learner: a scorer's `scored_batch`: a batch body of the entries it scored and one
+    /// 24-byte trailer per entry (score, average, arrival), in the same order.
+    mutating func readScored<S>(body: UnsafeRawBufferPointer, trailers: UnsafeRawBufferPointer, truncated: Bool,
+                                decoder: inout MessageDecoder, message: inout InputMessage, core: DaemonCore<S>) {
+        core.metrics.receivedPredBatch.increment()
+        func malformed(_ why: String) {
+            core.reject(DecodeError("scored_batch: \(why) (scorers and their learner must share input.max_batch)",
+                                    kind: "frames", topic: "scored_batch"))
+        }
+        if truncated { return malformed("larger than the receive buffer") }
+        do {
+            try splitter.split(body, topic: .predBatch)
+        } catch {
+            return malformed(error.reason)
+        }
+        let entries = splitter.entries
+        guard splitter.beyond == 0, trailers.count == entries.count * ScoredTrailer.size else {
+            return malformed("\(entries.count + splitter.beyond) entries and \(trailers.count) trailer bytes")
+        }
+        core.receivedBatch(entries: entries.count)
+        core.metrics.receivedPred.increment(by: Int64(entries.count))
+        for (k, range) in entries.enumerated() {
+            let trailer = UnsafeRawBufferPointer(rebasing: trailers[(k * ScoredTrailer.size)..<((k + 1) * ScoredTrailer.size)])
+            do {
+                try decoder.decode(topic: .pred, body: UnsafeRawBufferPointer(rebasing: body[range]), into: &message)
+            } catch {
+                var e = error
+                e.topic = "scored_batch"
+                e.entry = k
+                core.reject(e)
+                continue
+            }
+            guard let t = ScoredTrailer.read(trailer) else {
+                core.reject(DecodeError("scored_batch: entry \(k)'s trailer holds no valid score", kind: "frames",
+                                        topic: "scored_batch", id: message.id, entry: k))
+                continue
+            }
+            core.scored(message, score: t.score, average: t.average, arrival: t.arrival)
         }
     }
 }

@@ -19,7 +19,8 @@ struct InputReader {
 
     init(config: DaemonConfiguration, logger: Logger) {
         decoder = MessageDecoder(limits: InputLimits(maxIdBytes: 256, maxPreds: config.model.maxClassifiers, maxDepth: 16))
-        frames = MultipartMessage(capacities: [64, config.maxInputBodyBytes, ScoredTrailer.size + 8])
+        // The third frame: a scorer's trailer, one per entry of a `scored_batch`.
+        frames = MultipartMessage(capacities: [64, config.maxInputBodyBytes, ScoredTrailer.size * config.maxBatchEntries + 8])
         maxMessageBytes = config.maxMessageBytes
         batches = BatchReader(maxEntries: config.maxBatchEntries, maxBytes: config.maxBatchBytes)
         self.logger = logger
@@ -40,6 +41,8 @@ struct InputReader {
             let started = Clock.nanoseconds()
             if forward, frames.frameCount == 3, !frames.isTruncated(0), frames.withFrame(0, ScoredTrailer.isTopic) {
                 handleScored(core: core)
+            } else if forward, frames.frameCount == 3, !frames.isTruncated(0), frames.withFrame(0, ScoredTrailer.isBatchTopic) {
+                handleScoredBatch(core: core)
             } else {
                 handle(core: core, scorer: scorer, started: started)
             }
@@ -109,6 +112,17 @@ struct InputReader {
         frames.withFrame(1) { body in
             batches.read(topic, body: body, length: length, truncated: truncated, decoder: &decoder, message: &message,
                          core: core, scorer: scorer)
+        }
+    }
+
+    /// Learner: a `scored_batch` from a scorer (topic, batch body, a trailer per entry).
+    private mutating func handleScoredBatch<S>(core: DaemonCore<S>) {
+        let truncated = frames.isTruncated(1) || frames.isTruncated(2)
+        frames.withFrame(1) { body in
+            frames.withFrame(2) { trailers in
+                batches.readScored(body: body, trailers: trailers, truncated: truncated, decoder: &decoder, message: &message,
+                                   core: core)
+            }
         }
     }
 
