@@ -184,29 +184,30 @@ struct CheckpointStore {
         file.buffer.append(UInt32(head.count))
         file.buffer.append(raw: Array(head))
         file.buffer.append(UInt64(checkpoint.pendingCount))
-        func append(_ id: String, _ instance: PendingInstance) throws(CheckpointError) {
+        /// One pending instance in the layout `decode` reads: id, arrival, score, average,
+        /// probability, then its entries (`entries` appends them).
+        func append(_ id: String, _ arrival: Double, _ score: Float, _ average: Float, _ probability: Float,
+                    entries: (inout ByteWriter) -> Void) throws(CheckpointError) {
             file.buffer.append(id)
-            file.buffer.append(instance.arrival)
-            file.buffer.append(instance.score)
-            file.buffer.append(instance.average)
-            file.buffer.append(instance.probability)
-            file.buffer.append(entries: instance.entries)
+            file.buffer.append(arrival)
+            file.buffer.append(score)
+            file.buffer.append(average)
+            file.buffer.append(probability)
+            entries(&file.buffer)
             try file.flushIfFull()
         }
         do {
             if let frozen = checkpoint.frozen {
-                // The same bytes as `append` writes for the instance the row holds.
                 try frozen.forEachRow { (row: borrowing PendingStore.Row) throws(CheckpointError) in
-                    file.buffer.append(row.id)
-                    file.buffer.append(row.arrival)
-                    file.buffer.append(row.score)
-                    file.buffer.append(row.average)
-                    file.buffer.append(row.probability)
-                    file.buffer.append(classifiers: row.classifiers, values: row.values)
-                    try file.flushIfFull()
+                    try append(row.id, row.arrival, row.score, row.average, row.probability) {
+                        $0.append(classifiers: row.classifiers, values: row.values)
+                    }
                 }
             } else {
-                for record in checkpoint.pending { try append(record.id, record.instance) }
+                for record in checkpoint.pending {
+                    let p = record.instance
+                    try append(record.id, p.arrival, p.score, p.average, p.probability) { $0.append(entries: p.entries) }
+                }
             }
         } catch let e as CheckpointError {
             throw e

@@ -48,15 +48,14 @@ final class ScorerLink {
     /// `body`: the pred's body as received (a single message's, or its entry in a batch).
     func forwardScored<S>(_ scored: ScoredInstance, message: InputMessage, body: UnsafeRawBufferPointer, core: DaemonCore<S>) {
         ScoredTrailer.write(score: scored.score, average: scored.average, arrival: core.clock.steady(), into: &trailer)
-        let sent = forward(topic: ScoredTrailer.topic, message: message, body: body, last: false)
-            && (try? trailer.withUnsafeBytes { try forwardOut.send($0) }) == true
+        let sent = withForwardBody(message, body) { b in trailer.withUnsafeBytes { t in send(ScoredTrailer.topic, b, trailer: t) } }
         if sent { metrics.forwardedScored.increment() } else { core.forwardDropped(kind: "scored instance") }
     }
 
     /// A label goes to the learner, which holds its instance.
     func forwardLabel<S>(_ message: InputMessage, body: UnsafeRawBufferPointer, core: DaemonCore<S>) {
         let id = message.id
-        if forward(topic: "label", message: message, body: body, last: true) {
+        if withForwardBody(message, body, { send("label", $0, trailer: nil) }) {
             core.labelForwarded()
         } else {
             core.forwardDropped(kind: "label")
@@ -98,7 +97,10 @@ final class ScorerLink {
     func endBatch<S>(core: DaemonCore<S>) {
         if scoredCount > 0 {
             scoredBody.raw("]}")
-            if send(ScoredTrailer.batchTopic, scoredBody.bytes, trailer: scoredTrailers) {
+            let sent = scoredBody.bytes.withUnsafeBytes { b in
+                scoredTrailers.withUnsafeBytes { t in send(ScoredTrailer.batchTopic, b, trailer: t) }
+            }
+            if sent {
                 metrics.forwardedScored.increment(by: Int64(scoredCount))
             } else {
                 core.forwardDropped(kind: "scored instances", count: scoredCount)
@@ -107,7 +109,7 @@ final class ScorerLink {
         }
         if labelCount > 0 {
             labelBody.raw("]}")
-            if send("label_batch", labelBody.bytes, trailer: nil) {
+            if labelBody.bytes.withUnsafeBytes({ send("label_batch", $0, trailer: nil) }) {
                 core.labelForwarded(count: labelCount)
             } else {
                 core.forwardDropped(kind: "labels", count: labelCount)
@@ -119,45 +121,29 @@ final class ScorerLink {
     }
 
     private func appendEntry(_ message: InputMessage, body: UnsafeRawBufferPointer, to writer: inout JSONWriter) {
-        if body.count <= Self.rawForwardLimit {
-            writer.raw(bytes: body)
-        } else {
-            encodeCompact(message)
-            writer.raw(compact)
-        }
+        withForwardBody(message, body) { writer.raw(bytes: $0) }
+    }
+
+    /// Calls `use` with what goes to the learner for a body: the body as received up to
+    /// `rawForwardLimit` bytes, its compact encoding beyond.
+    private func withForwardBody<R>(_ message: InputMessage, _ body: UnsafeRawBufferPointer,
+                                    _ use: (UnsafeRawBufferPointer) -> R) -> R {
+        if body.count <= Self.rawForwardLimit { return use(body) }
+        encodeCompact(message)
+        return compact.bytes.withUnsafeBytes(use)
     }
 
     /// Sends topic, body and (for scored instances) the trailer frame; false when the
-    /// queue is full.
-    private func send(_ topic: StaticString, _ body: [UInt8], trailer: [UInt8]?) -> Bool {
+    /// queue is full. Once the first frame is accepted the rest of the message is too
+    /// (ZeroMQ multipart is atomic).
+    private func send(_ topic: StaticString, _ body: UnsafeRawBufferPointer, trailer: UnsafeRawBufferPointer?) -> Bool {
         do {
             let first = topic.withUTF8Buffer { t in
                 Result { () throws(ZMQError) -> Bool in try forwardOut.send(UnsafeRawBufferPointer(t), more: true, dontWait: true) }
             }
             guard try first.get() else { return false }
-            _ = try body.withUnsafeBytes { try forwardOut.send($0, more: trailer != nil) }
-            if let trailer { _ = try trailer.withUnsafeBytes { try forwardOut.send($0) } }
-            return true
-        } catch {
-            logger.error("forward to the learner failed: \(error)")
-            return false
-        }
-    }
-
-    /// Sends the topic and the received body frame; false when the queue is full. Once the
-    /// first frame is accepted the rest of the message is too (ZeroMQ multipart is atomic).
-    private func forward(topic: StaticString, message: InputMessage, body: UnsafeRawBufferPointer, last: Bool) -> Bool {
-        do {
-            let first = topic.withUTF8Buffer { t in
-                Result { () throws(ZMQError) -> Bool in try forwardOut.send(UnsafeRawBufferPointer(t), more: true, dontWait: true) }
-            }
-            guard try first.get() else { return false }
-            if body.count <= Self.rawForwardLimit {
-                _ = try forwardOut.send(body, more: !last)
-            } else {
-                encodeCompact(message)
-                _ = try compact.bytes.withUnsafeBytes { body in try forwardOut.send(body, more: !last) }
-            }
+            _ = try forwardOut.send(body, more: trailer != nil)
+            if let trailer { _ = try forwardOut.send(trailer) }
             return true
         } catch {
             logger.error("forward to the learner failed: \(error)")

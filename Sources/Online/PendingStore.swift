@@ -195,18 +195,9 @@ public struct PendingStore: Sendable {
         /// All of them, oldest first.
         public func snapshot() -> [(id: String, instance: PendingInstance)] { store.snapshot() }
 
-        /// Each of them, oldest first, without collecting them (a checkpoint encodes them
-        /// one at a time instead of holding a second copy of the table).
-        public func forEach(_ body: (String, PendingInstance) throws -> Void) rethrows {
-            for o in store.order {
-                guard let row = store.live(o) else { continue }
-                try body(store.ids[row], store.instance(row))
-            }
-        }
-
-        /// Each of them, oldest first, as stored: the row's columns lent to `body` for the
-        /// call, nothing built (a checkpoint of a million instances built a million
-        /// entry arrays on the writer's thread).
+        /// Each of them, oldest first, as stored, without collecting them (a checkpoint
+        /// encodes them one at a time instead of holding a second copy of the table): the
+        /// row's columns lent to `body` for the call, nothing built.
         public func forEachRow(_ body: (borrowing Row) throws -> Void) rethrows {
             for o in store.order {
                 guard let row = store.live(o) else { continue }

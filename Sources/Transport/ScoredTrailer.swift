@@ -28,12 +28,10 @@ public enum ScoredTrailer {
         withUnsafeBytes(of: arrival.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
+    /// Makes `bytes` the trailer of one instance.
     public static func write(score: Double, average: Double, arrival: Double, into bytes: inout [UInt8]) {
-        bytes.withUnsafeMutableBytes { b in
-            b.storeBytes(of: score.bitPattern.littleEndian, toByteOffset: 0, as: UInt64.self)
-            b.storeBytes(of: average.bitPattern.littleEndian, toByteOffset: 8, as: UInt64.self)
-            b.storeBytes(of: arrival.bitPattern.littleEndian, toByteOffset: 16, as: UInt64.self)
-        }
+        bytes.removeAll(keepingCapacity: true)
+        append(score: score, average: average, arrival: arrival, to: &bytes)
     }
 
     /// nil unless the frame is exactly 24 bytes holding a score and average in [0, 1].

@@ -49,15 +49,7 @@ struct BatchReader {
         }
         for (k, range) in entries.enumerated() {
             let entry = UnsafeRawBufferPointer(rebasing: body[range])
-            do {
-                try decoder.decode(topic: entryTopic, body: entry, into: &message)
-            } catch {
-                var e = error
-                e.topic = topic.rawValue
-                e.entry = k
-                core.reject(e)
-                continue
-            }
+            guard Self.decode(entry, k, as: entryTopic, in: topic.rawValue, decoder: &decoder, into: &message, core: core) else { continue }
             core.batchEntry = (topic, k)
             defer { core.batchEntry = nil }
             switch entryTopic {
@@ -100,21 +92,30 @@ struct BatchReader {
         core.metrics.receivedPred.increment(by: Int64(entries.count))
         for (k, range) in entries.enumerated() {
             let trailer = UnsafeRawBufferPointer(rebasing: trailers[(k * ScoredTrailer.size)..<((k + 1) * ScoredTrailer.size)])
-            do {
-                try decoder.decode(topic: .pred, body: UnsafeRawBufferPointer(rebasing: body[range]), into: &message)
-            } catch {
-                var e = error
-                e.topic = "scored_batch"
-                e.entry = k
-                core.reject(e)
-                continue
-            }
+            let entry = UnsafeRawBufferPointer(rebasing: body[range])
+            guard Self.decode(entry, k, as: .pred, in: "scored_batch", decoder: &decoder, into: &message, core: core) else { continue }
             guard let t = ScoredTrailer.read(trailer) else {
                 core.reject(DecodeError("scored_batch: entry \(k)'s trailer holds no valid score", kind: "frames",
                                         topic: "scored_batch", id: message.id, entry: k))
                 continue
             }
             core.scored(message, score: t.score, average: t.average, arrival: t.arrival)
+        }
+    }
+
+    /// Decodes entry `k` of a batch of topic `batch`, or rejects it naming the batch and
+    /// the entry; true when `message` holds it.
+    private static func decode<S>(_ entry: UnsafeRawBufferPointer, _ k: Int, as topic: InputTopic, in batch: String,
+                                  decoder: inout MessageDecoder, into message: inout InputMessage, core: DaemonCore<S>) -> Bool {
+        do {
+            try decoder.decode(topic: topic, body: entry, into: &message)
+            return true
+        } catch {
+            var e = error
+            e.topic = batch
+            e.entry = k
+            core.reject(e)
+            return false
         }
     }
 }

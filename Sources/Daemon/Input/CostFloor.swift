@@ -55,37 +55,36 @@ struct CostFloor {
         buffer.reserveCapacity(config.maxBatchBytes)
         let topic = Array((batch > 1 ? "pred_batch" : "pred").utf8)
         let labelTopic = Array((batch > 1 ? "label_batch" : "label").utf8)
-        var labelBuffer: [UInt8] = []
-        labelBuffer.reserveCapacity(batch * 40 + 64)
         let lag = 1000
         var labelDebt = 0.0, nextLabel = 0
         let flushEvery = Int64(config.journalFlushMs * 1e6)
         var lastFlush = Clock.nanoseconds()
 
+        /// The preds (or labels) of the instances in `range` as one message: a batch, or
+        /// with `batch` 1 a single message.
+        func send(_ range: Range<Int>, labels: Bool) {
+            (labels ? labelTopic : topic).withUnsafeBytes { t in
+                if batch > 1 {
+                    bodies.batch(range, labels: labels, into: &buffer)
+                    buffer.withUnsafeBytes { reader.process(topic: t, body: $0, core: core) }
+                } else if labels {
+                    bodies.label(range.lowerBound) { reader.process(topic: t, body: $0, core: core) }
+                } else {
+                    bodies.pred(range.lowerBound) { reader.process(topic: t, body: $0, core: core) }
+                }
+            }
+        }
+
         func feed(_ range: Range<Int>) {
             var i = range.lowerBound
             while i < range.upperBound {
                 let n = min(batch, range.upperBound - i)
-                topic.withUnsafeBytes { t in
-                    if batch > 1 {
-                        bodies.batch(i..<(i + n), into: &buffer)
-                        buffer.withUnsafeBytes { reader.process(topic: t, body: $0, core: core) }
-                    } else {
-                        bodies.pred(i) { reader.process(topic: t, body: $0, core: core) }
-                    }
-                }
+                send(i..<(i + n), labels: false)
                 i += n
                 if labels > 0 {
                     labelDebt += labels * Double(n)
                     while labelDebt >= Double(n), nextLabel + n <= i - lag {
-                        labelTopic.withUnsafeBytes { t in
-                            if batch > 1 {
-                                bodies.batch(nextLabel..<(nextLabel + n), labels: true, into: &labelBuffer)
-                                labelBuffer.withUnsafeBytes { reader.process(topic: t, body: $0, core: core) }
-                            } else {
-                                bodies.label(nextLabel) { reader.process(topic: t, body: $0, core: core) }
-                            }
-                        }
+                        send(nextLabel..<(nextLabel + n), labels: true)
                         nextLabel += n
                         labelDebt -= Double(n)
                     }
