@@ -23,6 +23,18 @@ struct Status: ParsableCommand {
         // A status reply carries no alert events: what fires is listed from its health.
         print(state.render(color: isatty(STDOUT_FILENO) != 0, recentAlerts: false), terminator: "")
         print(Self.persistenceLine(reply.persistence))
+        if let line = reply.health.cluster.flatMap(Self.clusterLine) { print(line) }
+    }
+
+    /// With an election: this process's part, the leader, its epoch and the standbys.
+    static func clusterLine(_ c: HealthBody.Cluster) -> String? {
+        guard c.election != nil || c.epoch != nil else { return nil }
+        var parts = [c.role + (c.election.map { " (\($0))" } ?? "")]
+        parts.append("leader " + (c.leader ?? "none") + (c.epoch.map { " at epoch \($0)" } ?? ""))
+        if let s = c.standbys { parts.append("standbys " + (s.isEmpty ? "none" : s.joined(separator: ", "))) }
+        if let f = c.states_fenced, f > 0 { parts.append("\(f) states fenced") }
+        if let e = c.etcd_error { parts.append("etcd: " + e) }
+        return "cluster: " + parts.joined(separator: ", ")
     }
 
     /// One line on checkpoints and the journal.

@@ -166,6 +166,11 @@ extension ConfigKey {
                   set: { c, v in if case .string(let x) = v { c[keyPath: kp] = x } },
                   get: { .string($0[keyPath: kp]) })
     }
+    static func strings(_ name: String, _ kp: WritableKeyPath<DaemonConfiguration, [String]> & Sendable) -> ConfigKey {
+        ConfigKey(name: name, kind: .stringList,
+                  set: { c, v in if case .list(let x) = v { c[keyPath: kp] = x } },
+                  get: { .list($0[keyPath: kp]) })
+    }
     static func choice<E: RawRepresentable<String> & CaseIterable & SendableMetatype>(
         _ name: String, _ kp: WritableKeyPath<DaemonConfiguration, E> & Sendable
     ) -> ConfigKey {
@@ -292,6 +297,18 @@ enum ConfigSchema {
         .double("cluster.snapshot_wait_s", \.snapshotWaitSeconds),
         .int("cluster.forward_sndhwm", \.forwardSendHWM),
         .double("cluster.label_wait_s", \.labelWaitSeconds),
+        .strings("cluster.forward_endpoints", \.forwardEndpoints),
+        .string("cluster.name", \.clusterName),
+        .string("cluster.advertise_host", \.advertiseHost),
+        .strings("cluster.etcd_endpoints", \.etcdEndpoints),
+        .string("cluster.etcd_prefix", \.etcdPrefix),
+        .int("cluster.etcd_ttl_s", \.etcdTTLSeconds),
+        .double("cluster.etcd_poll_s", \.etcdPollSeconds),
+        .string("cluster.etcd_username", \.etcdUsername),
+        .string("cluster.etcd_password_file", \.etcdPasswordFile),
+        .string("cluster.etcd_ca_file", \.etcdCAFile),
+        .string("cluster.etcd_cert_file", \.etcdCertFile),
+        .string("cluster.etcd_key_file", \.etcdKeyFile),
     ]
 
     static let byName: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: keys.map { ($0.name, $0) })

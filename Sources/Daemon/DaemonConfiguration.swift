@@ -112,6 +112,29 @@ struct DaemonConfiguration: Sendable, Equatable {
     var labelWaitSeconds = 5.0
     /// Scorer: messages queued towards the learner before forwarding drops (0: no limit).
     var forwardSendHWM = 1_000_000
+    /// Scorer: every learner's forward endpoint (one PUSH each: every learner, active or
+    /// standby, gets every scored instance and label); empty: `forwardEndpoint` alone.
+    var forwardEndpoints: [String] = []
+    /// etcd members (http:// or https:// URLs); empty: one learner, no election.
+    var etcdEndpoints: [String] = []
+    var etcdPrefix = "/cfensembled"
+    /// The learners' lease: a leader that cannot renew it stops publishing within this.
+    var etcdTTLSeconds = 5
+    /// How often standbys and scorers look at the leader key.
+    var etcdPollSeconds = 0.5
+    var etcdUsername = ""
+    var etcdPasswordFile = ""
+    /// etcd's TLS (https:// endpoints): the CA that signed its certificate, and a client
+    /// certificate and key when etcd asks for one.
+    var etcdCAFile = ""
+    var etcdCertFile = ""
+    var etcdKeyFile = ""
+    /// This learner's name in etcd (unique in the cluster); empty: host name and state directory.
+    var clusterName = ""
+    /// The host scorers reach this learner at, for tcp:// endpoints bound to a wildcard.
+    var advertiseHost = ""
+
+    var electionEnabled: Bool { !etcdEndpoints.isEmpty }
 
     /// Endpoints of the `cluster` keys as this role attaches them: the learner binds, a scorer connects.
     var clusterEndpointMode: Endpoint.Mode { role == .scorer ? .connect : .bind }
@@ -208,6 +231,24 @@ struct DaemonConfiguration: Sendable, Equatable {
         if !(snapshotWaitSeconds >= 0) { throw ConfigError("cluster.snapshot_wait_s must be >= 0") }
         if !(labelWaitSeconds >= 0) { throw ConfigError("cluster.label_wait_s must be >= 0") }
         if forwardSendHWM < 0 { throw ConfigError("cluster.forward_sndhwm must be >= 0 (0: no limit)") }
+        if electionEnabled {
+            if role == .all { throw ConfigError("cluster.etcd_endpoints: an election needs --role learner or --role scorer") }
+            if etcdTTLSeconds < 2 { throw ConfigError("cluster.etcd_ttl_s must be >= 2") }
+            if !(etcdPollSeconds > 0) || etcdPollSeconds > Double(etcdTTLSeconds) {
+                throw ConfigError("cluster.etcd_poll_s must be > 0 and <= cluster.etcd_ttl_s")
+            }
+            if !etcdPrefix.hasPrefix("/") || etcdPrefix.hasSuffix("/") { throw ConfigError("cluster.etcd_prefix must start with '/' and not end with one") }
+            for e in etcdEndpoints where !(e.hasPrefix("http://") || e.hasPrefix("https://")) {
+                throw ConfigError("cluster.etcd_endpoints: expected http:// or https:// URLs, got '\(e)'")
+            }
+            if etcdCertFile.isEmpty != etcdKeyFile.isEmpty { throw ConfigError("cluster.etcd_cert_file and cluster.etcd_key_file go together") }
+            if etcdUsername.isEmpty != etcdPasswordFile.isEmpty {
+                throw ConfigError("cluster.etcd_username and cluster.etcd_password_file go together")
+            }
+        }
+        for e in forwardEndpoints {
+            do { _ = try Endpoint(parsing: e, defaultMode: .connect) } catch { throw ConfigError("cluster.forward_endpoints: \(error)") }
+        }
         if role != .all {
             for (key, e) in clusterEndpoints {
                 do { _ = try Endpoint(parsing: e, defaultMode: clusterEndpointMode) } catch { throw ConfigError("\(key): \(error)") }
@@ -221,8 +262,10 @@ struct DaemonConfiguration: Sendable, Equatable {
 
     /// The `cluster` endpoints by key.
     var clusterEndpoints: [(String, String)] {
-        [("cluster.model_endpoint", modelEndpoint), ("cluster.snapshot_endpoint", snapshotEndpoint),
-         ("cluster.forward_endpoint", forwardEndpoint)]
+        var e = [("cluster.model_endpoint", modelEndpoint), ("cluster.snapshot_endpoint", snapshotEndpoint),
+                 ("cluster.forward_endpoint", forwardEndpoint)]
+        if role == .scorer { e += forwardEndpoints.map { ("cluster.forward_endpoints", $0) } }
+        return e
     }
 
     /// CURVE needs an allow-list (encryption without authentication would admit anyone),

@@ -34,6 +34,8 @@ final class EventLoop: @unchecked Sendable {
     private var reader: InputReader
     private let learner: LearnerLink?
     private let scorer: ScorerLink?
+    /// With an election: the etcd campaign (learner) or watch (scorer), on its own thread.
+    private let election: ElectionSetup?
     let threads: BackgroundThreads
     private let notifier = SystemdNotifier()
     private var nextWatchdog = Double.infinity
@@ -59,13 +61,16 @@ final class EventLoop: @unchecked Sendable {
                                             metrics: metrics)
         control = ControlServer(socket: sockets.control, logger: logger)
         reader = InputReader(config: config, logger: logger)
+        election = config.electionEnabled ? try ElectionSetup(config: config, logger: logger) : nil
+        election?.elector?.modelVersion.store(core.model.version, ordering: .releasing)
         if let out = sockets.modelOut, let server = sockets.snapshotServer, let lease = restored.lease {
-            learner = LearnerLink(modelOut: out, snapshotServer: server, lease: lease, config: config, logger: logger, metrics: metrics)
+            learner = LearnerLink(modelOut: out, snapshotServer: server, lease: lease, config: config, logger: logger, metrics: metrics,
+                                  election: election?.elector)
         } else {
             learner = nil
         }
-        if let sub = sockets.modelIn, let dealer = sockets.snapshotClient, let push = sockets.forwardOut {
-            scorer = ScorerLink(modelIn: sub, snapshotClient: dealer, forwardOut: push, config: config, logger: logger, metrics: metrics)
+        if let sub = sockets.modelIn, let dealer = sockets.snapshotClient, !sockets.forwardOuts.isEmpty {
+            scorer = ScorerLink(modelIn: sub, snapshotClient: dealer, forwardOuts: sockets.forwardOuts, config: config, logger: logger, metrics: metrics)
         } else {
             scorer = nil
         }
@@ -121,6 +126,7 @@ final class EventLoop: @unchecked Sendable {
     /// Runs until `stop` is set, then finishes the batch, checkpoints and closes the sockets.
     func run(until stop: StopFlag) -> Bool {
         threads.start()
+        election?.thread.start()
         var poller = ZMQPoller()
         for s in sockets.inputs { poller.add(s) }
         let controlIndex = poller.add(sockets.control)
@@ -129,7 +135,9 @@ final class EventLoop: @unchecked Sendable {
         for s in cluster { poller.add(s) }
         let guardBase = clusterBase + cluster.count
         for g in sockets.guards { poller.add(g.monitor.pollable) }
-        if let scorer { scorer.awaitFirstModel(core: core, stop: stop) }
+        if let scorer {
+            scorer.awaitFirstModel(core: core, stop: stop) { [self] in followLeader() }
+        }
         let start = clock.monotonic()
         learner?.start(core: core, now: start)
         coordinator.start(now: start, journal: core.journal != nil)
@@ -191,9 +199,19 @@ final class EventLoop: @unchecked Sendable {
             nextTrim = now + 60
         }
         core.takeFinishedUpdate()   // every turn: a finished update applies as soon as the loop is free
-        if let learner { _ = learner.tick(now: now, core: core) }
+        if let learner {
+            learner.follow(core: core)
+            _ = learner.tick(now: now, core: core)
+        }
+        followLeader()
         core.tick(now: now)
-        if core.role != .scorer { control.send(coordinator.tick(now: now, core: core)) }
+        // A leader whose lease may have lapsed writes no checkpoint until it knows.
+        if core.role != .scorer && !(learner?.inDoubt ?? false) { control.send(coordinator.tick(now: now, core: core)) }
+    }
+
+    /// Scorer with an election: follows the leader etcd shows.
+    private func followLeader() {
+        if let watcher = election?.watcher, let scorer { scorer.follow(watcher.shared.withLock { $0 }, core: core) }
     }
 
     private func apply(_ new: DaemonConfiguration) {
@@ -234,6 +252,7 @@ final class EventLoop: @unchecked Sendable {
         if core.role == .scorer {
             // No state to save: stop reading, let queued forwards reach the learner, close.
             notifier.notify("STOPPING=1\nSTATUS=passing queued instances to the learner")
+            election?.thread.stop()
             threads.stop { sockets.closeAll(forwardLinger: 5000) }
             logger.info("stopped", metadata: ["model_version": "\(core.model.version)", "scored": "\(core.counters.scored)",
                                               "forward_dropped": "\(core.counters.forwardDropped)"])
@@ -249,6 +268,8 @@ final class EventLoop: @unchecked Sendable {
         if case let .failure(error) = written { failure = error.description }
         control.send(coordinator.answerOwed(finalBytes: bytes, error: failure, modelVersion: core.model.version))
         if bytes != nil { learner?.settle(at: core.model.version) }
+        // Hands the leadership over now rather than at the lease's expiry.
+        election?.thread.stop()
         threads.stop { sockets.closeAll() }
         logger.info("stopped", metadata: ["model_version": "\(core.model.version)", "scored": "\(core.counters.scored)"])
         return bytes != nil

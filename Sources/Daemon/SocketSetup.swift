@@ -19,8 +19,8 @@ struct DaemonSockets {
     var zap: ZAPHandler?
     /// Learner: model PUB, snapshot ROUTER, forward PULL.
     var modelOut: ZMQSocket?, snapshotServer: ZMQSocket?, forwardIn: ZMQSocket?
-    /// Scorer: model SUB, snapshot DEALER, forward PUSH.
-    var modelIn: ZMQSocket?, snapshotClient: ZMQSocket?, forwardOut: ZMQSocket?
+    /// Scorer: model SUB, snapshot DEALER, a forward PUSH per learner.
+    var modelIn: ZMQSocket?, snapshotClient: ZMQSocket?, forwardOuts: [ZMQSocket] = []
 
     /// The socket files of the ipc:// endpoints this process bound (removed at a clean stop).
     var ipcPaths: [String] = []
@@ -35,7 +35,7 @@ struct DaemonSockets {
     func closeAll(forwardLinger: Int32 = 0) {
         for g in guards { g.monitor.stop() }
         for s in inputs { s.close() }
-        forwardOut?.close(linger: forwardLinger)
+        for s in forwardOuts { s.close(linger: forwardLinger) }
         for s in [modelOut, snapshotServer, forwardIn, modelIn, snapshotClient].compactMap({ $0 }) { s.close() }
         // With linger 0 a reply queued just before the close could be dropped before the
         // I/O thread wrote it (a client then waits for nothing): a bounded linger.
@@ -277,18 +277,38 @@ struct SocketSetup {
             }
             sockets.modelOut = pub; sockets.snapshotServer = router; sockets.forwardIn = pull
         } else {
-            let sub = try socket(.sub), dealer = try socket(.dealer), push = try socket(.push)
-            try attach(sub, config.modelEndpoint, role: "model", defaultMode: mode) { s throws(ZMQError) in
+            let sub = try socket(.sub), dealer = try socket(.dealer)
+            // With an election, they connect to the leader etcd names (and follow it).
+            let fixed = !config.electionEnabled
+            try attach(sub, fixed ? config.modelEndpoint : nil, role: "model", defaultMode: mode) { s throws(ZMQError) in
                 try s.subscribe("")
                 try s.setMaxMessageSize(64 << 20)
             }
-            try attach(dealer, config.snapshotEndpoint, role: "snapshot", defaultMode: mode) { s throws(ZMQError) in
+            try attach(dealer, fixed ? config.snapshotEndpoint : nil, role: "snapshot", defaultMode: mode) { s throws(ZMQError) in
                 try s.setMaxMessageSize(64 << 20)
             }
-            try attach(push, config.forwardEndpoint, role: "forward", defaultMode: mode) { s throws(ZMQError) in
-                try s.setSendHighWaterMark(Int32(clamping: config.forwardSendHWM))
+            // Every learner, leader or standby, gets every forward: one PUSH each.
+            for endpoint in config.forwardEndpoints.isEmpty ? [config.forwardEndpoint] : config.forwardEndpoints {
+                let push = try socket(.push)
+                try attach(push, endpoint, role: "forward", defaultMode: mode) { s throws(ZMQError) in
+                    try s.setSendHighWaterMark(Int32(clamping: config.forwardSendHWM))
+                }
+                sockets.forwardOuts.append(push)
             }
-            sockets.modelIn = sub; sockets.snapshotClient = dealer; sockets.forwardOut = push
+            sockets.modelIn = sub; sockets.snapshotClient = dealer
+        }
+    }
+
+    /// `attach`, or (endpoint nil) the same options and CURVE client keys without a
+    /// connection: the scorer connects it to the leader it learns of.
+    private func attach(_ socket: ZMQSocket, _ text: String?, role: String, defaultMode: Endpoint.Mode,
+                        configure: (ZMQSocket) throws(ZMQError) -> Void) throws(StartupError) {
+        if let text { return try attach(socket, text, role: role, defaultMode: defaultMode, configure: configure) }
+        do {
+            try configure(socket)
+            if let keys = curveKeys, let server = curveServerKey { try socket.makeCurveClient(serverKey: server, keys: keys) }
+        } catch {
+            throw StartupError("\(role) socket: \(error.reason)")
         }
     }
 }

@@ -340,6 +340,12 @@ public final class CFEnsemble {
         }
         return BegunUpdate(report: report, aggregator: job)
     }
+    /// Continues the version sequence above `v`: a learner that takes over a cluster's
+    /// leadership publishes versions above every one reserved before it.
+    public func continueVersions(above v: Int64) {
+        if version <= v { version = v + 1 }
+    }
+
     /// Whether an update began and its aggregator part has not been taken in yet.
     public var updateInProgress: Bool { pendingUpdate != nil }
     /// The classifier count when the pending update began (one registered meanwhile is
@@ -361,7 +367,9 @@ public final class CFEnsemble {
         }
         aggregator = learnt
         experts = selector
-        version = report.version
+        // One past the version it began from, or past a jump made meanwhile (continueVersions).
+        version = max(report.version, version + 1)
+        report.version = version
         labelled += UInt64(report.size)
         pendingUpdate = nil
         pendingReport = nil

@@ -62,6 +62,10 @@ public final class ZMQSocket {
         if zmq_connect(try live("connect \(address)"), address) != 0 { throw ZMQError.last("connect \(address)") }
     }
 
+    public func disconnect(_ address: String) throws(ZMQError) {
+        if zmq_disconnect(try live("disconnect \(address)"), address) != 0 { throw ZMQError.last("disconnect \(address)") }
+    }
+
     /// Binds or connects as the endpoint says.
     public func attach(_ endpoint: Endpoint) throws(ZMQError) {
         switch endpoint.mode {

@@ -25,6 +25,16 @@ public struct HealthBody: Codable, Sendable, Equatable {
         public var snapshots_served: UInt64?
         public var state_bytes: Int?
         public var publish_us_mean: Double?
+        /// With an election (etcd): this learner's part (`leader`, `standby`, `starting`),
+        /// the leader's name and epoch as last seen, the other learners registered, states
+        /// refused as older than the newest leadership (scorer), the last etcd failure.
+        public var election: String?
+        public var leader: String?
+        public var epoch: Int64?
+        public var standbys: [String]?
+        public var states_fenced: Int?
+        public var leader_changes: UInt64?
+        public var etcd_error: String?
 
         public init(role: String) { self.role = role }
     }

@@ -11,6 +11,9 @@ public struct ModelState: Codable, Sendable, Equatable {
     /// Identifies one learner's history of versions; a new one starts with a fresh model.
     public var lineage: String
     public var version: Int64
+    /// With an election (etcd): the epoch of the leadership that produced this state;
+    /// scorers apply none older than the newest they have seen. Absent without one.
+    public var epoch: Int64?
     /// The learner's health status (`healthy`, `warning`, `critical`).
     public var status: String
     /// What scorers publish: `none` (the model), `average` or `last_healthy`.
@@ -29,8 +32,9 @@ public struct ModelState: Codable, Sendable, Equatable {
     public static let snapshotRequest = "snapshot"
 
     public init(lineage: String, version: Int64, status: String, fallback: String, ts: Double,
-                model: ModelSnapshot?, healthy: ModelSnapshot?, calibration: Calibration? = nil) {
+                model: ModelSnapshot?, healthy: ModelSnapshot?, calibration: Calibration? = nil, epoch: Int64? = nil) {
         self.lineage = lineage
+        self.epoch = epoch
         self.version = version
         self.status = status
         self.fallback = fallback

@@ -1,6 +1,7 @@
 /// A scorer's view of the learner's model sequence (the client side of the Clone
 /// pattern): decides which received states to apply, notices gaps, and when to ask for
-/// a snapshot.
+/// a snapshot. With an election, states are fenced by epoch: none from a leadership
+/// older than the newest one seen (in a state, or in etcd) is applied.
 struct ModelFollower {
     enum Decision: Equatable {
         /// Apply this state (newer, or the first, or from a new lineage).
@@ -9,7 +10,14 @@ struct ModelFollower {
         case same
         /// Older than what we have.
         case ignore
+        /// From a leadership older than the newest seen.
+        case fenced
     }
+
+    /// The highest leadership epoch seen (0: no election).
+    private(set) var epoch: Int64 = 0
+    /// States refused because their epoch was older.
+    private(set) var fencedStates = 0
 
     private(set) var lineage: String?
     private(set) var version: Int64 = -1
@@ -22,8 +30,24 @@ struct ModelFollower {
 
     var hasModel: Bool { lineage != nil }
 
-    /// For a full state (update or snapshot reply).
-    mutating func offer(lineage l: String, version v: Int64) -> Decision {
+    /// etcd showed a leader of this epoch: older states are refused from now on.
+    mutating func raise(epoch e: Int64) { epoch = max(epoch, e) }
+
+    /// For a full state (update or snapshot reply) of leadership `e` (0 without an election).
+    mutating func offer(lineage l: String, version v: Int64, epoch e: Int64 = 0) -> Decision {
+        if e < epoch {
+            fencedStates += 1
+            return .fenced
+        }
+        if e > epoch {
+            // A new leader: its first state is applied (it continues after every version
+            // reserved before it, so its version is higher).
+            epoch = e
+            if let current = lineage, current != l { lineageChanges += 1 }
+            lineage = l
+            version = v
+            return .apply
+        }
         guard let current = lineage else {
             lineage = l
             version = v
@@ -44,10 +68,15 @@ struct ModelFollower {
 
     /// For a heartbeat: true when it shows a newer model (or another lineage) than ours,
     /// i.e. an update was lost and a snapshot must be fetched.
-    func isBehind(lineage l: String, version v: Int64) -> Bool {
+    func isBehind(lineage l: String, version v: Int64, epoch e: Int64 = 0) -> Bool {
+        if e < epoch { return false }
+        if e > epoch { return true }
         guard let current = lineage else { return true }
         return l != current || v > version
     }
+
+    /// The next request goes out at once (the leader changed).
+    mutating func allowRequest() { lastRequest = -Double.infinity }
 
     /// Rate-limits snapshot requests to one per `interval` seconds.
     mutating func shouldRequest(now: Double, interval: Double) -> Bool {

@@ -9,7 +9,14 @@ import Wire
 final class ScorerLink {
     private let modelIn: ZMQSocket
     private let snapshotClient: ZMQSocket
-    private let forwardOut: ZMQSocket
+    /// One PUSH per learner (with an election, every learner gets every forward).
+    private let forwardOuts: [ZMQSocket]
+    /// With an election: the leader the model sockets are connected to.
+    private(set) var following: LearnerAddress?
+    private var leaderChanges: UInt64 = 0
+    private var lastView: LeaderWatcher.View?
+    /// The `no_active_learner` alert is firing.
+    private var vacancyFiring = false
     private let config: DaemonConfiguration
     private let logger: Logger
     private let metrics: DaemonMetrics
@@ -30,11 +37,11 @@ final class ScorerLink {
     private var labelBody = JSONWriter(capacity: 16 << 10)
     private var labelCount = 0
 
-    init(modelIn: ZMQSocket, snapshotClient: ZMQSocket, forwardOut: ZMQSocket, config: DaemonConfiguration,
+    init(modelIn: ZMQSocket, snapshotClient: ZMQSocket, forwardOuts: [ZMQSocket], config: DaemonConfiguration,
          logger: Logger, metrics: DaemonMetrics) {
         self.modelIn = modelIn
         self.snapshotClient = snapshotClient
-        self.forwardOut = forwardOut
+        self.forwardOuts = forwardOuts
         self.config = config
         self.logger = logger
         self.metrics = metrics
@@ -133,22 +140,75 @@ final class ScorerLink {
         return compact.bytes.withUnsafeBytes(use)
     }
 
-    /// Sends topic, body and (for scored instances) the trailer frame; false when the
-    /// queue is full. Once the first frame is accepted the rest of the message is too
-    /// (ZeroMQ multipart is atomic).
+    /// Sends topic, body and (for scored instances) the trailer frame to every learner;
+    /// false when no learner's queue took it. Once the first frame is accepted the rest of
+    /// the message is too (ZeroMQ multipart is atomic).
     private func send(_ topic: StaticString, _ body: UnsafeRawBufferPointer, trailer: UnsafeRawBufferPointer?) -> Bool {
-        do {
-            let first = topic.withUTF8Buffer { t in
-                Result { () throws(ZMQError) -> Bool in try forwardOut.send(UnsafeRawBufferPointer(t), more: true, dontWait: true) }
+        var taken = false
+        for out in forwardOuts {
+            do {
+                let first = topic.withUTF8Buffer { t in
+                    Result { () throws(ZMQError) -> Bool in try out.send(UnsafeRawBufferPointer(t), more: true, dontWait: true) }
+                }
+                guard try first.get() else { continue }
+                _ = try out.send(body, more: trailer != nil)
+                if let trailer { _ = try out.send(trailer) }
+                taken = true
+            } catch {
+                logger.error("forward to a learner failed: \(error)")
             }
-            guard try first.get() else { return false }
-            _ = try forwardOut.send(body, more: trailer != nil)
-            if let trailer { _ = try forwardOut.send(trailer) }
-            return true
-        } catch {
-            logger.error("forward to the learner failed: \(error)")
-            return false
         }
+        return taken
+    }
+
+    // MARK: Following the leader (election)
+
+    /// Fires `no_active_learner` when etcd has shown no leader for longer than a lease
+    /// (learners' TTL + 2 s: a failover takes up to the TTL), resolves it when one is back.
+    private func checkVacancy<S>(_ view: LeaderWatcher.View, core: DaemonCore<S>) {
+        metrics.clusterLeaderPresent.record(view.leader == nil ? 0 : 1)
+        metrics.clusterEpoch.record(Double(view.epoch))
+        let vacant = view.vacantSince.map { Clock.monotonic() - $0 } ?? 0
+        let firing = view.leader == nil && vacant > Double(config.etcdTTLSeconds) + 2
+        guard firing != vacancyFiring else { return }
+        vacancyFiring = firing
+        let reason = firing
+            ? "no active learner for \(Int(vacant)) s: scoring goes on with model version \(core.model.version), learning and model updates wait for a leader"
+                + (view.etcdError.map { " (etcd: \($0))" } ?? "")
+            : "an active learner is back: \(view.leader?.name ?? "?") at epoch \(view.epoch)"
+        let body = AlertBody(alert: "no_active_learner", state: firing ? "firing" : "resolved", severity: "critical",
+                             ts: core.clock.wall(), model_version: core.model.version, reason: reason,
+                             metrics: ["vacant_s": vacant], action: "none")
+        core.sink.publish(.alert, WireJSON.encode(body))
+        metrics.publishedAlert.increment()
+        if firing { logger.critical("\(reason)", metadata: ["alert": "no_active_learner"]) } else { logger.notice("\(reason)") }
+    }
+
+    /// What etcd shows: refuses states of older leaderships from now on, and reconnects
+    /// the model sockets when the leader changed.
+    func follow<S>(_ view: LeaderWatcher.View, core: DaemonCore<S>) {
+        lastView = view
+        checkVacancy(view, core: core)
+        follower.raise(epoch: view.epoch)
+        guard let leader = view.leader, leader != following else { return }
+        if let old = following {
+            try? modelIn.disconnect(old.model)
+            try? snapshotClient.disconnect(old.snapshot)
+        }
+        do {
+            try modelIn.connect(leader.model)
+            try snapshotClient.connect(leader.snapshot)
+        } catch {
+            logger.error("cannot connect to the leader \(leader.name): \(error)")
+            return
+        }
+        if following != nil { leaderChanges &+= 1 }
+        following = leader
+        metrics.clusterLeaderChanges.increment()
+        logger.notice("following the leader", metadata: ["leader": "\(leader.name)", "epoch": "\(view.epoch)",
+                                                        "model_endpoint": "\(leader.model)"])
+        follower.allowRequest()
+        requestSnapshot()
     }
 
     /// The message as the protocol's body with only what the learner reads: id, ts,
@@ -204,8 +264,13 @@ final class ScorerLink {
     private func apply<S>(_ state: ModelState, core: DaemonCore<S>) {
         guard let snapshot = state.model else { return }
         let missedBefore = follower.missedVersions, lineageBefore = follower.lineage
-        switch follower.offer(lineage: state.lineage, version: state.version) {
+        switch follower.offer(lineage: state.lineage, version: state.version, epoch: state.epoch ?? 0) {
         case .ignore:
+            return
+        case .fenced:
+            metrics.modelStatesFenced.increment()
+            logger.warning("refused a model state from an older leadership", metadata: [
+                "epoch": "\(state.epoch ?? 0)", "current_epoch": "\(follower.epoch)", "model_version": "\(state.version)"])
             return
         case .same:
             // Same model: only the learner's status, fallback or calibration may have changed.
@@ -239,11 +304,14 @@ final class ScorerLink {
             logger.warning("the learner started a new model lineage (fresh model); following it",
                            metadata: ["lineage": "\(state.lineage)", "model_version": "\(state.version)"])
         }
-        logger.debug("model state applied", metadata: ["model_version": "\(model.version)", "fallback": "\(state.fallback)"])
+        logger.debug("model state applied", metadata: ["model_version": "\(model.version)", "epoch": "\(state.epoch ?? 0)",
+                                                      "fallback": "\(state.fallback)"])
     }
 
     private func heard<S>(_ heartbeat: ModelState, core: DaemonCore<S>) {
-        if follower.isBehind(lineage: heartbeat.lineage, version: heartbeat.version) {
+        let epoch = heartbeat.epoch ?? 0
+        if epoch < follower.epoch { return }
+        if follower.isBehind(lineage: heartbeat.lineage, version: heartbeat.version, epoch: epoch) {
             requestSnapshot()
         } else if heartbeat.version == follower.version {
             core.remote = heartbeat
@@ -261,12 +329,13 @@ final class ScorerLink {
 
     /// Before reading preds, waits up to `cluster.snapshot_wait_s` for the learner's
     /// model, so a scorer that joins late scores with the current model at once.
-    func awaitFirstModel<S>(core: DaemonCore<S>, stop: StopFlag) {
+    func awaitFirstModel<S>(core: DaemonCore<S>, stop: StopFlag, each: () -> Void = {}) {
         let t0 = Clock.monotonic()
         var poller = ZMQPoller()
         poller.add(modelIn)
         poller.add(snapshotClient)
         while !follower.hasModel && !stop.isSet && Clock.monotonic() - t0 < config.snapshotWaitSeconds {
+            each()
             requestSnapshot()
             _ = try? poller.poll(timeoutMs: 50)
             if poller.isReadable(0) { drainModel(modelIn, core: core) }
@@ -291,6 +360,14 @@ final class ScorerLink {
         c.labels_forwarded = counters.labelsForwarded
         c.forward_dropped = counters.forwardDropped
         c.apply_us_mean = statesApplied > 0 ? applySeconds / Double(statesApplied) * 1e6 : nil
+        if let view = lastView {
+            c.leader = view.leader?.name
+            c.epoch = follower.epoch
+            c.standbys = view.members.filter { $0 != view.leader?.name }
+            c.states_fenced = follower.fencedStates
+            c.leader_changes = leaderChanges
+            c.etcd_error = view.etcdError
+        }
         return c
     }
 }

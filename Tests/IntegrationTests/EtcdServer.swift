@@ -1,0 +1,93 @@
+import Foundation
+
+/// Debian's `etcd` (package etcd-server), one member on loopback with ports the kernel
+/// chose and a data directory of its own, for the election tests. Stopped and started
+/// again on the same ports and data (etcd down, then back).
+final class EtcdServer {
+    let directory: URL
+    let clientPort: Int
+    let peerPort: Int
+    var url: String { "http://127.0.0.1:\(clientPort)" }
+    private var process: Process?
+
+    static let binary: String? = ["/usr/bin/etcd", "/usr/local/bin/etcd"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    init() throws {
+        guard Self.binary != nil else {
+            throw DaemonError("etcd is not installed (Debian: apt-get install etcd-server; scripts/install-deps.sh does it)")
+        }
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("cfe-etcd-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        (clientPort, peerPort) = (freePort(), freePort())
+        try start()
+    }
+
+    deinit {
+        if let p = process, p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    func start() throws {
+        let peer = "http://127.0.0.1:\(peerPort)"
+        let args = ["--name", "t", "--data-dir", directory.appendingPathComponent("data").path,
+                    "--listen-client-urls", url, "--advertise-client-urls", url,
+                    "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                    "--initial-cluster", "t=\(peer)", "--log-level", "warn"]
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary!)
+        p.arguments = args
+        let log = directory.appendingPathComponent("etcd.log").path
+        if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
+        let handle = FileHandle(forWritingAtPath: log)!
+        handle.seekToEndOfFile()
+        p.standardError = handle
+        p.standardOutput = handle
+        try p.run()
+        process = p
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if answers() { return }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        throw DaemonError("etcd did not start: \((try? String(contentsOf: directory.appendingPathComponent("etcd.log"), encoding: .utf8)) ?? "")")
+    }
+
+    /// etcd down: SIGTERM, and wait.
+    func stop() {
+        guard let p = process else { return }
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        process = nil
+    }
+
+    /// A range request on the JSON gateway answered 200.
+    func answers() -> Bool {
+        let fd = tcpConnect(clientPort, timeout: 1)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        let body = #"{"key":"AA=="}"#
+        let request = "POST /v3/kv/range HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+        guard request.withCString({ send(fd, $0, strlen($0), 0) }) > 0 else { return false }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let n = recv(fd, &buffer, buffer.count, 0)
+        return n > 0 && String(decoding: buffer[..<n], as: UTF8.self).hasPrefix("HTTP/1.1 200")
+    }
+}
+
+/// A loopback TCP port free at this moment (etcd takes no port 0).
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p in
+            _ = bind(fd, p, len)
+            return getsockname(fd, p, &len)
+        }
+    }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
