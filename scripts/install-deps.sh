@@ -4,7 +4,9 @@
 # dependency), systemd-analyze (the unit-file test), python3-venv (Python stays in
 # virtual environments: the example client and the tests' .venv, never the system
 # Python), and prometheus / prometheus-alertmanager (promtool and Alertmanager, for
-# the operator-tool tests). Runs apt-get as root (or through sudo).
+# the operator-tool tests), and etcd-server (the failover tests start their own etcd on
+# loopback, on free ports, with a temporary data directory). Runs apt-get as root (or
+# through sudo).
 set -euo pipefail
 
 need=()
@@ -16,6 +18,7 @@ if [ "${CFE_OPERATOR_TOOLS:-1}" = "1" ]; then
     command -v promtool >/dev/null 2>&1 || need+=(prometheus)
     command -v prometheus-alertmanager >/dev/null 2>&1 || [ -x /usr/bin/alertmanager ] || need+=(prometheus-alertmanager)
 fi
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

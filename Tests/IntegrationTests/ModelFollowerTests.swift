@@ -22,6 +22,25 @@ struct ModelFollowerTests {
         #expect(f.lineageChanges == 1 && f.version == 1)
     }
 
+    /// With an election: a state from an older leadership than the newest seen (in a
+    /// state, or shown by etcd) is refused, whatever its version; a newer leadership's
+    /// first state is applied.
+    @Test func statesOfOlderEpochsAreFenced() {
+        var f = ModelFollower()
+        var d = f.offer(lineage: "c", version: 40, epoch: 3); #expect(d == .apply)
+        d = f.offer(lineage: "c", version: 1001, epoch: 7); #expect(d == .apply)    // the new leader
+        d = f.offer(lineage: "c", version: 41, epoch: 3); #expect(d == .fenced)     // the old one, resumed
+        d = f.offer(lineage: "c", version: 5000, epoch: 3); #expect(d == .fenced)   // even with a higher version
+        #expect(f.fencedStates == 2 && f.version == 1001 && f.epoch == 7)
+        #expect(!f.isBehind(lineage: "c", version: 5000, epoch: 3))              // its heartbeats too
+        #expect(f.isBehind(lineage: "c", version: 1001, epoch: 9))
+        // etcd shows epoch 9 before its first state arrives: epoch 7 is refused from now on.
+        f.raise(epoch: 9)
+        d = f.offer(lineage: "c", version: 1002, epoch: 7); #expect(d == .fenced)
+        d = f.offer(lineage: "c", version: 2001, epoch: 9); #expect(d == .apply)
+        #expect(f.epoch == 9 && f.fencedStates == 3)
+    }
+
     @Test func snapshotRequestsAreRateLimited() {
         var f = ModelFollower()
         var r = f.shouldRequest(now: 10, interval: 1); #expect(r)
