@@ -247,6 +247,32 @@ final class EventLoop: @unchecked Sendable {
         ])
     }
 
+    /// Learner at a clean stop: unbinds the forward socket, so that the scorers queue what
+    /// they send next until it (or another learner) is back, and reads what had already
+    /// arrived (up to 2 s), so that none of it is lost with the socket.
+    private func takeArrivedForwards() {
+        guard let pull = sockets.forwardIn, let bound = pull.lastEndpoint else { return }
+        do { try pull.unbind(bound) } catch {
+            logger.warning("cannot unbind the forward socket before stopping: \(error)")
+            return
+        }
+        var poller = ZMQPoller()
+        poller.add(pull)
+        let deadline = clock.monotonic() + 2
+        var quiet = 0, before = core.counters.received
+        while clock.monotonic() < deadline && quiet < 3 {
+            _ = try? poller.poll(timeoutMs: 30)
+            if poller.isReadable(0) {
+                reader.drain(pull, forward: true, core: core, scorer: nil)
+                quiet = 0
+            } else {
+                quiet += 1
+            }
+        }
+        before = core.counters.received - before
+        if before > 0 { logger.info("read the forwards that had arrived before stopping", metadata: ["messages": "\(before)"]) }
+    }
+
     /// Scores what is still joining, learns the partial batch, checkpoints, closes.
     private func shutdown() -> Bool {
         if core.role == .scorer {
@@ -260,6 +286,7 @@ final class EventLoop: @unchecked Sendable {
         }
         notifier.notify("STOPPING=1\nSTATUS=finishing the batch and writing a checkpoint")
         logger.info("stopping: finishing the batch and writing a checkpoint")
+        if core.role == .learner { takeArrivedForwards() }
         core.finish()
         let written = Result { () throws(CheckpointError) in try coordinator.write(core: core) }
         let bytes = try? written.get()

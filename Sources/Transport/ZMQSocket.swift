@@ -62,6 +62,10 @@ public final class ZMQSocket {
         if zmq_connect(try live("connect \(address)"), address) != 0 { throw ZMQError.last("connect \(address)") }
     }
 
+    public func unbind(_ address: String) throws(ZMQError) {
+        if zmq_unbind(try live("unbind \(address)"), address) != 0 { throw ZMQError.last("unbind \(address)") }
+    }
+
     public func disconnect(_ address: String) throws(ZMQError) {
         if zmq_disconnect(try live("disconnect \(address)"), address) != 0 { throw ZMQError.last("disconnect \(address)") }
     }

@@ -110,10 +110,16 @@ import Transport
         let scores = Atomic<Int>(0)
         let maxGapMicros = Atomic<Int>(0)
         private let stopping = Atomic<Bool>(false)
+        /// Set: no more preds (the labels still due follow at once).
+        let endEarly = Atomic<Bool>(false)
+        /// Preds and labels in the order sent, for a reference learner fed the same.
+        let record: Bool
+        private(set) var sentOrder: [[String]] = []
         private let done = DispatchSemaphore(value: 0)
         private let consumerDone = DispatchSemaphore(value: 0)
 
-        init(rate: Int, seconds: Double, delay: Double = 1) {
+        init(rate: Int, seconds: Double, delay: Double = 1, record: Bool = false) {
+            self.record = record
             self.rate = rate
             self.seconds = seconds
             self.delay = delay
@@ -144,16 +150,21 @@ import Transport
             }.start()
             Thread { [self] in
                 let t0 = Date().timeIntervalSince1970
-                let total = Int(Double(rate) * seconds)
+                var total = Int(Double(rate) * seconds)
                 var sent = 0, labelled = 0
                 while labelled < total {
                     let elapsed = Date().timeIntervalSince1970 - t0
+                    if endEarly.load(ordering: .relaxed) { total = sent }
                     while sent < min(total, Int(elapsed * Double(rate))) {
-                        _ = try? predsOut.send(strings: ["pred", predBody("f\(sent)", tenPreds(sent, label: sent % 5 == 0 ? 1 : 0))])
+                        let m = ["pred", predBody("f\(sent)", tenPreds(sent, label: sent % 5 == 0 ? 1 : 0))]
+                        _ = try? predsOut.send(strings: m)
+                        if record { sentOrder.append(m) }
                         sent += 1
                     }
                     while labelled < sent && (sent == total || Double(labelled) / Double(rate) + delay <= elapsed) {
-                        _ = try? predsOut.send(strings: ["label", #"{"id":"f\#(labelled)","label":\#(labelled % 5 == 0 ? 1 : 0)}"#])
+                        let m = ["label", #"{"id":"f\#(labelled)","label":\#(labelled % 5 == 0 ? 1 : 0)}"#]
+                        _ = try? predsOut.send(strings: m)
+                        if record { sentOrder.append(m) }
                         labelled += 1
                         labelsSent.store(labelled, ordering: .relaxed)
                     }
@@ -282,6 +293,112 @@ extension ElectionTests {
         #expect(c.learnt(c.learners[now]) == sent)
         _ = Self.checkHistories(c)
         Self.report("etcd_down published_during=\(p2 - p1) scores_during=\(s2 - s1) leader_after=l\(now)")
+    }
+}
+
+extension ElectionTests {
+    /// Ten failovers in a row, each a kill -9, a SIGSTOP past the lease or a clean stop
+    /// of the active learner (fixed seed), under load: no scorer's versions ever go back,
+    /// the labels the final leader learnt are counted, and its model is compared with a
+    /// single learner fed the same preds and labels in the order sent.
+    @Test func tenFailoversInARow() throws {
+        let c = try Cluster()
+        let load = Load(rate: min(Self.rate, 300), seconds: 600, record: true)
+        try load.start(c)
+        var rng = SplitMix(seed: 30)
+        var actions: [String] = []
+        Thread.sleep(forTimeInterval: 2)
+        for round in 0..<(Int(ProcessInfo.processInfo.environment["CFE_ROUNDS"] ?? "") ?? 10) {
+            let old = try #require(try c.leader(), "round \(round): no leader\n\(c.electionLog)")
+            let oldEpoch = c.epoch(c.learners[old])
+            let action = ["kill9", "sigstop", "stop"][Int(rng.next() % 3)]
+            actions.append(action)
+            switch action {
+            case "kill9":
+                c.learners[old].kill9()
+            case "stop":
+                #expect(try c.learners[old].stop() == 0)
+            default:
+                kill(c.learners[old].process!.processIdentifier, SIGSTOP)
+                c.paused.insert(ObjectIdentifier(c.learners[old]))
+            }
+            #expect(try c.waitFor(20) { try c.leader() == 1 - old }, "round \(round) (\(action)): \(c.electionLog)")
+            #expect(c.waitFor(20) { c.scorers.allSatisfy { c.epoch($0) > oldEpoch } })
+            if action == "sigstop" {
+                Thread.sleep(forTimeInterval: Double(ElectionTests.ttl))
+                kill(c.learners[old].process!.processIdentifier, SIGCONT)
+                c.paused.remove(ObjectIdentifier(c.learners[old]))
+            } else {
+                try c.startLearner(old)
+            }
+            #expect(c.waitFor(20) { c.cluster(c.learners[old])["election"] as? String == "standby" })
+            Thread.sleep(forTimeInterval: 1)
+        }
+        if actions.isEmpty { Thread.sleep(forTimeInterval: 30) }
+        load.endEarly.store(true, ordering: .relaxed)
+        load.finish()
+        let sent = load.labelsSent.load(ordering: .relaxed)
+        let final = try #require(try c.leader())
+        _ = c.waitFor(20) { c.learnt(c.learners[final]) >= sent }
+        Thread.sleep(forTimeInterval: 1)
+        let learnt = c.learnt(c.learners[final])
+        #expect(learnt <= sent)
+        let histories = Self.checkHistories(c)
+        // The reference: one learner alone, fed what the producer sent, in its order.
+        let single = try DaemonProcess()
+        try single.start(c.common)
+        let push = try single.producer()
+        for m in load.sentOrder { try push.send(strings: m) }
+        try single.waitForStatus(timeout: 60) { (($0["accounting"] as? [String: Any])?["labels_learnt"] as? Int ?? 0) >= sent }
+        Thread.sleep(forTimeInterval: 1)
+        // Both score the same new instances: the cluster with its final leader's model
+        // (through a scorer), the reference with its own.
+        let version = try c.learners[final].status()["model_version"] as? Int ?? -1
+        _ = c.waitFor(10) { (try? c.scorers[0].status()["model_version"] as? Int) == version }
+        let ours = try Self.scores(c.scorers[0]), theirs = try Self.scores(single)
+        let gaps = theirs.keys.map { abs((ours[$0] ?? .nan) - theirs[$0]!) }
+        let maxGap = gaps.max() ?? .nan, meanGap = gaps.reduce(0, +) / Double(max(1, gaps.count))
+        Self.report(String(format: "ten_failovers actions=%@ labels_sent=%d learnt_by_final_leader=%d (%.4f) versions=%@ score_gap_vs_single mean=%.4f max=%.4f over %d instances",
+                           actions.joined(separator: ","), sent, learnt, Double(learnt) / Double(max(1, sent)),
+                           histories.map { "\($0.first?.version ?? -1)..\($0.last?.version ?? -1) (\($0.count) states)" }.joined(separator: "; "),
+                           meanGap, maxGap, gaps.count))
+        #expect(Double(learnt) >= 0.99 * Double(sent), "learnt \(learnt) of \(sent)")
+        #expect(ours.count == 200 && theirs.count == 200)
+        // Learners learn in step, each in the order forwards reach it and with its own
+        // batch timing: their scores differ from a single learner's as two runs of one
+        // learner fed in different orders do: measured 0.0031 mean, 0.0047 at most, with
+        // 0 failovers (CFE_ROUNDS=0) and with 10 alike (docs/scale-out.md).
+        #expect(meanGap <= 0.01 && maxGap <= 0.03, "scores differ from a single learner's by \(meanGap) on average, \(maxGap) at most")
+    }
+}
+
+extension ElectionTests {
+    /// The scores a daemon gives 200 new instances (`q0`...), once its output is live.
+    static func scores(_ d: DaemonProcess) throws -> [String: Double] {
+        let sub = try d.subscriber(["score"]), push = try d.producer()
+        var live = false
+        for k in 0..<100 where !live {
+            try push.send(strings: ["pred", predBody("warm\(k)", tenPreds(k, label: 0))])
+            live = try DaemonProcess.collect(sub, timeout: 0.2) { $0.contains { $0.0 == "score" } }.contains { $0.0 == "score" }
+        }
+        for i in 0..<200 { try push.send(strings: ["pred", predBody("q\(i)", tenPreds(100_000 + i * 7, label: 0))]) }
+        let got = try DaemonProcess.collect(sub, timeout: 20) { $0.filter { ($0.1["id"] as? String)?.hasPrefix("q") == true }.count >= 200 }
+        var out: [String: Double] = [:]
+        for (_, body) in got { if let id = body["id"] as? String, id.hasPrefix("q"), let s = body["score"] as? Double { out[id] = s } }
+        return out
+    }
+}
+
+/// A fixed-seed generator (the failover sequence is the same in every run).
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
 
