@@ -241,6 +241,9 @@ struct DaemonConfiguration: Sendable, Equatable {
             for e in etcdEndpoints where !(e.hasPrefix("http://") || e.hasPrefix("https://")) {
                 throw ConfigError("cluster.etcd_endpoints: expected http:// or https:// URLs, got '\(e)'")
             }
+            if role == .learner {
+                do { _ = try ElectionSetup.address(self) } catch { throw ConfigError(error.description) }
+            }
             if etcdCertFile.isEmpty != etcdKeyFile.isEmpty { throw ConfigError("cluster.etcd_cert_file and cluster.etcd_key_file go together") }
             if etcdUsername.isEmpty != etcdPasswordFile.isEmpty {
                 throw ConfigError("cluster.etcd_username and cluster.etcd_password_file go together")

@@ -33,12 +33,13 @@ final class DaemonMetrics: @unchecked Sendable {
     let modelSnapshotRequests = Counter(label: "cfensembled_model_states_total", dimensions: [("event", "snapshot_requested")])
     /// Election: states a scorer refused as older than the newest leadership it saw.
     let modelStatesFenced = Counter(label: "cfensembled_model_states_total", dimensions: [("event", "fenced")])
-    /// Election: leaders followed (scorer) or leaderships won and lost (learner).
-    let clusterLeaderChanges = Counter(label: "cfensembled_cluster_leader_changes_total")
-    /// Election: 1 while etcd shows an active learner (scorer) or while this learner leads.
-    let clusterLeaderPresent = Gauge(label: "cfensembled_cluster_leader_present")
-    let clusterIsLeader = Gauge(label: "cfensembled_cluster_is_leader")
-    let clusterEpoch = Gauge(label: "cfensembled_cluster_epoch")
+    /// Election (created at first use, so only processes with an election export them):
+    /// leaders followed (scorer) or leaderships won and lost (learner); whether etcd shows
+    /// a leader; whether this learner leads; the leader's epoch.
+    lazy var clusterLeaderChanges = Counter(label: "cfensembled_cluster_leader_changes_total")
+    lazy var clusterLeaderPresent = Gauge(label: "cfensembled_cluster_leader_present")
+    lazy var clusterIsLeader = Gauge(label: "cfensembled_cluster_is_leader")
+    lazy var clusterEpoch = Gauge(label: "cfensembled_cluster_epoch")
     /// Versions a scorer never received (repaired by the next state it did receive).
     let modelVersionsMissed = Counter(label: "cfensembled_model_versions_missed_total")
     /// Scorer: instances and labels sent to the learner, and those dropped (learner down past forward_sndhwm).

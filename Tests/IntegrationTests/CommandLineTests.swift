@@ -48,6 +48,17 @@ import Transport
         ("learning: [1, 2\n", [], "invalid YAML"),
         ("", ["--log-level", "loud"], "log.level"),
         ("", ["--control", "@ipc://@cfensembled-control"], "abstract socket namespace"),
+        ("", ["--set", "cluster.etcd_endpoints=http://127.0.0.1:1"], "an election needs --role learner or --role scorer"),
+        ("", ["--role", "learner", "--set", "cluster.etcd_endpoints=etcd:2379"], "expected http:// or https:// URLs"),
+        ("", ["--role", "learner", "--set", "cluster.etcd_endpoints=http://127.0.0.1:1", "--set", "cluster.etcd_ttl_s=1"],
+         "cluster.etcd_ttl_s must be >= 2"),
+        ("", ["--role", "scorer", "--set", "cluster.etcd_endpoints=http://127.0.0.1:1", "--set", "cluster.etcd_prefix=x/"],
+         "cluster.etcd_prefix"),
+        ("", ["--role", "learner", "--set", "cluster.etcd_endpoints=http://127.0.0.1:1", "--set", "cluster.etcd_username=u"],
+         "cluster.etcd_username and cluster.etcd_password_file go together"),
+        ("", ["--role", "scorer", "--set", "cluster.forward_endpoints=nowhere"], "cluster.forward_endpoints"),
+        ("", ["--role", "learner", "--set", "cluster.etcd_endpoints=http://127.0.0.1:1",
+              "--set", "cluster.model_endpoint=@tcp://0.0.0.0:45557"], "set cluster.advertise_host"),
     ] as [(String, [String], String)])
     func badConfigurationExitsWithOneClearLine(yaml: String, args: [String], fragment: String) throws {
         let file = try tempFile(yaml)

@@ -23,14 +23,22 @@ import Transport
                       "--set", "cluster.etcd_ttl_s=\(ElectionTests.ttl)", "--set", "cluster.etcd_poll_s=0.2",
                       "--set", "cluster.snapshot_wait_s=10"]
 
-        init() throws {
+        /// Per role: extra arguments, and the keys the tests' clients use (CURVE).
+        let learnerExtra: [String], scorerExtra: [String]
+
+        init(scorers scorerCount: Int = 2, learnerExtra: [String] = [], scorerExtra: [String] = [],
+             learnerCurve: (String, CurveKeyPair)? = nil, scorerCurve: (String, CurveKeyPair)? = nil) throws {
+            self.learnerExtra = learnerExtra
+            self.scorerExtra = scorerExtra
             etcd = try EtcdServer()
             for _ in 0..<2 { learners.append(try DaemonProcess()) }
-            for _ in 0..<2 { scorers.append(try DaemonProcess()) }
+            for _ in 0..<scorerCount { scorers.append(try DaemonProcess()) }
+            for d in learners { d.curveClient = learnerCurve.map { (serverKey: $0.0, keys: $0.1) } }
+            for d in scorers { d.curveClient = scorerCurve.map { (serverKey: $0.0, keys: $0.1) } }
             try startLearner(0)
             _ = try waitFor(10) { try self.leader() == 0 }
             try startLearner(1)
-            for k in 0..<2 { try startScorer(k) }
+            for k in scorers.indices { try startScorer(k) }
         }
 
         var etcdArgs: [String] { ["--set", "cluster.etcd_endpoints=\(etcd.url)", "--set", "cluster.etcd_prefix=/cfe-test"] }
@@ -41,12 +49,13 @@ import Transport
             try learners[k].start(["--role", "learner", "--set", "cluster.name=l\(k)",
                                    "--set", "cluster.model_endpoint=\(endpoint(k, "model"))",
                                    "--set", "cluster.snapshot_endpoint=\(endpoint(k, "snapshot"))",
-                                   "--set", "cluster.forward_endpoint=\(endpoint(k, "forward"))"] + common + etcdArgs)
+                                   "--set", "cluster.forward_endpoint=\(endpoint(k, "forward"))"] + common + etcdArgs + learnerExtra)
         }
 
         func startScorer(_ k: Int) throws {
             try scorers[k].start(["--role", "scorer", "--set",
-                                  "cluster.forward_endpoints=\(endpoint(0, "forward")),\(endpoint(1, "forward"))"] + common + etcdArgs)
+                                  "cluster.forward_endpoints=\(endpoint(0, "forward")),\(endpoint(1, "forward"))"] + common + etcdArgs
+                                 + scorerExtra)
         }
 
         /// The status's `cluster` object; empty for a stopped (or paused) process.

@@ -3,8 +3,9 @@ import Testing
 
 /// The systemd integration: the unit file verifies, and the daemon speaks sd_notify.
 @Suite(.serialized) struct SystemdTests {
-    /// The daemon's unit and the scorers' template unit (verified as instance 1).
-    @Test(arguments: [("cfensembled.service", "cfensembled.service"), ("cfensembled-scorer@.service", "cfensembled-scorer@1.service")])
+    /// The daemon's unit and the scorers' and learners' template units (verified as an instance).
+    @Test(arguments: [("cfensembled.service", "cfensembled.service"), ("cfensembled-scorer@.service", "cfensembled-scorer@1.service"),
+                      ("cfensembled-learner@.service", "cfensembled-learner@a.service")])
     func unitFileVerifiesWithoutWarnings(file: String, verifiedAs name: String) throws {
         let unit = try String(contentsOf: ExampleConfigTests.root.appendingPathComponent("systemd/\(file)"), encoding: .utf8)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cfe-unit-\(UUID().uuidString.prefix(8))")
