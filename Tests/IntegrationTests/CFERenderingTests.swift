@@ -55,6 +55,15 @@ import Wire
                 == "state: last checkpoint 30 s ago (2.5 MB, 7 pending, 12 ms), 1 failed, journal 4: 1.5 kB")
         p.last_checkpoint?.restored = true
         #expect(Status.persistenceLine(p, now: 130).hasPrefix("state: last checkpoint 30 s ago, restored at start (2.5 MB, 7 pending)"))
+
+        // The cluster line: only with an election.
+        var c = HealthBody.Cluster(role: "learner")
+        #expect(Status.clusterLine(c) == nil)
+        c.election = "leader"; c.leader = "a"; c.epoch = 17; c.standbys = ["b", "c"]
+        #expect(Status.clusterLine(c) == "cluster: learner (leader), leader a at epoch 17, standbys b, c")
+        var s = HealthBody.Cluster(role: "scorer")
+        s.epoch = 9; s.standbys = []; s.states_fenced = 2; s.etcd_error = "connection refused"
+        #expect(Status.clusterLine(s) == "cluster: scorer, leader none at epoch 9, standbys none, 2 states fenced, etcd: connection refused")
     }
 
     /// `cfe status` lists what fires (from the health body), not the alert events it

@@ -39,6 +39,10 @@ struct ModelFollowerTests {
         d = f.offer(lineage: "c", version: 1002, epoch: 7); #expect(d == .fenced)
         d = f.offer(lineage: "c", version: 2001, epoch: 9); #expect(d == .apply)
         #expect(f.epoch == 9 && f.fencedStates == 3)
+        // The jumps at a change of leader are no missed versions; a gap within one is.
+        #expect(f.missedVersions == 0)
+        d = f.offer(lineage: "c", version: 2004, epoch: 9); #expect(d == .apply)
+        #expect(f.missedVersions == 2)
     }
 
     @Test func snapshotRequestsAreRateLimited() {

@@ -16,6 +16,9 @@ struct ModelFollower {
 
     /// The highest leadership epoch seen (0: no election).
     private(set) var epoch: Int64 = 0
+    /// The epoch of the state applied last: a new leadership's first state skips versions
+    /// by design (it continues above the reservation), which is no miss.
+    private var appliedEpoch: Int64 = 0
     /// States refused because their epoch was older.
     private(set) var fencedStates = 0
 
@@ -39,10 +42,11 @@ struct ModelFollower {
             fencedStates += 1
             return .fenced
         }
-        if e > epoch {
-            // A new leader: its first state is applied (it continues after every version
+        if e > epoch { epoch = e }
+        if e > appliedEpoch {
+            // A new leader's first state is applied (it continues above every version
             // reserved before it, so its version is higher).
-            epoch = e
+            appliedEpoch = e
             if let current = lineage, current != l { lineageChanges += 1 }
             lineage = l
             version = v
