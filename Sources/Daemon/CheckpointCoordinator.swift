@@ -81,7 +81,9 @@ final class CheckpointCoordinator {
     /// Flushes the journal when due (checkpointing early when it grew past
     /// `state.journal_max_mb`), starts a periodic checkpoint when due, and returns the
     /// `checkpoint` replies that became due.
-    func tick<S>(now: Double, core: DaemonCore<S>) -> Replies {
+    /// `mayCheckpoint` false (a leader whose lease may have lapsed): a due checkpoint
+    /// waits, retried every second; journal flushes go on.
+    func tick<S>(now: Double, core: DaemonCore<S>, mayCheckpoint: Bool = true) -> Replies {
         var replies: Replies = []
         if inFlight { collectOutcomes() }
         if !owedWriting.isEmpty || !owedWaiting.isEmpty { replies = advanceOwed(core: core) }
@@ -95,7 +97,9 @@ final class CheckpointCoordinator {
             // Bound the journal's size (and the replay after a crash): checkpoint early.
             if journal.bytes >= journalMaxBytes && !inFlight { nextCheckpoint = now }
         }
-        if now >= nextCheckpoint {
+        if now >= nextCheckpoint && !mayCheckpoint {
+            nextCheckpoint = now + 1
+        } else if now >= nextCheckpoint {
             // A write still in progress (a large pending table, a slow disk): try again soon.
             // (Interval 0: no periodic checkpoints, only those the journal's size asks for.)
             if startBackground(core: core) {

@@ -140,7 +140,8 @@ final class EventLoop: @unchecked Sendable {
         }
         let start = clock.monotonic()
         learner?.start(core: core, now: start)
-        coordinator.start(now: start, journal: core.journal != nil)
+        // A scorer keeps no state: no checkpoint or journal timers (its loop must not wake for them).
+        if core.role != .scorer { coordinator.start(now: start, journal: core.journal != nil) }
         // The restored state's gauges and counters, before the first scrape can ask.
         core.refreshMetrics()
         // Sockets are bound and state restored: tell systemd (Type=notify).
@@ -206,7 +207,7 @@ final class EventLoop: @unchecked Sendable {
         followLeader()
         core.tick(now: now)
         // A leader whose lease may have lapsed writes no checkpoint until it knows.
-        if core.role != .scorer && !(learner?.inDoubt ?? false) { control.send(coordinator.tick(now: now, core: core)) }
+        if core.role != .scorer { control.send(coordinator.tick(now: now, core: core, mayCheckpoint: !(learner?.inDoubt ?? false))) }
     }
 
     /// Scorer with an election: follows the leader etcd shows.

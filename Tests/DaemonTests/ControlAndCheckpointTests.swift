@@ -30,6 +30,28 @@ import Wire
         for i in from..<(from + count) { h.label("t\(i)", Int8((i % 2 == 0) != flip ? 1 : 0)) }
     }
 
+    /// A leader whose lease may have lapsed (`mayCheckpoint` false) writes no periodic
+    /// checkpoint: the due one waits a second at a time (so the loop does not spin on a
+    /// past deadline) and is written once it may be.
+    @Test func aDueCheckpointWaitsWhileCheckpointingIsNotAllowed() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let h = CoreHarness { $0.batchSize = 8; $0.stateDir = dir; $0.checkpointIntervalSeconds = 10 }
+        let c = try coordinator(h, dir: dir, writer: false)
+        c.start(now: h.clock.monotonic(), journal: false)
+        train(h, from: 0, count: 16)
+        h.advance(11)
+        var now = h.clock.monotonic()
+        _ = c.tick(now: now, core: h.core, mayCheckpoint: false)
+        #expect(c.nextDeadline == now + 1)
+        #expect(c.persistenceNow(journal: nil).last_checkpoint == nil)
+        h.advance(1)
+        now = h.clock.monotonic()
+        _ = c.tick(now: now, core: h.core, mayCheckpoint: true)
+        #expect(c.persistenceNow(journal: nil).last_checkpoint != nil)
+        #expect(c.nextDeadline == now + 10)
+    }
+
     @Test func rollbackRestoresTheLastHealthyModelAsTheNextVersionCoveringNewClassifiers() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

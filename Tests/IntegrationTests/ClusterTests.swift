@@ -133,6 +133,29 @@ import Transport
     /// reach the learner with their instance's predictions; all scorers then hold the
     /// learner's model version and weights; a scorer killed with SIGKILL and restarted
     /// gets the current model at once and keeps up.
+    /// An idle scorer sleeps: it keeps no state, so no checkpoint or journal timer may
+    /// come due and make its loop poll with no timeout (once one did, a scorer spun a
+    /// core after `state.checkpoint_interval_s`). CPU time used over 3 s, idle: a spinning
+    /// loop uses most of it even on a loaded machine.
+    @Test func anIdleScorerDoesNotSpin() throws {
+        let d = try DaemonProcess()
+        let dir = d.directory.path
+        try d.start(["--role", "scorer", "--set", "state.checkpoint_interval_s=1", "--set", "cluster.snapshot_wait_s=0",
+                     "--set", "cluster.model_endpoint=ipc://\(dir)/m.sock", "--set", "cluster.snapshot_endpoint=ipc://\(dir)/s.sock",
+                     "--set", "cluster.forward_endpoint=ipc://\(dir)/f.sock"])
+        Thread.sleep(forTimeInterval: 2)
+        let pid = try #require(d.process?.processIdentifier)
+        func cpuTicks() throws -> Int {
+            let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+            let fields = stat[stat.index(after: try #require(stat.lastIndex(of: ")")))...].split(separator: " ")
+            return Int(fields[11])! + Int(fields[12])!   // utime, stime (fields 14 and 15)
+        }
+        let before = try cpuTicks()
+        Thread.sleep(forTimeInterval: 3)
+        let used = Double(try cpuTicks() - before) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        #expect(used < 0.6, "an idle scorer used \(used) s of CPU in 3 s")
+    }
+
     @Test func learnerAndThreeScorers() throws {
         let c = try Cluster(scorers: 3)
         let sub = try c.consumer()
