@@ -4,8 +4,9 @@
 # dependency), systemd-analyze (the unit-file test), python3-venv (Python stays in
 # virtual environments: the example client and the tests' .venv, never the system
 # Python), and prometheus / prometheus-alertmanager (promtool and Alertmanager, for
-# the operator-tool tests), and etcd-server (the failover tests start their own etcd on
-# loopback, on free ports, with a temporary data directory). Runs apt-get as root (or
+# the operator-tool tests), and etcd-server and etcd-client (the failover tests start
+# their own etcd on loopback, on free ports, with a temporary data directory; etcdctl
+# sets up its users for the auth test). Runs apt-get as root (or
 # through sudo).
 set -euo pipefail
 
@@ -19,6 +20,7 @@ if [ "${CFE_OPERATOR_TOOLS:-1}" = "1" ]; then
     command -v prometheus-alertmanager >/dev/null 2>&1 || [ -x /usr/bin/alertmanager ] || need+=(prometheus-alertmanager)
 fi
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

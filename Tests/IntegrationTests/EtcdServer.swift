@@ -7,12 +7,15 @@ final class EtcdServer {
     let directory: URL
     let clientPort: Int
     let peerPort: Int
-    var url: String { "http://127.0.0.1:\(clientPort)" }
+    /// https with `tls` (the server's certificate, key and the CA its clients' must chain to).
+    let tls: (cert: String, key: String, ca: String)?
+    var url: String { "\(tls == nil ? "http" : "https")://127.0.0.1:\(clientPort)" }
     private var process: Process?
 
     static let binary: String? = ["/usr/bin/etcd", "/usr/local/bin/etcd"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
-    init() throws {
+    init(tls: (cert: String, key: String, ca: String)? = nil) throws {
+        self.tls = tls
         guard Self.binary != nil else {
             throw DaemonError("etcd is not installed (Debian: apt-get install etcd-server; scripts/install-deps.sh does it)")
         }
@@ -33,6 +36,7 @@ final class EtcdServer {
                     "--listen-client-urls", url, "--advertise-client-urls", url,
                     "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                     "--initial-cluster", "t=\(peer)", "--log-level", "warn"]
+            + (tls.map { ["--cert-file", $0.cert, "--key-file", $0.key, "--trusted-ca-file", $0.ca, "--client-cert-auth"] } ?? [])
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary!)
         p.arguments = args
@@ -46,10 +50,19 @@ final class EtcdServer {
         process = p
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
-            if answers() { return }
+            if tls == nil ? answers() : listening() { return }
             Thread.sleep(forTimeInterval: 0.1)
         }
         throw DaemonError("etcd did not start: \((try? String(contentsOf: directory.appendingPathComponent("etcd.log"), encoding: .utf8)) ?? "")")
+    }
+
+    /// etcdctl against this member (users, roles, auth).
+    @discardableResult
+    func ctl(_ args: [String]) throws -> String {
+        let (status, out) = try DaemonProcess.runToExit(["--endpoints", url] + args, executable: URL(fileURLWithPath: "/usr/bin/etcdctl"),
+                                                        environment: ["ETCDCTL_API": "3"])
+        guard status == 0 else { throw DaemonError("etcdctl \(args.joined(separator: " ")): \(out)") }
+        return out
     }
 
     /// etcd down: SIGTERM, and wait.
@@ -58,6 +71,13 @@ final class EtcdServer {
         kill(p.processIdentifier, SIGTERM)
         p.waitUntilExit()
         process = nil
+    }
+
+    /// The client port accepts connections (with TLS, the handshake is the client's).
+    func listening() -> Bool {
+        let fd = tcpConnect(clientPort, timeout: 1)
+        if fd >= 0 { close(fd) }
+        return fd >= 0
     }
 
     /// A range request on the JSON gateway answered 200.
