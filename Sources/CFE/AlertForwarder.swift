@@ -130,11 +130,14 @@ struct AlertForwarder {
             guard firing[key] == nil else { continue }
             let severity = HealthAlert.Name(rawValue: key.condition)?.severity ?? "warning"
             let detail = details[key]
+            // As the alert event would say: a critical condition with fallback scores published.
+            let action = severity == "critical" && h.fallback_active ? "fallback" : "none"
+            var annotations = ["summary": detail?.reason ?? "\(entry) is firing (reported by the daemon's health message)",
+                               "description": AlertAdvice.description(for: key.condition),
+                               "model_version": "\(h.model_version)", "action": action]
+            if action == "fallback" { annotations["fallback"] = "fallback scores are published while this fires" }
             let f = Firing(labels: labels(condition: key.condition, severity: severity, classifier: key.classifier),
-                           annotations: ["summary": detail?.reason ?? "\(entry) is firing (reported by the daemon's health message)",
-                                         "description": AlertAdvice.description(for: key.condition),
-                                         "model_version": "\(h.model_version)"],
-                           startsAt: detail?.since ?? h.ts)
+                           annotations: annotations, startsAt: detail?.since ?? h.ts)
             firing[key] = f
             announceIfDue(key, now: now)
             lines.append("firing \(name(key)) [\(severity)] (from the daemon's health message: its alert event was missed)")

@@ -67,13 +67,18 @@ import Wire
 
     @Test func healthMessagesReconcileWhatWasMissed() throws {
         var f = AlertForwarder(instance: "d1", resendInterval: 60)
-        // Started after the alert fired: the health message says what fires.
-        f.health(health(firing: ["score_collapse", "classifier_silent:b"], ts: 500), now: 500)
+        // Started after the alert fired: the health message says what fires (and, for a
+        // critical condition, whether fallback scores are published: the alert's action).
+        var first = health(firing: ["score_collapse", "classifier_silent:b"], ts: 500)
+        first.fallback_active = true
+        f.health(first, now: 500)
         #expect(f.health(health(firing: ["score_collapse", "classifier_silent:b"], ts: 501), now: 501).isEmpty, "logged twice")
         let added = try #require(f.due(now: 501) as [AlertForwarder.Postable]?)
         #expect(added.map { $0.labels["alertname"]! } == ["classifier_silent", "score_collapse"])
         #expect(added[0].labels["classifier"] == "b" && added[0].labels["severity"] == "warning")
         #expect(added[1].labels["severity"] == "critical")
+        #expect(added[1].annotations["action"] == "fallback" && added[1].annotations["fallback"] != nil)
+        #expect(added[0].annotations["action"] == "none" && added[0].annotations["fallback"] == nil)
         f.delivered()
         // A later health without them: both resolved (their resolved alerts were lost).
         let lines = f.health(health(firing: [], ts: 520), now: 520)

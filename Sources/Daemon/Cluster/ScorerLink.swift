@@ -187,6 +187,8 @@ final class ScorerLink {
     /// What etcd shows: refuses states of older leaderships from now on, and reconnects
     /// the model sockets when the leader changed.
     func follow<S>(_ view: LeaderWatcher.View, core: DaemonCore<S>) {
+        // Each turn of the loop: nothing to do while etcd shows the same leader.
+        if view.leader != nil && view == lastView { return }
         lastView = view
         checkVacancy(view, core: core)
         follower.raise(epoch: view.epoch)
