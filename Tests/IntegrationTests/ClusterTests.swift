@@ -69,16 +69,6 @@ import Transport
 
         func version(_ d: DaemonProcess) throws -> Int { try d.status()["model_version"] as? Int ?? -1 }
 
-        /// Waits until `condition` holds or `timeout` passes; returns whether it held.
-        func wait(_ timeout: TimeInterval, _ condition: () throws -> Bool) rethrows -> Bool {
-            let deadline = Date().addingTimeInterval(timeout)
-            while Date() < deadline {
-                if try condition() { return true }
-                Thread.sleep(forTimeInterval: 0.05)
-            }
-            return try condition()
-        }
-
         func learnerNumber(_ key: String) throws -> Int { try learner.status()[key] as? Int ?? -1 }
     }
 
@@ -107,12 +97,12 @@ import Transport
             return ids.count >= n
         }
         #expect(Set(ids).count == n && ids.count == n, "scored \(ids.count), distinct \(Set(ids).count)")
-        #expect(try c.wait(10) { try c.learnerNumber("pending") == c.probes + n })
+        #expect(try waitUntil(10) { try c.learnerNumber("pending") == c.probes + n })
         for b in 0..<(n / 64) {
             try push.send(strings: ["label_batch", batchBody((b * 64..<(b + 1) * 64).map {
                 #"{"id":"q\#($0)","label":\#($0 % 5 == 0 ? 1 : 0)}"# })])
         }
-        #expect(try c.wait(15) { try c.learnerNumber("labelled") == n }, "learner labelled: \((try? c.learnerNumber("labelled")) ?? -1)")
+        #expect(try waitUntil(15) { try c.learnerNumber("labelled") == n }, "learner labelled: \((try? c.learnerNumber("labelled")) ?? -1)")
         #expect(try c.learnerNumber("unmatched_labels") == 0)
         var forwardedLabels = 0
         for s in c.scorers {
@@ -144,15 +134,9 @@ import Transport
                      "--set", "cluster.model_endpoint=ipc://\(dir)/m.sock", "--set", "cluster.snapshot_endpoint=ipc://\(dir)/s.sock",
                      "--set", "cluster.forward_endpoint=ipc://\(dir)/f.sock"])
         Thread.sleep(forTimeInterval: 2)
-        let pid = try #require(d.process?.processIdentifier)
-        func cpuTicks() throws -> Int {
-            let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
-            let fields = stat[stat.index(after: try #require(stat.lastIndex(of: ")")))...].split(separator: " ")
-            return Int(fields[11])! + Int(fields[12])!   // utime, stime (fields 14 and 15)
-        }
-        let before = try cpuTicks()
+        let before = try d.cpuSeconds()
         Thread.sleep(forTimeInterval: 3)
-        let used = Double(try cpuTicks() - before) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        let used = try d.cpuSeconds() - before
         #expect(used < 0.6, "an idle scorer used \(used) s of CPU in 3 s")
     }
 
@@ -183,15 +167,15 @@ import Transport
         }
 
         // The learner holds every instance, wherever it was scored; labels through the scorers reach it.
-        #expect(try c.wait(10) { try c.learnerNumber("pending") == probes + n }, "learner pending: \((try? c.learnerNumber("pending")) ?? -1)")
+        #expect(try waitUntil(10) { try c.learnerNumber("pending") == probes + n }, "learner pending: \((try? c.learnerNumber("pending")) ?? -1)")
         try Self.send(push, labels: 0..<n, prefix: "a")
-        #expect(try c.wait(15) { try c.learnerNumber("labelled") == n }, "learner labelled: \((try? c.learnerNumber("labelled")) ?? -1)")
+        #expect(try waitUntil(15) { try c.learnerNumber("labelled") == n }, "learner labelled: \((try? c.learnerNumber("labelled")) ?? -1)")
         #expect(try c.learnerNumber("unmatched_labels") == 0)
         let learnt = try c.version(c.learner)
         #expect(learnt >= n / 50, "learner model_version \(learnt)")
 
         // All scorers reach the learner's version, with its weights, within a bound.
-        #expect(try c.wait(5) { try c.scorers.allSatisfy { try c.version($0) == learnt } },
+        #expect(try waitUntil(5) { try c.scorers.allSatisfy { try c.version($0) == learnt } },
                 "scorer versions \(c.scorers.map { (try? c.version($0)) ?? -1 }) vs learner \(learnt)")
         let weights = try c.learner.status()["weights"] as? [String: Double] ?? [:]
         #expect(weights.count == 10)
@@ -247,10 +231,10 @@ import Transport
         #expect(received.lowerBound < running.lowerBound)
 
         // More labels: every scorer, the restarted one included, follows the new versions.
-        #expect(try c.wait(10) { try c.learnerNumber("pending") >= probes + 300 })
+        #expect(try waitUntil(10) { try c.learnerNumber("pending") >= probes + 300 })
         try Self.send(push, labels: 0..<400, prefix: "b")
-        #expect(try c.wait(15) { try c.version(c.learner) > before })
-        #expect(try c.wait(10) {
+        #expect(try waitUntil(15) { try c.version(c.learner) > before })
+        #expect(try waitUntil(10) {
             let v = try c.version(c.learner)
             return try c.learnerNumber("labelled") >= n + 300 && c.scorers.allSatisfy { try c.version($0) == v }
         }, "versions: learner \((try? c.version(c.learner)) ?? -1), scorers \(c.scorers.map { (try? c.version($0)) ?? -1 })")
@@ -273,16 +257,16 @@ import Transport
         var next = 0
         func round(_ count: Int) throws {
             try Self.send(push, preds: next..<(next + count), prefix: "r")
-            #expect(try c.wait(10) { try c.learnerNumber("pending") >= count })
+            #expect(try waitUntil(10) { try c.learnerNumber("pending") >= count })
             let labelled = try c.learnerNumber("labelled")
             try Self.send(push, labels: next..<(next + count), prefix: "r")
-            #expect(try c.wait(15) { try c.learnerNumber("labelled") >= labelled + count })
+            #expect(try waitUntil(15) { try c.learnerNumber("labelled") >= labelled + count })
             next += count
         }
         try round(200)
         let v1 = try c.version(c.learner)
         #expect(v1 >= 4)
-        #expect(try c.wait(5) { try c.scorers.allSatisfy { try c.version($0) == v1 } })
+        #expect(try waitUntil(5) { try c.scorers.allSatisfy { try c.version($0) == v1 } })
 
         // Clean stop: the checkpoint has everything published; the same version comes back.
         #expect(try c.learner.stop() == 0)
@@ -291,13 +275,13 @@ import Transport
         Thread.sleep(forTimeInterval: 0.3)
         try c.startLearner()
         #expect(try c.version(c.learner) == v1)
-        #expect(try c.wait(10) { try c.learnerNumber("pending") >= c.probes + 100 },
+        #expect(try waitUntil(10) { try c.learnerNumber("pending") >= c.probes + 100 },
                 "forwarded while the learner was down: pending \((try? c.learnerNumber("pending")) ?? -1)")
 
         // SIGKILL after updates that no checkpoint holds (checkpoints only at stop here).
         try round(200)
         let v2 = try c.version(c.learner)
-        #expect(try c.wait(5) { try c.scorers.allSatisfy { try c.version($0) == v2 } })
+        #expect(try waitUntil(5) { try c.scorers.allSatisfy { try c.version($0) == v2 } })
         c.learner.kill9()
         try c.startLearner()
         let v3 = try c.version(c.learner)
@@ -308,7 +292,7 @@ import Transport
         try round(100)
         let v4 = try c.version(c.learner)
         #expect(v4 > v3)
-        #expect(try c.wait(5) { try c.scorers.allSatisfy { try c.version($0) == v4 } },
+        #expect(try waitUntil(5) { try c.scorers.allSatisfy { try c.version($0) == v4 } },
                 "scorers \(c.scorers.map { (try? c.version($0)) ?? -1 }) vs learner \(v4)")
         for s in c.scorers { #expect(try s.stop() == 0) }
         #expect(try c.learner.stop() == 0)
@@ -330,10 +314,10 @@ import Transport
             let body = String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self)
             try toScorer.send(strings: ["pred", body])
         }
-        #expect(try c.wait(10) { try c.learnerNumber("pending") == 20 }, "learner pending \((try? c.learnerNumber("pending")) ?? -1)")
+        #expect(try waitUntil(10) { try c.learnerNumber("pending") == 20 }, "learner pending \((try? c.learnerNumber("pending")) ?? -1)")
         #expect(try c.learnerNumber("rejected") == 0)
         for i in 0..<20 { try toScorer.send(strings: ["label", #"{"id":"pad\#(i)","label":\#(i % 2)}"#]) }
-        #expect(try c.wait(10) { try c.learnerNumber("labelled") == 20 })
+        #expect(try waitUntil(10) { try c.learnerNumber("labelled") == 20 })
         #expect(try c.learnerNumber("unmatched_labels") == 0)
         #expect(try c.scorers[0].stop() == 0)
         #expect(try c.learner.stop() == 0)
@@ -350,7 +334,7 @@ import Transport
         var preds: [String: Double] = [:]
         for k in 0..<40 { preds["classifier-\(k)"] = Double(k) / 40 }
         for i in 0..<100 { try push.send(strings: ["pred", predBody("h\(i)", preds, label: i % 2)]) }
-        #expect(try c.wait(10) { try c.learnerNumber("labelled") == 100 })
+        #expect(try waitUntil(10) { try c.learnerNumber("labelled") == 100 })
         let stateBytes = try #require((try c.learner.status()["cluster"] as? [String: Any])?["state_bytes"] as? Int)
         func rssKiB() throws -> Int {
             let text = try String(contentsOfFile: "/proc/\(c.learner.process!.processIdentifier)/status", encoding: .utf8)
@@ -364,7 +348,7 @@ import Transport
         try dealer.connect(c.snapshotEndpoint)
         let requests = 5000
         for _ in 0..<requests { _ = try dealer.send(frames: [Array("snapshot".utf8)]) }
-        #expect(try c.wait(20) { (try c.learner.status()["cluster"] as? [String: Any])?["snapshots_served"] as? Int ?? 0 >= requests })
+        #expect(try waitUntil(20) { (try c.learner.status()["cluster"] as? [String: Any])?["snapshots_served"] as? Int ?? 0 >= requests })
         let grown = try rssKiB() - before
         // Queued, the replies asked for would take requests x stateBytes.
         #expect(grown * 1024 < requests * stateBytes / 10, "RSS grew \(grown) KiB for \(requests) replies of \(stateBytes) B")
@@ -377,11 +361,11 @@ import Transport
         let toLearner = try c.learner.producer()
         try toLearner.send(strings: ["label", #"{"id":"early-1","label":1}"#])
         try toLearner.send(strings: ["label", #"{"id":"never","label":0}"#])
-        #expect(try c.wait(5) { (try c.learner.status()["accounting"] as? [String: Any])?["labels_waiting"] as? Int == 2 })
+        #expect(try waitUntil(5) { (try c.learner.status()["accounting"] as? [String: Any])?["labels_waiting"] as? Int == 2 })
         let toScorer = try c.scorers[0].producer()
         try toScorer.send(strings: ["pred", predBody("early-1", tenPreds(1, label: 1))])
-        #expect(try c.wait(5) { try c.learnerNumber("labelled") == 1 })
-        #expect(try c.wait(5) { try c.learnerNumber("unmatched_labels") == 1 })
+        #expect(try waitUntil(5) { try c.learnerNumber("labelled") == 1 })
+        #expect(try waitUntil(5) { try c.learnerNumber("unmatched_labels") == 1 })
         let accounting = try c.learner.status()["accounting"] as? [String: Any] ?? [:]
         #expect(accounting["labels_waiting"] as? Int == 0 && accounting["balanced"] as? Bool == true, "\(accounting)")
         #expect(try c.scorers[0].stop() == 0)
@@ -405,7 +389,7 @@ import Transport
         _ = try push.send(frames: [Array("scored".utf8), Array(#"{"id":"g2","preds":{"#.utf8), trailer])  // bad JSON
         _ = try push.send(frames: [Array("bogus".utf8), Array("x".utf8)])                     // unknown topic
         _ = try push.send(frames: [Array("scored".utf8), body, trailer])                       // valid
-        #expect(try c.wait(5) { try c.learnerNumber("pending") == 1 })
+        #expect(try waitUntil(5) { try c.learnerNumber("pending") == 1 })
         let status = try c.learner.status()
         let reasons = status["rejected_by_reason"] as? [String: Int] ?? [:]
         #expect(reasons["frames"] == 2 && reasons["json"] == 1 && reasons["topic"] == 1, "\(reasons)")
@@ -477,7 +461,7 @@ import Transport
         let c = try Cluster(scorers: 1)
         let direct = try c.learner.producer()
         try direct.send(strings: ["pred", predBody("x1", tenPreds(1, label: 0))])
-        #expect(try c.wait(5) {
+        #expect(try waitUntil(5) {
             (try c.learner.status()["rejected_by_reason"] as? [String: Int])?["role"] == 1
         })
         #expect(try c.learner.status()["scored"] as? Int == 0)

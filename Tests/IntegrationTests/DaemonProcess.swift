@@ -179,6 +179,15 @@ final class DaemonProcess {
 
     var isRunning: Bool { process?.isRunning ?? false }
 
+    /// CPU time the process has used so far (user and system, from /proc).
+    func cpuSeconds() throws -> Double {
+        guard let pid = process?.processIdentifier else { throw DaemonError("not running") }
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        guard let close = stat.lastIndex(of: ")") else { throw DaemonError("unreadable /proc/\(pid)/stat") }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return Double(Int(fields[11])! + Int(fields[12])!) / Double(sysconf(Int32(_SC_CLK_TCK)))   // utime, stime
+    }
+
     // MARK: Sockets
 
     /// 20 s: a debug build on a loaded 2-core machine can take seconds to drain a burst
@@ -248,6 +257,17 @@ final class DaemonProcess {
         }
         throw DaemonError("subscription never became live")
     }
+}
+
+/// Waits until `condition` holds or `timeout` passes (checking every 50 ms); returns
+/// whether it held.
+func waitUntil(_ timeout: TimeInterval, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return true }
+        Thread.sleep(forTimeInterval: 0.05)
+    }
+    return try condition()
 }
 
 struct DaemonError: Error, CustomStringConvertible {

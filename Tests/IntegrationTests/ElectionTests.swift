@@ -36,7 +36,7 @@ import Transport
             for d in learners { d.curveClient = learnerCurve.map { (serverKey: $0.0, keys: $0.1) } }
             for d in scorers { d.curveClient = scorerCurve.map { (serverKey: $0.0, keys: $0.1) } }
             try startLearner(0)
-            _ = try waitFor(10) { try self.leader() == 0 }
+            _ = try waitUntil(10) { try self.leader() == 0 }
             try startLearner(1)
             for k in scorers.indices { try startScorer(k) }
         }
@@ -85,15 +85,6 @@ import Transport
 
         func learnt(_ d: DaemonProcess) -> Int {
             ((try? d.status()["accounting"]) as? [String: Any])?["labels_learnt"] as? Int ?? -1
-        }
-
-        func waitFor(_ timeout: TimeInterval, _ condition: () throws -> Bool) rethrows -> Bool {
-            let deadline = Date().addingTimeInterval(timeout)
-            while Date() < deadline {
-                if try condition() { return true }
-                Thread.sleep(forTimeInterval: 0.05)
-            }
-            return try condition()
         }
 
         /// Every model state a scorer applied, in order: (epoch, version), from its log.
@@ -229,13 +220,13 @@ extension ElectionTests {
         let oldEpoch = c.epoch(c.learners[old])
         let killedAt = Date()
         c.learners[old].kill9()
-        #expect(try c.waitFor(20) { try c.leader() == standby }, "\(c.electionLog)\n\(c.learners[standby].log.suffix(3000))")
+        #expect(try waitUntil(20) { try c.leader() == standby }, "\(c.electionLog)\n\(c.learners[standby].log.suffix(3000))")
         let takeover = Date().timeIntervalSince(killedAt)
-        #expect(c.waitFor(20) { c.scorers.allSatisfy { c.epoch($0) > oldEpoch } })
+        #expect(waitUntil(20) { c.scorers.allSatisfy { c.epoch($0) > oldEpoch } })
         let followed = Date().timeIntervalSince(killedAt)
         load.finish()
         let sent = load.labelsSent.load(ordering: .relaxed)
-        _ = c.waitFor(30) { c.learnt(c.learners[standby]) >= sent }
+        _ = waitUntil(30) { c.learnt(c.learners[standby]) >= sent }
         let learnt = c.learnt(c.learners[standby])
         #expect(learnt >= Int((0.999 * Double(sent)).rounded(.up)), "learnt \(learnt) of \(sent)")
         #expect(learnt <= sent, "learnt \(learnt) of \(sent): some twice")
@@ -260,19 +251,33 @@ extension ElectionTests {
         kill(pid, SIGSTOP)
         c.paused.insert(ObjectIdentifier(c.learners[old]))
         Thread.sleep(forTimeInterval: Double(2 * ElectionTests.ttl))
-        #expect(try c.waitFor(10) { try c.leader() == 1 - old })
+        #expect(try waitUntil(10) { try c.leader() == 1 - old })
         kill(pid, SIGCONT)
         c.paused.remove(ObjectIdentifier(c.learners[old]))
         load.finish(settle: 3)
-        #expect(c.waitFor(10) { c.cluster(c.learners[old])["election"] as? String == "standby" })
+        #expect(waitUntil(10) { c.cluster(c.learners[old])["election"] as? String == "standby" })
         for h in Self.checkHistories(c) {
             let first = try #require(h.firstIndex { $0.epoch > oldEpoch }, "the scorer never applied the new leader's state")
             #expect(h[first...].allSatisfy { $0.epoch > oldEpoch }, "old-epoch states after the new leader's: \(h)")
         }
         let sent = load.labelsSent.load(ordering: .relaxed)
-        _ = c.waitFor(30) { c.learnt(c.learners[1 - old]) >= sent }
+        _ = waitUntil(30) { c.learnt(c.learners[1 - old]) >= sent }
         #expect(c.learnt(c.learners[1 - old]) == sent)
         Self.report("sigstop rate=\(min(Self.rate, 1000)) fenced=\(c.scorers.map { c.cluster($0)["states_fenced"] as? Int ?? -1 })")
+    }
+
+    /// With nothing to do, every process sleeps: a standby sends no heartbeat, but its
+    /// loop must not be woken by one that is due (once it was, a standby spun a core).
+    /// CPU time used over 3 s; a spinning loop uses most of it even on a loaded machine.
+    @Test func idleLearnersAndScorersSleep() throws {
+        let c = try Cluster()
+        #expect(waitUntil(10) { c.scorers.allSatisfy { c.epoch($0) > 0 } })
+        Thread.sleep(forTimeInterval: 1)
+        let everyone = c.learners + c.scorers
+        let before = try everyone.map { try $0.cpuSeconds() }
+        Thread.sleep(forTimeInterval: 3)
+        let used = try zip(everyone, before).map { try $0.cpuSeconds() - $1 }
+        #expect(used.allSatisfy { $0 < 0.6 }, "CPU seconds in 3 s (learners, then scorers): \(used)")
     }
 
     /// etcd down for 30 s: scoring goes on, no learner publishes without a lease, a
@@ -292,13 +297,13 @@ extension ElectionTests {
         #expect(p1 == p2, "a learner published without a lease: \(p1) then \(p2) states")
         #expect(s2 > s1 + 1000, "scoring stopped while etcd was down: \(s1) then \(s2) scores")
         try c.etcd.start()
-        #expect(try c.waitFor(20) { try c.leader() != nil })
+        #expect(try waitUntil(20) { try c.leader() != nil })
         let now = try #require(try c.leader())
         let epoch = c.epoch(c.learners[now])
-        #expect(c.waitFor(20) { c.scorers.allSatisfy { c.epoch($0) == epoch } })
+        #expect(waitUntil(20) { c.scorers.allSatisfy { c.epoch($0) == epoch } })
         load.finish()
         let sent = load.labelsSent.load(ordering: .relaxed)
-        _ = c.waitFor(30) { c.learnt(c.learners[now]) >= sent }
+        _ = waitUntil(30) { c.learnt(c.learners[now]) >= sent }
         #expect(c.learnt(c.learners[now]) == sent)
         _ = Self.checkHistories(c)
         Self.report("etcd_down published_during=\(p2 - p1) scores_during=\(s2 - s1) leader_after=l\(now)")
@@ -331,8 +336,8 @@ extension ElectionTests {
                 kill(c.learners[old].process!.processIdentifier, SIGSTOP)
                 c.paused.insert(ObjectIdentifier(c.learners[old]))
             }
-            #expect(try c.waitFor(20) { try c.leader() == 1 - old }, "round \(round) (\(action)): \(c.electionLog)")
-            #expect(c.waitFor(20) { c.scorers.allSatisfy { c.epoch($0) > oldEpoch } })
+            #expect(try waitUntil(20) { try c.leader() == 1 - old }, "round \(round) (\(action)): \(c.electionLog)")
+            #expect(waitUntil(20) { c.scorers.allSatisfy { c.epoch($0) > oldEpoch } })
             if action == "sigstop" {
                 Thread.sleep(forTimeInterval: Double(ElectionTests.ttl))
                 kill(c.learners[old].process!.processIdentifier, SIGCONT)
@@ -340,7 +345,7 @@ extension ElectionTests {
             } else {
                 try c.startLearner(old)
             }
-            #expect(c.waitFor(20) { c.cluster(c.learners[old])["election"] as? String == "standby" })
+            #expect(waitUntil(20) { c.cluster(c.learners[old])["election"] as? String == "standby" })
             Thread.sleep(forTimeInterval: 1)
         }
         if actions.isEmpty { Thread.sleep(forTimeInterval: 30) }
@@ -348,7 +353,7 @@ extension ElectionTests {
         load.finish()
         let sent = load.labelsSent.load(ordering: .relaxed)
         let final = try #require(try c.leader())
-        _ = c.waitFor(20) { c.learnt(c.learners[final]) >= sent }
+        _ = waitUntil(20) { c.learnt(c.learners[final]) >= sent }
         Thread.sleep(forTimeInterval: 1)
         let learnt = c.learnt(c.learners[final])
         #expect(learnt <= sent)
@@ -363,7 +368,7 @@ extension ElectionTests {
         // Both score the same new instances: the cluster with its final leader's model
         // (through a scorer), the reference with its own.
         let version = try c.learners[final].status()["model_version"] as? Int ?? -1
-        _ = c.waitFor(10) { (try? c.scorers[0].status()["model_version"] as? Int) == version }
+        _ = waitUntil(10) { (try? c.scorers[0].status()["model_version"] as? Int) == version }
         let ours = try Self.scores(c.scorers[0]), theirs = try Self.scores(single)
         let gaps = theirs.keys.map { abs((ours[$0] ?? .nan) - theirs[$0]!) }
         let maxGap = gaps.max() ?? .nan, meanGap = gaps.reduce(0, +) / Double(max(1, gaps.count))

@@ -115,15 +115,18 @@ final class LearnerLink {
     /// A heartbeat when due; returns the next one's time.
     func tick<S>(now: Double, core: DaemonCore<S>) -> Double {
         if now >= nextHeartbeat {
-            guard active else { return nextHeartbeat }
-            _ = try? modelOut.send(frames: [Array(ModelState.topicHeartbeat.utf8), state(core, full: false).encoded()], dontWait: true)
+            // A standby (or a lapsed leader) sends none, but its next one is still due later:
+            // a past deadline would make the loop poll without a timeout.
+            if active {
+                _ = try? modelOut.send(frames: [Array(ModelState.topicHeartbeat.utf8), state(core, full: false).encoded()], dontWait: true)
+            }
             nextHeartbeat = now + config.heartbeatIntervalSeconds
         }
         return nextHeartbeat
     }
 
     func start<S>(core: DaemonCore<S>, now: Double) {
-        if election != nil { follow(core: core) }
+        follow(core: core)
         publish(core)
         nextHeartbeat = now + config.heartbeatIntervalSeconds
     }
