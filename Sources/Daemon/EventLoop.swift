@@ -260,7 +260,8 @@ final class EventLoop: @unchecked Sendable {
         var poller = ZMQPoller()
         poller.add(pull)
         let deadline = clock.monotonic() + 2
-        var quiet = 0, before = core.counters.received
+        let before = core.counters.received
+        var quiet = 0
         while clock.monotonic() < deadline && quiet < 3 {
             _ = try? poller.poll(timeoutMs: 30)
             if poller.isReadable(0) {
@@ -270,8 +271,8 @@ final class EventLoop: @unchecked Sendable {
                 quiet += 1
             }
         }
-        before = core.counters.received - before
-        if before > 0 { logger.info("read the forwards that had arrived before stopping", metadata: ["messages": "\(before)"]) }
+        let read = core.counters.received - before
+        if read > 0 { logger.info("read the forwards that had arrived before stopping", metadata: ["messages": "\(read)"]) }
     }
 
     /// Scores what is still joining, learns the partial batch, checkpoints, closes.

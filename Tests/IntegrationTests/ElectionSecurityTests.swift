@@ -27,12 +27,12 @@ import Transport
             scorerExtra: ["--set", "security.curve_secret_key_file=\(keys)/scorer.key",
                           "--set", "security.server_public_key_file=\(keys)/learners.pub"] + allowed,
             learnerCurve: (learnerKey, scorerPair), scorerCurve: (scorerPair.publicKey, scorerPair))
-        #expect(c.waitFor(20) { c.applied(c.scorers[0]).contains { $0.epoch > 0 } }, "\(c.electionLog)")
+        #expect(waitUntil(20) { c.applied(c.scorers[0]).contains { $0.epoch > 0 } }, "\(c.electionLog)")
         let first = try #require(try c.leader())
         let epoch = c.epoch(c.learners[first])
         c.learners[first].kill9()
-        #expect(try c.waitFor(20) { try c.leader() == 1 - first })
-        #expect(c.waitFor(20) { c.applied(c.scorers[0]).contains { $0.epoch > epoch } }, "\(c.electionLog)")
+        #expect(try waitUntil(20) { try c.leader() == 1 - first })
+        #expect(waitUntil(20) { c.applied(c.scorers[0]).contains { $0.epoch > epoch } }, "\(c.electionLog)")
 
         // A scorer without keys: it finds the leader in etcd, but CURVE refuses its plaintext connections.
         let stranger = try DaemonProcess()

@@ -14,12 +14,6 @@ import Testing
 
     func cluster(_ d: DaemonProcess) -> [String: Any] { ((try? d.status()) ?? [:])["cluster"] as? [String: Any] ?? [:] }
 
-    func waitFor(_ timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline && !condition() { Thread.sleep(forTimeInterval: 0.1) }
-        return condition()
-    }
-
     func secretFile(_ dir: URL, _ text: String) throws -> String {
         let path = dir.appendingPathComponent("etcd-password").path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
@@ -40,13 +34,13 @@ import Testing
         let good = try DaemonProcess(), wrong = try DaemonProcess(), outside = try DaemonProcess()
         try startLearner(good, etcd: etcd, prefix: "/cfe-auth/a",
                          ["--set", "cluster.etcd_username=cfe", "--set", "cluster.etcd_password_file=\(try secretFile(good.directory, "s3cret\n"))"])
-        #expect(waitFor(15) { cluster(good)["election"] as? String == "leader" }, "\(good.log.suffix(2000))")
+        #expect(waitUntil(15) { cluster(good)["election"] as? String == "leader" }, "\(good.log.suffix(2000))")
         try startLearner(wrong, etcd: etcd, prefix: "/cfe-auth/a",
                          ["--set", "cluster.etcd_username=cfe", "--set", "cluster.etcd_password_file=\(try secretFile(wrong.directory, "guess"))"])
-        #expect(waitFor(15) { (cluster(wrong)["etcd_error"] as? String)?.contains("authentication") == true }, "\(cluster(wrong))")
+        #expect(waitUntil(15) { (cluster(wrong)["etcd_error"] as? String)?.contains("authentication") == true }, "\(cluster(wrong))")
         try startLearner(outside, etcd: etcd, prefix: "/elsewhere",
                          ["--set", "cluster.etcd_username=cfe", "--set", "cluster.etcd_password_file=\(try secretFile(outside.directory, "s3cret"))"])
-        #expect(waitFor(15) { (cluster(outside)["etcd_error"] as? String)?.contains("permission denied") == true }, "\(cluster(outside))")
+        #expect(waitUntil(15) { (cluster(outside)["etcd_error"] as? String)?.contains("permission denied") == true }, "\(cluster(outside))")
         #expect(cluster(wrong)["election"] as? String != "leader" && cluster(outside)["election"] as? String != "leader")
         #expect(cluster(good)["election"] as? String == "leader" && cluster(good)["standbys"] as? [String] == [])
     }
@@ -79,9 +73,9 @@ import Testing
         try startLearner(good, etcd: etcd, prefix: "/cfe-tls",
                          ["--set", "cluster.etcd_ca_file=\(p)/ca.pem", "--set", "cluster.etcd_cert_file=\(p)/client.pem",
                           "--set", "cluster.etcd_key_file=\(p)/client.key"])
-        #expect(waitFor(15) { cluster(good)["election"] as? String == "leader" }, "\(good.log.suffix(2000))")
+        #expect(waitUntil(15) { cluster(good)["election"] as? String == "leader" }, "\(good.log.suffix(2000))")
         try startLearner(anonymous, etcd: etcd, prefix: "/cfe-tls", ["--set", "cluster.etcd_ca_file=\(p)/ca.pem"])
-        #expect(waitFor(15) { cluster(anonymous)["etcd_error"] != nil }, "\(cluster(anonymous))")
+        #expect(waitUntil(15) { cluster(anonymous)["etcd_error"] != nil }, "\(cluster(anonymous))")
         #expect(cluster(anonymous)["election"] as? String != "leader")
     }
 }

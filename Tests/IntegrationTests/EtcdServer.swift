@@ -21,7 +21,8 @@ final class EtcdServer {
         }
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("cfe-etcd-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        (clientPort, peerPort) = (freePort(), freePort())
+        // etcd takes no port 0: ports free at this moment.
+        (clientPort, peerPort) = (try OperatorToolsTests.freePort(), try OperatorToolsTests.freePort())
         try start()
     }
 
@@ -92,22 +93,4 @@ final class EtcdServer {
         let n = recv(fd, &buffer, buffer.count, 0)
         return n > 0 && String(decoding: buffer[..<n], as: UTF8.self).hasPrefix("HTTP/1.1 200")
     }
-}
-
-/// A loopback TCP port free at this moment (etcd takes no port 0).
-func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p in
-            _ = bind(fd, p, len)
-            return getsockname(fd, p, &len)
-        }
-    }
-    return Int(UInt16(bigEndian: addr.sin_port))
 }

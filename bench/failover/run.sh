@@ -10,6 +10,7 @@
 #   bench/failover/run.sh     # writes docs/failover.jsonl; docs/failover.md quotes it
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/throughput/common.sh
 N=${N:-200000}
 RATE=${RATE:-5000}
 swift build -c release >/dev/null
@@ -21,12 +22,6 @@ out=docs/failover.jsonl
 cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-status() { "$BIN/cfe" status --state-dir "$1" --json --timeout 2; }
-wait_control() {
-  for _ in $(seq 200); do status "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  echo "daemon in $1 did not start" >&2; exit 1
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 common=(--log-level error --set metrics.listen=off --set learning.batch_size=256 --set state.checkpoint_interval_s=0)
 
 # etcd for part 1 (the standby campaigns and stays a standby).
@@ -42,13 +37,13 @@ learner() {  # $1: name, then extra arguments
   "$BIN/cfensembled" --role learner --state-dir "$d" --input "@ipc://$d.in" --output "@ipc://$d.out" "${common[@]}" \
     --set cluster.name="$(basename "$d")" --set cluster.model_endpoint="@ipc://$d.model" \
     --set cluster.snapshot_endpoint="@ipc://$d.snap" --set cluster.forward_endpoint="@ipc://$d.fwd" "$@" &
-  wait_control "$d"
+  wait_control "$BIN/cfe" "$d" 20
 }
 scorer() {  # $1: name, $2: forward endpoints, then extra arguments
   local d="$tmp/$1" f="$2"; shift 2
   "$BIN/cfensembled" --role scorer --state-dir "$d" --input "@ipc://$d.in" --input-type pull --output "@ipc://$d.out" \
     "${common[@]}" --set cluster.forward_endpoints="$f" "$@" &
-  wait_control "$d"
+  wait_control "$BIN/cfe" "$d" 20
 }
 
 for round in 1 2 3; do

@@ -10,3 +10,6 @@ wait_control() {
   done
   echo "no status answer from the daemon in $dir" >&2; exit 1
 }
+
+# free_port: a loopback TCP port free at this moment (for what takes no port 0).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

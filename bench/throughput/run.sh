@@ -31,7 +31,6 @@ out=docs/throughput.jsonl
 cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 load() { "$BIN/cfe-loadgen" load "$@" | tee -a "$out"; }
 # The daemon's path without sockets, same configuration as the benchmark daemon.
 floor() { "$BIN/cfensembled" --cost-floor "$N" --cost-floor-batch "$1" --set learning.batch_size=256 \
