@@ -19,8 +19,10 @@ struct ElectionSetup {
         }
         let client: EtcdClient
         do {
-            // A request must not outlast a good part of the lease it renews.
-            client = try EtcdClient(endpoints: config.etcdEndpoints, timeout: max(0.5, Double(config.etcdTTLSeconds) / 5),
+            // Half the lease: a slow answer (a loaded host, a TLS handshake) still counts, and
+            // safety does not depend on it (a leader's deadline runs from when a renewal was
+            // sent, not from its answer).
+            client = try EtcdClient(endpoints: config.etcdEndpoints, timeout: max(1, Double(config.etcdTTLSeconds) / 2),
                                     username: config.etcdUsername, password: password,
                                     caFile: config.etcdCAFile, certFile: config.etcdCertFile, keyFile: config.etcdKeyFile)
         } catch {
