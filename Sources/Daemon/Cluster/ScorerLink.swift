@@ -204,9 +204,12 @@ final class ScorerLink {
             logger.error("cannot connect to the leader \(leader.name): \(error)")
             return
         }
-        if following != nil { leaderChanges &+= 1 }
+        // The first leader a scorer finds is no change (its status and metric agree).
+        if following != nil {
+            leaderChanges &+= 1
+            metrics.clusterLeaderChanges.increment()
+        }
         following = leader
-        metrics.clusterLeaderChanges.increment()
         logger.notice("following the leader", metadata: ["leader": "\(leader.name)", "epoch": "\(view.epoch)",
                                                         "model_endpoint": "\(leader.model)"])
         follower.allowRequest()
